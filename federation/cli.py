@@ -1,0 +1,224 @@
+"""The `federation` command: node, pki, run, compare, policy, demo.
+
+The only module that prints, prompts or exits. Every FederationError ends
+the command with its message and exit code 2; tracebacks are for bugs.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from federation.errors import ConfigError, FederationError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, help=__doc__)
+node_app = typer.Typer(no_args_is_help=True, help="Run a department's node.")
+pki_app = typer.Typer(no_args_is_help=True, help="Certificates for nodes and coordinators.")
+policy_app = typer.Typer(no_args_is_help=True, help="Check sharing policies.")
+app.add_typer(node_app, name="node")
+app.add_typer(pki_app, name="pki")
+app.add_typer(policy_app, name="policy")
+console = Console()
+err = Console(stderr=True)
+
+DEFAULT_PKI = Path(".federation/pki")
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("flwr").setLevel(logging.WARNING)
+    for handler in logging.getLogger("flwr").handlers:
+        handler.setLevel(logging.WARNING)
+
+
+def _parse_addresses(values: list[str]) -> dict[str, str]:
+    result = {}
+    for value in values:
+        node, sep, address = value.partition("=")
+        if not sep or not node or ":" not in address:
+            raise ConfigError("--address", [f"expected NODE=HOST:PORT, got {value!r}"])
+        result[node] = address
+    return result
+
+
+# -- node ---------------------------------------------------------------------
+@node_app.command("serve")
+def node_serve(
+    manifest: Annotated[Path, typer.Argument(help="The node manifest (nodes/NAME.toml).")],
+    listen: Annotated[str, typer.Option(help="HOST:PORT to bind; port 0 picks a free one.")] = "127.0.0.1:0",
+    address_file: Annotated[Path | None, typer.Option(help="Write the bound HOST:PORT here once serving.")] = None,
+    pki: Annotated[Path | None, typer.Option(help="PKI directory; defaults to the manifest's [tls] dir.")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = True,
+) -> None:
+    """Serve a node: load and harmonise its data, enforce its policy, answer over mTLS."""
+    _setup_logging(verbose)
+    from federation.node.serve import serve_forever, start_node
+
+    server, port, runtime = start_node(manifest, listen=listen, pki_dir=pki)
+    address = f"{listen.rsplit(':', 1)[0]}:{port}"
+    if address_file is not None:
+        tmp = address_file.with_suffix(".tmp")
+        tmp.write_text(address)
+        tmp.replace(address_file)
+    err.print(f"node [bold]{runtime.node_id}[/] serving on {address} ({len(runtime.train)} train / {len(runtime.test)} test records)")
+    serve_forever(server)
+
+
+# -- pki ----------------------------------------------------------------------
+@pki_app.command("init")
+def pki_init(directory: Annotated[Path, typer.Option("--dir", help="Where to keep the CA.")] = DEFAULT_PKI) -> None:
+    """Create a certificate authority for a federation."""
+    from federation.transport.tls import init_ca
+
+    console.print(f"CA certificate written to {init_ca(directory)}")
+
+
+@pki_app.command("issue")
+def pki_issue(
+    name: Annotated[str, typer.Argument(help="Party name: the certificate's common name.")],
+    directory: Annotated[Path, typer.Option("--dir")] = DEFAULT_PKI,
+    host: Annotated[list[str] | None, typer.Option(help="Extra host name or IP the node is reached at.")] = None,
+) -> None:
+    """Issue a certificate for a node or coordinator, signed by the CA."""
+    from federation.transport.tls import issue_certificate
+
+    identity = issue_certificate(directory, name, hosts=tuple(host or ()))
+    console.print(f"{name}: certificate {identity.cert}, key {identity.key}")
+
+
+# -- policy -------------------------------------------------------------------
+@policy_app.command("check")
+def policy_check(files: Annotated[list[Path], typer.Argument(help="Policy files to validate.")]) -> None:
+    """Validate policy files; report every problem of every file."""
+    from federation.policy.model import load_policy
+
+    failed = False
+    for path in files:
+        try:
+            policy = load_policy(path)
+            console.print(f"[green]ok[/] {path}: {len(policy.rule)} rule(s) for {policy.party}")
+        except ConfigError as error:
+            failed = True
+            err.print(f"[red]invalid[/] {error}")
+    if failed:
+        raise typer.Exit(2)
+
+
+# -- run / compare --------------------------------------------------------------
+def _progress_factory(progress: Progress) -> Callable[[str, int], Callable[[int, dict[str, object]], None]]:
+    def factory(label: str, rounds: int) -> Callable[[int, dict[str, object]], None]:
+        task_id = progress.add_task(label, total=rounds)
+        return lambda round_, sums: progress.update(task_id, completed=round_)
+
+    return factory
+
+
+def print_summary(results: dict[str, object]) -> None:
+    from federation.report.render import SUMMARY_HEADER, summary_rows
+
+    table = Table(title=f"{results['experiment']}: overall {str(results['metric']).upper()} and what left the nodes")
+    for column in SUMMARY_HEADER:
+        table.add_column(column)
+    for row in summary_rows(results):  # type: ignore[arg-type]
+        table.add_row(*row)
+    console.print(table)
+    gains = results["gain_vs_local_only"]
+    if gains:
+        gain_table = Table(title=f"{str(results['metric']).upper()} gain against local-only, per node")
+        gain_table.add_column("node")
+        for name in gains:  # type: ignore[union-attr]
+            gain_table.add_column(name)
+        for node in results["nodes"]:  # type: ignore[union-attr]
+            values = [gains[name].get(node) for name in gains]  # type: ignore[index]
+            gain_table.add_row(node, *("n/a" if v is None else f"{v:+.3f}" for v in values))
+        console.print(gain_table)
+
+
+def _compare(experiment_path: Path, addresses: dict[str, str], topologies: list[str] | None, output: Path | None) -> Path:
+    from federation.experiments.compare import compare
+    from federation.experiments.config import load_experiment
+    from federation.report.render import render
+
+    experiment = load_experiment(experiment_path)
+    resolved = experiment.addresses(addresses)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console) as progress:
+        comparison = compare(experiment, resolved, topologies_to_run=topologies, progress=_progress_factory(progress), output_dir=output)  # type: ignore[arg-type]
+    results = comparison.to_json()
+    report = render(results, comparison.run_dir)
+    print_summary(results)
+    console.print(f"results: {comparison.run_dir / 'results.json'}\nreport:  {report}")
+    return comparison.run_dir
+
+
+@app.command("compare")
+def compare_cmd(
+    experiment: Annotated[Path, typer.Argument(help="The experiment file.")],
+    address: Annotated[list[str] | None, typer.Option(help="NODE=HOST:PORT, overrides the file.")] = None,
+    output: Annotated[Path | None, typer.Option(help="Directory for the run (default: the experiment's output).")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Run federated, central-pool and local-only on the same nodes and report."""
+    _setup_logging(verbose)
+    _compare(experiment, _parse_addresses(address or []), None, output)
+
+
+@app.command("run")
+def run_cmd(
+    experiment: Annotated[Path, typer.Argument(help="The experiment file.")],
+    address: Annotated[list[str] | None, typer.Option(help="NODE=HOST:PORT, overrides the file.")] = None,
+    output: Annotated[Path | None, typer.Option(help="Directory for the run.")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Federated training only: checkpoints per round, metrics as JSON and CSV."""
+    _setup_logging(verbose)
+    _compare(experiment, _parse_addresses(address or []), ["federated"], output)
+
+
+# -- demo ---------------------------------------------------------------------
+@app.command("demo")
+def demo_cmd(
+    experiment: Annotated[Path, typer.Argument(help="The experiment file.")] = Path("examples/pollution_enforcement/experiment.toml"),
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Start a real node process per party, compare the three topologies, stop the nodes."""
+    _setup_logging(verbose)
+    from federation.experiments.config import load_experiment
+    from federation.experiments.launcher import start_nodes, stop_nodes
+    from federation.transport.tls import ensure_identities
+
+    loaded = load_experiment(experiment)
+    manifests = {node_id: manifest for node_id, _, manifest in loaded.nodes if manifest is not None}
+    missing = [node_id for node_id, _, manifest in loaded.nodes if manifest is None]
+    if missing:
+        raise ConfigError(str(experiment), [f"node {m!r} has no manifest; the demo starts nodes from their manifests" for m in missing])
+    ensure_identities(loaded.pki_dir, [*manifests, loaded.coordinator])
+    console.print(f"starting {len(manifests)} node processes ...")
+    nodes = start_nodes(manifests, loaded.output_dir / "nodes", pki_dir=loaded.pki_dir)
+    try:
+        for node in nodes:
+            console.print(f"  {node.node_id:<20} pid {node.process.pid:<7} {node.address}")
+        _compare(experiment, {n.node_id: n.address for n in nodes}, None, None)
+    finally:
+        stop_nodes(nodes)
+        console.print("nodes stopped")
+
+
+def main() -> None:
+    try:
+        app()
+    except FederationError as error:
+        err.print(f"[red]error:[/] {error.public}")
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()
+

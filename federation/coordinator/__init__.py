@@ -1,0 +1,1 @@
+"""The coordinator: dials nodes, negotiates tasks, runs rounds through Flower strategies."""

@@ -1,0 +1,159 @@
+"""NodeClient: the coordinator's view of one node, in the project's own values.
+
+Failed calls come back as the project's exceptions (`PolicyDenied`,
+`NodeUnavailable`, ...), never as `grpc.RpcError`. The client also counts
+what left the node: bytes per RPC and raw records exported.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import grpc
+import pyarrow as pa
+
+from federation.errors import InvalidRequest
+from federation.models.evaluation import EvalSums
+from federation.models.training import NamedArrays
+from federation.proto.v1 import node_pb2 as pb
+from federation.proto.v1 import node_pb2_grpc
+from federation.replies import FeatureStats, FitOutcome, NodeDescription, ProposalAnswer
+from federation.task import RunContext, TaskSpec
+from federation.transport import serde
+from federation.transport.channel import secure_channel
+from federation.transport.status import error_from_rpc
+from federation.transport.streaming import TensorAssembler, iter_chunks, tensor_header
+from federation.transport.tls import Identity
+
+T = TypeVar("T")
+DEFAULT_TIMEOUT = 600.0
+
+
+@dataclass
+class Traffic:
+    """What left one node, as seen by the coordinator."""
+
+    bytes_by_rpc: Counter[str] = field(default_factory=Counter)
+    raw_records: int = 0
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(self.bytes_by_rpc.values())
+
+
+class NodeClient:
+    def __init__(self, node_id: str, address: str, identity: Identity, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+        self.node_id = node_id
+        self.address = address
+        self.timeout = timeout
+        self.traffic = Traffic()
+        self._channel = secure_channel(address, identity, expected_node=node_id)
+        self._stub = node_pb2_grpc.NodeServiceStub(self._channel)
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def __enter__(self) -> NodeClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _call(self, fn: Callable[[], T]) -> T:
+        try:
+            return fn()
+        except grpc.RpcError as error:
+            raise error_from_rpc(error, peer=f"node {self.node_id} at {self.address}") from None
+
+    def _count(self, rpc: str, message: Any) -> None:
+        self.traffic.bytes_by_rpc[rpc] += message.ByteSize()
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        """Block until the channel connects, or raise NodeUnavailable."""
+        try:
+            grpc.channel_ready_future(self._channel).result(timeout=timeout)
+        except grpc.FutureTimeoutError:
+            from federation.errors import NodeUnavailable
+
+            raise NodeUnavailable(f"node {self.node_id} at {self.address} did not answer within {timeout:.0f}s") from None
+
+    def describe(self, context: RunContext) -> NodeDescription:
+        reply = self._call(lambda: self._stub.Describe(pb.DescribeRequest(context=serde.context_to_pb(context)), timeout=self.timeout))
+        self._count("Describe", reply)
+        return serde.description_from_pb(reply)
+
+    def propose(self, context: RunContext, task: TaskSpec, *, cohort_size: int, release: str) -> ProposalAnswer:
+        request = pb.ProposeRequest(context=serde.context_to_pb(context), task=serde.task_to_pb(task), cohort_size=cohort_size, release=release)
+        reply = self._call(lambda: self._stub.Propose(request, timeout=self.timeout))
+        self._count("Propose", reply)
+        return serde.answer_from_pb(reply)
+
+    def stats(self, context: RunContext, task: TaskSpec) -> FeatureStats:
+        request = pb.StatsRequest(context=serde.context_to_pb(context), task=serde.task_to_pb(task))
+        reply = self._call(lambda: self._stub.Stats(request, timeout=self.timeout))
+        self._count("Stats", reply)
+        return serde.stats_from_pb(reply)
+
+    def fit(self, context: RunContext, task: TaskSpec, arrays: NamedArrays) -> FitOutcome:
+        header = pb.FitHeader(context=serde.context_to_pb(context), task=serde.task_to_pb(task), tensors=tensor_header(arrays))
+
+        def requests() -> Iterator[pb.FitRequest]:
+            yield pb.FitRequest(header=header)
+            for chunk in iter_chunks(arrays):
+                yield pb.FitRequest(chunk=chunk)
+
+        def run() -> FitOutcome:
+            replies = self._stub.Fit(requests(), timeout=self.timeout)
+            first = next(replies, None)
+            if first is None or first.WhichOneof("item") != "result":
+                raise InvalidRequest(f"node {self.node_id} answered Fit without a result header")
+            self._count("Fit", first)
+            assembler = TensorAssembler(first.result.tensors)
+            for reply in replies:
+                assembler.feed(reply.chunk)
+                self._count("Fit", reply)
+            return FitOutcome(assembler.finish(), num_examples=first.result.num_examples, train_loss=first.result.train_loss)
+
+        return self._call(run)
+
+    def evaluate(self, context: RunContext, task: TaskSpec, arrays: NamedArrays) -> EvalSums:
+        header = pb.EvaluateHeader(context=serde.context_to_pb(context), task=serde.task_to_pb(task), tensors=tensor_header(arrays))
+
+        def requests() -> Iterator[pb.EvaluateRequest]:
+            yield pb.EvaluateRequest(header=header)
+            for chunk in iter_chunks(arrays):
+                yield pb.EvaluateRequest(chunk=chunk)
+
+        reply = self._call(lambda: self._stub.Evaluate(requests(), timeout=self.timeout))
+        self._count("Evaluate", reply)
+        return serde.eval_from_pb(reply)
+
+    def train_local(self, context: RunContext, task: TaskSpec) -> Iterator[tuple[int, EvalSums, int]]:
+        request = pb.TrainLocalRequest(context=serde.context_to_pb(context), task=serde.task_to_pb(task))
+
+        def run() -> list[pb.TrainLocalReply]:
+            return list(self._stub.TrainLocal(request, timeout=self.timeout))
+
+        for reply in self._call(run):
+            self._count("TrainLocal", reply)
+            yield reply.round, serde.eval_from_pb(reply.metrics), reply.num_examples
+
+    def export(self, context: RunContext, task: TaskSpec) -> pa.Table:
+        request = pb.ExportRequest(context=serde.context_to_pb(context), task=serde.task_to_pb(task))
+
+        def run() -> pa.Table:
+            buffer = bytearray()
+            for reply in self._stub.Export(request, timeout=self.timeout):
+                self._count("Export", reply)
+                buffer.extend(reply.chunk)
+            try:
+                return pa.ipc.open_stream(pa.py_buffer(bytes(buffer))).read_all()
+            except pa.ArrowInvalid as error:
+                raise InvalidRequest(f"node {self.node_id} exported rows that are not an Arrow stream: {error}") from error
+
+        table = self._call(run)
+        self.traffic.raw_records += table.num_rows
+        return table

@@ -1,0 +1,149 @@
+"""A Flower `Grid` over our gRPC node network.
+
+Flower's server-side strategies (FedAvg, FedProx, FedAdam, ...) drive the
+rounds and do the aggregation; this grid turns their `train` and `evaluate`
+messages into `Fit` and `Evaluate` calls on real nodes, in parallel, and
+turns a node's failure into an error reply the strategy already handles.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+
+import numpy as np
+from flwr.app import Array, ArrayRecord, Message, MetricRecord, RecordDict
+from flwr.app.error import Error
+from flwr.common.constant import SUPERLINK_NODE_ID, ErrorCode
+from flwr.serverapp import Grid
+from flwr.supercore.run import Run
+from flwr.supercore.task_identity import TaskIdentity
+
+from federation.coordinator.client import NodeClient
+from federation.errors import FederationError
+from federation.models.training import NamedArrays
+from federation.task import RunContext, TaskSpec
+
+log = logging.getLogger(__name__)
+
+
+def to_array_record(arrays: NamedArrays) -> ArrayRecord:
+    return ArrayRecord(OrderedDict((name, Array(np.ascontiguousarray(a))) for name, a in arrays))
+
+
+def from_array_record(record: ArrayRecord) -> NamedArrays:
+    return [(name, array.numpy()) for name, array in record.items()]
+
+
+@dataclass(frozen=True)
+class NodeFailure:
+    round: int
+    node_id: str
+    error: str
+
+
+class NodeGrid(Grid):  # type: ignore[misc]
+    """Maps Flower's integer node ids to our `NodeClient`s."""
+
+    def __init__(self, clients: Sequence[NodeClient], *, task: TaskSpec, context: Callable[[int], RunContext]) -> None:
+        self._clients = {index + 1: client for index, client in enumerate(clients)}
+        self._task = task
+        self._context = context
+        self._run = Run.create_empty(run_id=1)
+        # Flower stamps every Message with the process's task identity; outside
+        # its own runtime nobody sets it, so the grid plays the SuperLink's part.
+        TaskIdentity.run_id, TaskIdentity.task_id, TaskIdentity.node_id = 1, 1, SUPERLINK_NODE_ID
+        self._pool = ThreadPoolExecutor(max_workers=max(1, len(clients)))
+        self._pending: dict[str, tuple[Message, Future[RecordDict]]] = {}
+        self.failures: list[NodeFailure] = []
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def node_name(self, flower_id: int) -> str:
+        return self._clients[flower_id].node_id
+
+    # -- Grid API -----------------------------------------------------------
+    def set_run(self, run: Run) -> None:
+        self._run = run
+
+    @property
+    def run(self) -> Run:
+        return self._run
+
+    def create_message(self, content: RecordDict, message_type: str, dst_node_id: int, group_id: str,
+                       ttl: float | None = None) -> Message:
+        return Message(content, dst_node_id, message_type, ttl=ttl, group_id=group_id)
+
+    def get_node_ids(self) -> Iterable[int]:
+        return list(self._clients)
+
+    def push_messages(self, messages: Iterable[Message]) -> Iterable[str]:
+        ids = []
+        for message in messages:
+            message_id = uuid.uuid4().hex
+            self._pending[message_id] = (message, self._pool.submit(self._handle, message))
+            ids.append(message_id)
+        return ids
+
+    def pull_messages(self, message_ids: Iterable[str]) -> Iterable[Message]:
+        replies = []
+        for message_id in list(message_ids):
+            entry = self._pending.get(message_id)
+            if entry is None or not entry[1].done():
+                continue
+            message, future = self._pending.pop(message_id)
+            replies.append(self._reply(message, future))
+        return replies
+
+    def send_and_receive(self, messages: Iterable[Message], *, timeout: float | None = None) -> Iterable[Message]:
+        ids = list(self.push_messages(messages))
+        wait([self._pending[i][1] for i in ids], timeout=timeout)
+        replies = list(self.pull_messages(ids))
+        for message_id in ids:  # anything still running counts as a dropout
+            if message_id in self._pending:
+                message, future = self._pending.pop(message_id)
+                future.cancel()
+                self._record_failure(message, "timed out")
+                replies.append(Message(Error(ErrorCode.NODE_UNAVAILABLE, "timed out"), reply_to=message))
+        return replies
+
+    # -- dispatch -----------------------------------------------------------
+    def _handle(self, message: Message) -> RecordDict:
+        client = self._clients[message.metadata.dst_node_id]
+        round_ = int(message.content["config"].get("server-round", 0))
+        context = self._context(round_)
+        arrays = from_array_record(message.content["arrays"])
+        task = self._task
+        mu = message.content["config"].get("proximal-mu")
+        if mu is not None:
+            task = TaskSpec(**{**task.__dict__, "proximal_mu": float(mu)})
+        if message.metadata.message_type.startswith("train"):
+            outcome = client.fit(context, task, arrays)
+            metrics = MetricRecord({"num-examples": outcome.num_examples, "train-loss": outcome.train_loss})
+            return RecordDict({"arrays": to_array_record(outcome.arrays), "metrics": metrics})
+        if message.metadata.message_type.startswith("evaluate"):
+            sums = client.evaluate(context, task, arrays)
+            metrics = MetricRecord({"num-examples": sums.count, "loss": sums.loss, "accuracy": sums.accuracy})
+            return RecordDict({"metrics": metrics})
+        raise FederationError(f"unsupported message type {message.metadata.message_type!r}")
+
+    def _record_failure(self, message: Message, error: str) -> None:
+        round_ = int(message.content["config"].get("server-round", 0))
+        failure = NodeFailure(round_, self.node_name(message.metadata.dst_node_id), error)
+        log.warning("round %d: node %s failed: %s", failure.round, failure.node_id, failure.error)
+        self.failures.append(failure)
+
+    def _reply(self, message: Message, future: Future[RecordDict]) -> Message:
+        error = future.exception()
+        if error is None:
+            return Message(future.result(), reply_to=message)
+        reason = error.public if isinstance(error, FederationError) else f"{type(error).__name__}: {error}"
+        if not isinstance(error, FederationError):
+            log.error("node call failed unexpectedly", exc_info=error)
+        self._record_failure(message, reason)
+        return Message(Error(ErrorCode.CLIENT_APP_RAISED_EXCEPTION, reason), reply_to=message)

@@ -1,0 +1,92 @@
+"""Federated training: a Flower strategy drives rounds over the node grid.
+
+Each round the strategy sends `train` messages through `NodeGrid` (Fit on
+every accepted node) and aggregates with its own code; after each round the
+global model is evaluated on every node's test split and checkpointed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from flwr.app import MetricRecord
+from flwr.serverapp.strategy import FedAvg, FedProx
+
+from federation.coordinator.checkpoint import save_checkpoint
+from federation.coordinator.client import NodeClient
+from federation.coordinator.grid import NodeGrid, from_array_record, to_array_record
+from federation.coordinator.negotiate import parallel
+from federation.errors import FederationError
+from federation.models.evaluation import EvalSums, total
+from federation.models.training import NamedArrays
+from federation.task import RunContext, TaskSpec
+
+log = logging.getLogger(__name__)
+RoundCallback = Callable[[int, dict[str, EvalSums]], None]
+
+
+def make_strategy(name: str, *, nodes: int, proximal_mu: float) -> FedAvg:
+    """A Flower strategy that trains on every accepted node and leaves evaluation to us."""
+    common = {"fraction_train": 1.0, "fraction_evaluate": 0.0, "min_train_nodes": nodes,
+              "min_evaluate_nodes": 0, "min_available_nodes": nodes}
+    if name == "fedavg":
+        return FedAvg(**common)
+    if name == "fedprox":
+        return FedProx(proximal_mu=proximal_mu, **common)
+    raise ValueError(f"unknown strategy {name!r}; expected fedavg or fedprox")
+
+
+def evaluate_everywhere(clients: Sequence[NodeClient], context: RunContext, task: TaskSpec,
+                        arrays: NamedArrays, failures: list[dict[str, object]]) -> dict[str, EvalSums]:
+    """Evaluate one model on every node's test split; failed nodes are recorded, not fatal."""
+    results = parallel(clients, lambda c: c.evaluate(context, task, arrays))
+    sums: dict[str, EvalSums] = {}
+    for node_id, result in results.items():
+        if isinstance(result, FederationError):
+            failures.append({"round": context.round, "node": node_id, "rpc": "Evaluate", "error": result.public})
+        else:
+            sums[node_id] = result
+    return sums
+
+
+def run_federated(
+    clients: Sequence[NodeClient],
+    task: TaskSpec,
+    initial: NamedArrays,
+    *,
+    run_id: str,
+    purpose: str,
+    strategy: str,
+    proximal_mu: float,
+    checkpoint_dir: Path | None,
+    on_round: RoundCallback | None = None,
+) -> tuple[list[dict[str, EvalSums]], list[dict[str, object]]]:
+    """Train for `task.rounds` rounds; returns per-round node metrics and node failures."""
+    failures: list[dict[str, object]] = []
+    rounds: list[dict[str, EvalSums]] = []
+    grid = NodeGrid(clients, task=task, context=lambda r: RunContext(run_id, purpose, r))
+
+    def evaluate_fn(server_round: int, record) -> MetricRecord | None:  # type: ignore[no-untyped-def]
+        if server_round == 0:
+            return None
+        arrays = from_array_record(record)
+        if checkpoint_dir is not None:
+            save_checkpoint(checkpoint_dir, server_round, arrays)
+        sums = evaluate_everywhere(clients, RunContext(run_id, purpose, server_round), task, arrays, failures)
+        rounds.append(sums)
+        if on_round is not None:
+            on_round(server_round, sums)
+        overall = total(sums.values())
+        return MetricRecord({"loss": overall.loss, "accuracy": overall.accuracy, "auc": overall.auc})
+
+    try:
+        make_strategy(strategy, nodes=len(clients), proximal_mu=proximal_mu).start(
+            grid, to_array_record(initial), num_rounds=task.rounds, timeout=clients[0].timeout if clients else 600.0,
+            evaluate_fn=evaluate_fn,
+        )
+    finally:
+        grid.close()
+    failures.extend({"round": f.round, "node": f.node_id, "rpc": "Fit", "error": f.error} for f in grid.failures)
+    return rounds, failures

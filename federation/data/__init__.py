@@ -1,0 +1,1 @@
+"""Local data: sources, the canonical schema, mappings and splits. Pure; no network."""

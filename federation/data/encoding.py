@@ -1,0 +1,55 @@
+"""Turning harmonised rows into model inputs: one-hot categories, global scaling.
+
+The encoded column list depends only on the schema and the task, never on a
+node's data, so every node and the central pool build identical inputs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from federation.data.schema import Schema
+from federation.errors import InvalidRequest
+
+
+def encoded_columns(schema: Schema, features: Sequence[str]) -> tuple[str, ...]:
+    """Names of the model's input columns, in order."""
+    columns: list[str] = []
+    for name in features:
+        try:
+            field = schema.by_name(name)
+        except KeyError:
+            raise InvalidRequest(f"feature {name!r} is not a field of schema {schema.name!r}") from None
+        if field.type == "category":
+            columns.extend(f"{name}={code}" for code in field.codes)
+        else:
+            columns.append(name)
+    return tuple(columns)
+
+
+def encode(frame: pd.DataFrame, schema: Schema, features: Sequence[str]) -> np.ndarray:
+    """A float32 matrix of the features; missing numbers become NaN for `impute`."""
+    parts: list[np.ndarray] = []
+    for name in features:
+        field = schema.by_name(name)
+        if field.type == "category":
+            values = frame[name].astype("string").to_numpy()
+            parts.extend((values == code).astype(np.float32)[:, None] for code in field.codes)
+        else:
+            parts.append(frame[name].to_numpy(dtype=np.float32)[:, None])
+    if not parts:
+        return np.zeros((len(frame), 0), dtype=np.float32)
+    return np.concatenate(parts, axis=1)
+
+
+def standardise(matrix: np.ndarray, mean: Sequence[float], std: Sequence[float]) -> np.ndarray:
+    """Scale with global statistics and impute missing values at the global mean (0)."""
+    scaled = (matrix - np.asarray(mean, dtype=np.float32)) / np.asarray(std, dtype=np.float32)
+    return np.nan_to_num(scaled, nan=0.0).astype(np.float32)
+
+
+def labels(frame: pd.DataFrame, target: str) -> np.ndarray:
+    return frame[target].to_numpy(dtype=np.float32)

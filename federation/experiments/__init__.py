@@ -1,0 +1,1 @@
+"""Experiments: one network run as federated, central-pool and local-only, compared."""

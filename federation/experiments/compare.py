@@ -1,0 +1,158 @@
+"""`federation compare` and `federation run`: connect, scale, run topologies, write results.
+
+Global feature scaling comes first, from every node's `Stats` (sums only),
+so all topologies see identically scaled inputs.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from federation.coordinator.client import NodeClient
+from federation.coordinator.negotiate import combine_stats, negotiate, parallel
+from federation.data.schema import Schema
+from federation.errors import FederationError, NodeUnavailable, PolicyDenied
+from federation.experiments import topologies
+from federation.experiments.config import Experiment
+from federation.experiments.metrics import TopologyResult
+from federation.models.evaluation import EvalSums
+from federation.replies import FeatureStats, NodeDescription
+from federation.task import RunContext, TaskSpec
+from federation.transport.tls import Identity
+
+log = logging.getLogger(__name__)
+ProgressFactory = Callable[[str, int], Callable[[int, dict[str, EvalSums]], None]]
+
+
+@dataclass
+class Comparison:
+    experiment: str
+    metric: str
+    run_dir: Path
+    nodes: list[str]
+    unreachable: dict[str, str] = field(default_factory=dict)
+    scaling_refusals: dict[str, list[str]] = field(default_factory=dict)
+    results: list[TopologyResult] = field(default_factory=list)
+
+    def by_kind(self, kind: str) -> TopologyResult | None:
+        return next((r for r in self.results if r.kind == kind and r.started), None)
+
+    def to_json(self) -> dict[str, Any]:
+        local = self.by_kind("local-only")
+        gains: dict[str, dict[str, float | None]] = {}
+        for result in self.results:
+            if local is None or result is local or not result.started:
+                continue
+            gains[result.name] = {
+                node: _clean(result.node_metric(node, self.metric) - local.node_metric(node, self.metric)) for node in self.nodes
+            }
+        return {
+            "experiment": self.experiment,
+            "metric": self.metric,
+            "nodes": self.nodes,
+            "unreachable": self.unreachable,
+            "scaling_refusals": self.scaling_refusals,
+            "topologies": [r.to_json(self.metric) for r in self.results],
+            "gain_vs_local_only": gains,
+        }
+
+
+def _clean(value: float) -> float | None:
+    return None if value != value else round(value, 6)
+
+
+def connect(experiment: Experiment, addresses: dict[str, str], *, timeout: float = 600.0) -> list[NodeClient]:
+    identity = Identity.in_directory(experiment.pki_dir, experiment.coordinator)
+    return [NodeClient(node_id, address, identity, timeout=timeout) for node_id, address in addresses.items()]
+
+
+def describe_all(clients: Sequence[NodeClient], purpose: str, run_id: str) -> tuple[list[NodeClient], dict[str, str], NodeDescription | None]:
+    """Who answers: reachable clients, unreachable ones with the reason, one description."""
+    answers = parallel(clients, lambda c: c.describe(RunContext(run_id, purpose)))
+    reachable, unreachable, description = [], {}, None
+    for client in clients:
+        answer = answers[client.node_id]
+        if isinstance(answer, FederationError):
+            unreachable[client.node_id] = answer.public
+        else:
+            reachable.append(client)
+            description = description or answer
+    return reachable, unreachable, description
+
+
+def global_scaling(clients: Sequence[NodeClient], task: TaskSpec, *, run_id: str, purpose: str) -> tuple[TaskSpec, dict[str, list[str]]]:
+    """Attach global standardisation computed from the nodes' sums."""
+    negotiation = negotiate(clients, RunContext(run_id, purpose), task, release="stats")
+    answers = parallel(negotiation.accepted, lambda c: c.stats(RunContext(run_id, purpose), task))
+    stats = [a for a in answers.values() if isinstance(a, FeatureStats)]
+    refusals = dict(negotiation.refusals)
+    refusals.update({n: [a.public] for n, a in answers.items() if isinstance(a, FederationError)})
+    if not stats:
+        raise PolicyDenied([f"{n}: {'; '.join(r)}" for n, r in refusals.items()] or ["no node returned statistics"])
+    return task.with_scaling(combine_stats(stats)), refusals
+
+
+def compare(
+    experiment: Experiment,
+    addresses: dict[str, str],
+    *,
+    topologies_to_run: Sequence[str] | None = None,
+    progress: ProgressFactory | None = None,
+    output_dir: Path | None = None,
+) -> Comparison:
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    run_dir = (output_dir or experiment.output_dir) / stamp
+    run_dir.mkdir(parents=True, exist_ok=True)
+    clients = connect(experiment, addresses)
+    try:
+        comparison = Comparison(experiment.name, experiment.metric, run_dir, [c.node_id for c in clients])
+        reachable, comparison.unreachable, description = describe_all(clients, experiment.purpose, f"{experiment.name}-{stamp}-describe")
+        if description is None:
+            raise NodeUnavailable("no node answered: " + "; ".join(f"{n}: {e}" for n, e in comparison.unreachable.items()))
+        schema: Schema = topologies.schema_from_description(description, experiment.task.target)
+        task, comparison.scaling_refusals = global_scaling(reachable, experiment.task, run_id=f"{experiment.name}-{stamp}-stats", purpose=experiment.purpose)
+        wanted = topologies_to_run or experiment.topologies
+
+        def on_round(label: str) -> Callable[[int, dict[str, EvalSums]], None] | None:
+            return progress(label, task.rounds) if progress is not None else None
+
+        for kind in wanted:
+            run_id = f"{experiment.name}-{stamp}-{kind}"
+            if kind == "federated":
+                for strategy in experiment.strategies:
+                    comparison.results.append(topologies.federated(
+                        reachable, task, run_id=f"{run_id}-{strategy}", purpose=experiment.purpose, strategy=strategy,
+                        proximal_mu=experiment.proximal_mu, checkpoint_dir=run_dir / "checkpoints" / strategy,
+                        on_round=on_round(f"federated ({strategy})"),
+                    ))
+            elif kind == "central-pool":
+                comparison.results.append(topologies.central_pool(
+                    reachable, task, schema, run_id=run_id, purpose=experiment.purpose, on_round=on_round("central-pool")))
+            else:
+                comparison.results.append(topologies.local_only(
+                    reachable, task, run_id=run_id, purpose=experiment.purpose, on_round=on_round("local-only")))
+        write_results(comparison)
+        return comparison
+    finally:
+        for client in clients:
+            client.close()
+
+
+def write_results(comparison: Comparison) -> None:
+    """results.json, and metrics.csv with one row per topology, round and node."""
+    data = comparison.to_json()
+    (comparison.run_dir / "results.json").write_text(json.dumps(data, indent=2))
+    with (comparison.run_dir / "metrics.csv").open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["topology", "round", "node", "auc", "accuracy", "loss", "test_records"])
+        for result in comparison.results:
+            for index, round_sums in enumerate(result.rounds, start=1):
+                for node, sums in sorted(round_sums.items()):
+                    writer.writerow([result.name, index, node, _clean(sums.auc), _clean(sums.accuracy), _clean(sums.loss), sums.count])

@@ -1,0 +1,108 @@
+"""The experiment file: which nodes, which task, which topologies.
+
+Relative paths are resolved against the experiment file's folder.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from federation.config import StrictModel, load_toml
+from federation.errors import ConfigError, InvalidRequest
+from federation.task import ModelSpec, ParamValue, TaskSpec
+
+Topology = Literal["federated", "central-pool", "local-only"]
+StrategyName = Literal["fedavg", "fedprox"]
+
+
+class TaskSection(StrictModel):
+    model: str
+    params: dict[str, ParamValue] = {}
+    features: tuple[str, ...] = Field(min_length=1)
+    target: str
+    rounds: int = Field(default=10, ge=1, le=10_000)
+    local_epochs: int = Field(default=1, ge=1, le=1000)
+    batch_size: int = Field(default=32, ge=1)
+    learning_rate: float = Field(default=0.01, gt=0, le=10)
+    seed: int = 0
+    metric: Literal["auc", "accuracy"] = "auc"
+
+
+class FederatedSection(StrictModel):
+    strategies: tuple[StrategyName, ...] = ("fedavg",)
+    proximal_mu: float = Field(default=0.01, ge=0)
+
+
+class NodeEntry(StrictModel):
+    id: str
+    address: str | None = None
+    manifest: Path | None = None
+
+
+class ExperimentFile(StrictModel):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    purpose: str
+    coordinator: str
+    pki: Path
+    output: Path
+    topologies: tuple[Topology, ...] = ("federated", "central-pool", "local-only")
+    task: TaskSection
+    federated: FederatedSection = FederatedSection()
+    node: tuple[NodeEntry, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_nodes(self) -> ExperimentFile:
+        ids = [n.id for n in self.node]
+        repeated = sorted({i for i in ids if ids.count(i) > 1})
+        if repeated:
+            raise ValueError(f"nodes listed twice: {repeated}")
+        return self
+
+
+class Experiment:
+    """A validated experiment with absolute paths and a ready TaskSpec."""
+
+    def __init__(self, path: Path, parsed: ExperimentFile) -> None:
+        base = path.resolve().parent
+        self.path = path
+        self.parsed = parsed
+        self.name = parsed.name
+        self.purpose = parsed.purpose
+        self.coordinator = parsed.coordinator
+        self.pki_dir = base / parsed.pki
+        self.output_dir = base / parsed.output
+        self.topologies = parsed.topologies
+        self.metric = parsed.task.metric
+        self.strategies = parsed.federated.strategies
+        self.proximal_mu = parsed.federated.proximal_mu
+        self.nodes = [(n.id, n.address, base / n.manifest if n.manifest else None) for n in parsed.node]
+        t = parsed.task
+        try:
+            self.task = TaskSpec(
+                model=ModelSpec(t.model, dict(t.params)), features=t.features, target=t.target, rounds=t.rounds,
+                local_epochs=t.local_epochs, batch_size=t.batch_size, learning_rate=t.learning_rate, seed=t.seed,
+            )
+        except InvalidRequest as error:
+            raise ConfigError(str(path), [f"task: {error.public}"]) from error
+
+    def addresses(self, overrides: dict[str, str]) -> dict[str, str]:
+        """Node id -> address, from the file or `overrides`; every gap is reported."""
+        result, missing = {}, []
+        for node_id, address, _ in self.nodes:
+            chosen = overrides.get(node_id, address)
+            if chosen is None:
+                missing.append(f"node {node_id!r} has no address (set node[].address or pass --address {node_id}=HOST:PORT)")
+            else:
+                result[node_id] = chosen
+        unknown = sorted(set(overrides) - {n for n, _, _ in self.nodes})
+        missing += [f"--address names {u!r}, which is not a node of this experiment" for u in unknown]
+        if missing:
+            raise ConfigError(str(self.path), missing)
+        return result
+
+
+def load_experiment(path: Path) -> Experiment:
+    return Experiment(path, load_toml(path, ExperimentFile))

@@ -1,0 +1,159 @@
+"""The three arrangements of the same network, run on the same splits and seeds.
+
+- federated: data stays on the nodes; a Flower strategy aggregates updates;
+- central-pool: nodes whose policy allows it export harmonised rows, the
+  coordinator trains one model on the pool (the centralising status quo);
+- local-only: each node trains alone (a data island); only metrics leave.
+
+Every topology trains for the same rounds x local epochs and is evaluated
+on every node's own test split through `Evaluate`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import pyarrow as pa
+
+from federation.coordinator.client import NodeClient
+from federation.coordinator.negotiate import Negotiation, negotiate, parallel
+from federation.coordinator.run import evaluate_everywhere, run_federated
+from federation.data.encoding import encode, labels, standardise
+from federation.data.schema import Schema, SchemaField
+from federation.errors import FederationError, InvalidRequest
+from federation.experiments.metrics import TopologyResult
+from federation.models.evaluation import EvalSums
+from federation.models.registry import build_model
+from federation.models.training import NamedArrays, get_arrays, train
+from federation.replies import NodeDescription
+from federation.task import RunContext, TaskSpec
+
+RoundCallback = Callable[[int, dict[str, EvalSums]], None]
+
+
+def _traffic_snapshot(clients: Sequence[NodeClient]) -> dict[str, tuple[dict[str, int], int]]:
+    return {c.node_id: (dict(c.traffic.bytes_by_rpc), c.traffic.raw_records) for c in clients}
+
+
+def _record_traffic(result: TopologyResult, clients: Sequence[NodeClient], before: dict[str, tuple[dict[str, int], int]]) -> None:
+    for client in clients:
+        by_rpc_before, raw_before = before[client.node_id]
+        by_rpc = {k: v - by_rpc_before.get(k, 0) for k, v in client.traffic.bytes_by_rpc.items() if v - by_rpc_before.get(k, 0)}
+        result.bytes_by_rpc[client.node_id] = by_rpc
+        result.bytes_out[client.node_id] = sum(by_rpc.values())
+        result.raw_records_out[client.node_id] = client.traffic.raw_records - raw_before
+
+
+def _refused(result: TopologyResult, negotiation: Negotiation) -> TopologyResult:
+    result.refusals = negotiation.refusals
+    result.participants = [c.node_id for c in negotiation.accepted]
+    if not negotiation.can_start:
+        result.started = False
+        result.note = (f"not started: {len(negotiation.accepted)} node(s) accepted, "
+                       f"the participants require a cohort of at least {negotiation.min_cohort}")
+    return result
+
+
+def schema_from_description(description: NodeDescription, target: str) -> Schema:
+    """The canonical schema as a node describes it (names, types, codes; no values)."""
+    fields = [SchemaField(name=f.name, type=f.type, unit=f.unit, codes=f.codes) for f in description.fields]  # type: ignore[arg-type]
+    return Schema(name=description.scenario, target=target, field=tuple(fields))
+
+
+def initial_model(task: TaskSpec) -> NamedArrays:
+    if task.scaling is None:
+        raise InvalidRequest("the task needs global feature scaling before training")
+    return get_arrays(build_model(task.model, len(task.scaling.columns), seed=task.seed))
+
+
+def federated(clients: Sequence[NodeClient], task: TaskSpec, *, run_id: str, purpose: str, strategy: str,
+              proximal_mu: float, checkpoint_dir: Path | None, on_round: RoundCallback | None = None) -> TopologyResult:
+    start = time.perf_counter()
+    before = _traffic_snapshot(clients)
+    result = TopologyResult(name=f"federated ({strategy})", kind="federated")
+    task = TaskSpec(**{**task.__dict__, "proximal_mu": proximal_mu if strategy == "fedprox" else 0.0})
+    negotiation = negotiate(clients, RunContext(run_id, purpose), task, release="update")
+    if not _refused(result, negotiation).started:
+        return result
+    result.rounds, result.failures = run_federated(
+        negotiation.accepted, task, initial_model(task), run_id=run_id, purpose=purpose, strategy=strategy,
+        proximal_mu=proximal_mu, checkpoint_dir=checkpoint_dir, on_round=on_round,
+    )
+    _record_traffic(result, clients, before)
+    result.wall_seconds = time.perf_counter() - start
+    return result
+
+
+def central_pool(clients: Sequence[NodeClient], task: TaskSpec, schema: Schema, *, run_id: str, purpose: str,
+                 on_round: RoundCallback | None = None) -> TopologyResult:
+    """Pool the exported rows of every node that allows it and train one model."""
+    start = time.perf_counter()
+    before = _traffic_snapshot(clients)
+    result = TopologyResult(name="central-pool", kind="central-pool")
+    export_run = negotiate(clients, RunContext(run_id, purpose), task, release="raw")
+    result.refusals = export_run.refusals
+    result.participants = [c.node_id for c in export_run.accepted]
+    if not export_run.accepted:
+        result.started, result.note = False, "not started: no node allows raw export"
+        return result
+    tables = parallel(export_run.accepted, lambda c: c.export(RunContext(run_id, purpose), task))
+    pooled: list[pa.Table] = []
+    for node_id, table in tables.items():
+        if isinstance(table, FederationError):
+            result.failures.append({"round": 0, "node": node_id, "rpc": "Export", "error": table.public})
+        else:
+            pooled.append(table)
+    if not pooled:
+        result.started, result.note = False, "not started: every export failed"
+        return result
+    frame = pa.concat_tables(pooled, promote_options="default").to_pandas()
+    if task.scaling is None:
+        raise InvalidRequest("the central pool needs global feature scaling")
+    x = standardise(encode(frame, schema, task.features), task.scaling.mean, task.scaling.std)
+    y = labels(frame, task.target)
+    eval_id = f"{run_id}-eval"
+    evaluation = negotiate(clients, RunContext(eval_id, purpose), task, release="stats")
+    for node_id, reasons in evaluation.refusals.items():
+        result.refusals.setdefault(node_id, reasons)
+    model = build_model(task.model, x.shape[1], seed=task.seed)
+    for round_ in range(1, task.rounds + 1):
+        train(model, x, y, epochs=task.local_epochs, batch_size=task.batch_size, learning_rate=task.learning_rate,
+              seed=task.seed * 7919 + round_)
+        sums = evaluate_everywhere(evaluation.accepted, RunContext(eval_id, purpose, round_), task, get_arrays(model), result.failures)
+        result.rounds.append(sums)
+        if on_round is not None:
+            on_round(round_, sums)
+    _record_traffic(result, clients, before)
+    result.wall_seconds = time.perf_counter() - start
+    return result
+
+
+def local_only(clients: Sequence[NodeClient], task: TaskSpec, *, run_id: str, purpose: str,
+               on_round: RoundCallback | None = None) -> TopologyResult:
+    """Each node trains on its own data; the coordinator receives only metric sums."""
+    start = time.perf_counter()
+    before = _traffic_snapshot(clients)
+    result = TopologyResult(name="local-only", kind="local-only")
+    negotiation = negotiate(clients, RunContext(run_id, purpose), task, release="stats")
+    result.refusals, result.participants = negotiation.refusals, [c.node_id for c in negotiation.accepted]
+    if not negotiation.accepted:
+        result.started, result.note = False, "not started: no node accepted"
+        return result
+    per_node = parallel(negotiation.accepted, lambda c: list(c.train_local(RunContext(run_id, purpose), task)))
+    rounds: list[dict[str, EvalSums]] = [{} for _ in range(task.rounds)]
+    for node_id, outcome in per_node.items():
+        if isinstance(outcome, FederationError):
+            result.failures.append({"round": 0, "node": node_id, "rpc": "TrainLocal", "error": outcome.public})
+            continue
+        for round_, sums, _ in outcome:
+            if 1 <= round_ <= task.rounds:
+                rounds[round_ - 1][node_id] = sums
+    result.rounds = rounds
+    if on_round is not None:
+        for index, sums in enumerate(rounds, start=1):
+            on_round(index, sums)
+    _record_traffic(result, clients, before)
+    result.wall_seconds = time.perf_counter() - start
+    return result

@@ -1,0 +1,86 @@
+"""Local training and evaluation of a registered model on encoded arrays.
+
+Shared by nodes (federated and local-only) and by the central pool, so every
+topology trains with the same loop, optimiser and seeds.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from federation.errors import InvalidRequest
+from federation.models.evaluation import EvalSums
+
+NamedArrays = list[tuple[str, np.ndarray]]
+
+
+def get_arrays(model: nn.Module) -> NamedArrays:
+    """The model's parameters as named float32 numpy arrays."""
+    return [(name, t.detach().cpu().numpy().astype(np.float32, copy=True)) for name, t in model.state_dict().items()]
+
+
+def set_arrays(model: nn.Module, arrays: NamedArrays) -> None:
+    """Load named arrays, refusing names or shapes the model does not have."""
+    state = model.state_dict()
+    names = [n for n, _ in arrays]
+    if names != list(state):
+        raise InvalidRequest(f"model parameters {names} do not match the model's {list(state)}")
+    for name, array in arrays:
+        if tuple(array.shape) != tuple(state[name].shape):
+            raise InvalidRequest(f"parameter {name!r} has shape {tuple(array.shape)}, the model needs {tuple(state[name].shape)}")
+        if not np.all(np.isfinite(array)):
+            raise InvalidRequest(f"parameter {name!r} contains NaN or infinite values")
+    model.load_state_dict({n: torch.from_numpy(np.asarray(a, dtype=np.float32)) for n, a in arrays})
+
+
+def train(
+    model: nn.Module,
+    features: np.ndarray,
+    labels: np.ndarray,
+    *,
+    epochs: int,
+    batch_size: int,
+    learning_rate: float,
+    seed: int,
+    proximal_mu: float = 0.0,
+) -> float:
+    """Train in place with Adam on binary cross-entropy; returns the mean loss.
+
+    With `proximal_mu > 0` the FedProx term (mu/2)*||w - w_global||^2 keeps
+    the local model near the global one it started from.
+    """
+    if len(labels) == 0:
+        raise InvalidRequest("no training records")
+    x = torch.from_numpy(features)
+    y = torch.from_numpy(labels)
+    generator = torch.Generator().manual_seed(seed)
+    optimiser = torch.optim.Adam(model.parameters(), lr=learning_rate)
+    loss_fn = nn.BCEWithLogitsLoss()
+    anchor = [p.detach().clone() for p in model.parameters()] if proximal_mu > 0 else []
+    model.train()
+    total, batches = 0.0, 0
+    for _ in range(epochs):
+        order = torch.randperm(len(y), generator=generator)
+        for start in range(0, len(y), batch_size):
+            index = order[start : start + batch_size]
+            optimiser.zero_grad()
+            loss = loss_fn(model(x[index]).squeeze(-1), y[index])
+            if anchor:
+                loss = loss + proximal_mu / 2 * sum(((p - a) ** 2).sum() for p, a in zip(model.parameters(), anchor, strict=True))
+            loss.backward()
+            optimiser.step()
+            total += float(loss.detach())
+            batches += 1
+    return total / max(batches, 1)
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, features: np.ndarray, labels: np.ndarray) -> EvalSums:
+    """Evaluate into additive sums (see `models.evaluation`)."""
+    model.eval()
+    logits = model(torch.from_numpy(features)).squeeze(-1)
+    y = torch.from_numpy(labels)
+    losses = nn.functional.binary_cross_entropy_with_logits(logits, y, reduction="none")
+    return EvalSums.from_scores(torch.sigmoid(logits).numpy(), labels, losses.numpy())

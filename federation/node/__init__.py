@@ -1,0 +1,1 @@
+"""A department's node: loads its data, enforces its policy, serves the NodeService."""

@@ -1,0 +1,156 @@
+"""The node's logic, one method per RPC, on plain values and without a network.
+
+Every handler first asks the policy (`policy.decide`) and, except for
+Describe and Propose, checks that the call belongs to an accepted run. The
+servicer only converts messages; everything that matters is tested here.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+import numpy as np
+import pyarrow as pa
+
+from federation.data.encoding import encode, encoded_columns
+from federation.errors import InvalidRequest, PolicyDenied
+from federation.models.evaluation import EvalSums
+from federation.models.registry import MODEL_NAMES, build_model
+from federation.models.training import NamedArrays, evaluate, get_arrays, set_arrays, train
+from federation.node.runtime import NodeRuntime
+from federation.node.state import RunRegistry
+from federation.node.training import check_task_fields, local_seed, prepare
+from federation.policy.evaluate import Decision, Request, decide
+from federation.policy.model import Release
+from federation.replies import FeatureStats, FieldDescription, FitOutcome, NodeDescription, ProposalAnswer
+from federation.task import RunContext, TaskSpec
+
+log = logging.getLogger(__name__)
+
+
+def _rounded(count: int) -> int:
+    """Record counts leave the node rounded to two significant digits."""
+    if count < 10:
+        return 10 if count else 0
+    digits = len(str(count)) - 2
+    return int(round(count, -digits))
+
+
+class NodeHandlers:
+    def __init__(self, runtime: NodeRuntime) -> None:
+        self.runtime = runtime
+        self.runs = RunRegistry()
+
+    # -- policy -------------------------------------------------------------
+    def _decide(self, caller: str, context: RunContext, release: Release, *, task: TaskSpec | None = None,
+                cohort_size: int | None = None) -> Decision:
+        request = Request(
+            caller=caller,
+            purpose=context.purpose,
+            release=release,
+            model=task.model.name if task else None,
+            columns=(*task.features, task.target) if task else (),
+            rounds=task.rounds if task else None,
+            cohort_size=cohort_size,
+        )
+        decision = decide(self.runtime.policy, request, today=self.runtime.today)
+        log.info("%s %s %s by %s: %s", context.run_id, release, "allowed" if decision.allowed else "denied",
+                 caller, "; ".join(decision.reasons))
+        return decision
+
+    def _authorise(self, caller: str, context: RunContext, release: Release, task: TaskSpec) -> None:
+        decision = self._decide(caller, context, release, task=task)
+        if not decision.allowed:
+            raise PolicyDenied(decision.reasons)
+        self.runs.require(caller, context, task)
+
+    def _model(self, task: TaskSpec, arrays: NamedArrays | None):  # type: ignore[no-untyped-def]
+        n_inputs = len(encoded_columns(self.runtime.schema, task.features))
+        model = build_model(task.model, n_inputs, seed=task.seed)
+        if arrays is not None:
+            set_arrays(model, arrays)
+        return model
+
+    # -- RPCs ---------------------------------------------------------------
+    def describe(self, caller: str, context: RunContext) -> NodeDescription:
+        decision = self._decide(caller, context, "none")
+        if not decision.allowed:
+            raise PolicyDenied(decision.reasons)
+        rt = self.runtime
+        return NodeDescription(
+            node_id=rt.node_id,
+            kind=rt.manifest.kind,
+            scenario=rt.schema.name,
+            fields=tuple(FieldDescription(f.name, f.type, f.unit, f.codes) for f in rt.schema.field),
+            approx_records=_rounded(len(rt.train) + len(rt.test)),
+            models=MODEL_NAMES,
+            policy_summary=rt.policy.summary(),
+        )
+
+    def propose(self, caller: str, context: RunContext, task: TaskSpec, *, cohort_size: int, release: Release) -> ProposalAnswer:
+        """Accept or refuse a task; only an unknown caller gets an error instead of an answer."""
+        if caller not in self.runtime.policy.recipients and "*" not in self.runtime.policy.recipients:
+            raise PolicyDenied(self._decide(caller, context, release).reasons)
+        check_task_fields(self.runtime.schema, task)
+        if task.model.name not in MODEL_NAMES:
+            raise InvalidRequest(f"unknown model {task.model.name!r}; this node runs only {list(MODEL_NAMES)}")
+        decision = self._decide(caller, context, release, task=task, cohort_size=cohort_size)
+        if decision.allowed:
+            self.runs.accept(caller, context, task)
+        return ProposalAnswer(
+            accepted=decision.allowed,
+            reasons=decision.reasons,
+            max_rounds=decision.max_rounds,
+            min_cohort=decision.min_cohort,
+            usable_columns=decision.usable_columns,
+        )
+
+    def stats(self, caller: str, context: RunContext, task: TaskSpec) -> FeatureStats:
+        self._authorise(caller, context, "stats", task)
+        rt = self.runtime
+        matrix = encode(rt.train, rt.schema, task.features).astype(np.float64)
+        present = ~np.isnan(matrix)
+        values = np.where(present, matrix, 0.0)
+        return FeatureStats(
+            columns=encoded_columns(rt.schema, task.features),
+            count=tuple(int(c) for c in present.sum(axis=0)),
+            sum=tuple(float(v) for v in values.sum(axis=0)),
+            sum_squares=tuple(float(v) for v in (values**2).sum(axis=0)),
+        )
+
+    def fit(self, caller: str, context: RunContext, task: TaskSpec, arrays: NamedArrays) -> FitOutcome:
+        self._authorise(caller, context, "update", task)
+        rt = self.runtime
+        x, y = prepare(rt.schema, task, rt.train, reference=rt.train)
+        model = self._model(task, arrays)
+        self.runs.start_fit_round(caller, context, task)
+        loss = train(
+            model, x, y, epochs=task.local_epochs, batch_size=task.batch_size, learning_rate=task.learning_rate,
+            seed=local_seed(task.seed, rt.node_id, context.round), proximal_mu=task.proximal_mu,
+        )
+        return FitOutcome(get_arrays(model), num_examples=len(y), train_loss=loss)
+
+    def evaluate(self, caller: str, context: RunContext, task: TaskSpec, arrays: NamedArrays) -> EvalSums:
+        self._authorise(caller, context, "stats", task)
+        rt = self.runtime
+        x, y = prepare(rt.schema, task, rt.test, reference=rt.train)
+        return evaluate(self._model(task, arrays), x, y)
+
+    def train_local(self, caller: str, context: RunContext, task: TaskSpec) -> Iterator[tuple[int, EvalSums, int]]:
+        """Train on this node alone for the task's rounds; only metrics leave."""
+        self._authorise(caller, context, "stats", task)
+        rt = self.runtime
+        x, y = prepare(rt.schema, task, rt.train, reference=rt.train)
+        x_test, y_test = prepare(rt.schema, task, rt.test, reference=rt.train)
+        model = self._model(task, None)
+        for round_ in range(1, task.rounds + 1):
+            train(model, x, y, epochs=task.local_epochs, batch_size=task.batch_size, learning_rate=task.learning_rate,
+                  seed=local_seed(task.seed, rt.node_id, round_))
+            yield round_, evaluate(model, x_test, y_test), len(y)
+
+    def export(self, caller: str, context: RunContext, task: TaskSpec) -> pa.Table:
+        """Harmonised training rows of the task's columns, only under `release = "raw"`."""
+        self._authorise(caller, context, "raw", task)
+        frame = self.runtime.train[[*task.features, task.target]]
+        return pa.Table.from_pandas(frame, preserve_index=False)

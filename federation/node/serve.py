@@ -1,0 +1,42 @@
+"""Running a node process: load everything, bind, serve until told to stop."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from pathlib import Path
+from types import FrameType
+
+import grpc
+
+from federation.node.handlers import NodeHandlers
+from federation.node.runtime import NodeRuntime
+from federation.node.servicer import NodeServicer
+from federation.transport.server import create_server
+from federation.transport.tls import Identity
+
+log = logging.getLogger(__name__)
+
+
+def start_node(manifest_path: Path, *, listen: str = "127.0.0.1:0", pki_dir: Path | None = None) -> tuple[grpc.Server, int, NodeRuntime]:
+    """Load a node and start serving; returns (server, port, runtime)."""
+    runtime = NodeRuntime.load(manifest_path)
+    identity = Identity.in_directory(pki_dir or runtime.manifest.tls_dir, runtime.node_id)
+    server, port = create_server(NodeServicer(NodeHandlers(runtime)), identity, listen)
+    server.start()
+    log.info("node %s serving on port %d", runtime.node_id, port)
+    return server, port, runtime
+
+
+def serve_forever(server: grpc.Server, *, grace_seconds: float = 2.0) -> None:
+    """Block until SIGINT or SIGTERM, then stop gracefully."""
+    stop = threading.Event()
+
+    def _on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    stop.wait()
+    server.stop(grace_seconds).wait()

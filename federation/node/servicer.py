@@ -1,0 +1,97 @@
+"""The NodeService servicer: converts messages and streams, then calls a handler.
+
+No logic lives here; errors raised by handlers become gRPC statuses in
+`transport.interceptors`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import grpc
+import pyarrow as pa
+
+from federation.errors import InvalidRequest
+from federation.models.training import NamedArrays
+from federation.node.handlers import NodeHandlers
+from federation.policy.model import RELEASE_LEVELS, Release
+from federation.proto.v1 import node_pb2 as pb
+from federation.proto.v1 import node_pb2_grpc
+from federation.transport import serde
+from federation.transport.server import caller_identity
+from federation.transport.streaming import CHUNK_BYTES, TensorAssembler, iter_chunks, tensor_header
+
+
+def _read_tensor_stream(requests: Iterator[Any]) -> tuple[Any, NamedArrays]:
+    """First message a header, then chunks: returns (header, arrays)."""
+    first = next(requests, None)
+    if first is None or first.WhichOneof("item") != "header":
+        raise InvalidRequest("a tensor stream must start with its header")
+    header = first.header
+    assembler = TensorAssembler(header.tensors)
+    for message in requests:
+        if message.WhichOneof("item") != "chunk":
+            raise InvalidRequest("a tensor stream carries exactly one header, before its chunks")
+        assembler.feed(message.chunk)
+    return header, assembler.finish()
+
+
+def _release(value: str) -> Release:
+    if value not in RELEASE_LEVELS:
+        raise InvalidRequest(f"release {value!r} is not one of {list(RELEASE_LEVELS)}")
+    return value  # type: ignore[return-value]
+
+
+class NodeServicer(node_pb2_grpc.NodeServiceServicer):
+    def __init__(self, handlers: NodeHandlers) -> None:
+        self.handlers = handlers
+
+    def Describe(self, request: pb.DescribeRequest, context: grpc.ServicerContext) -> pb.DescribeReply:
+        ctx = serde.context_from_pb(request.context)
+        return serde.description_to_pb(self.handlers.describe(caller_identity(context), ctx))
+
+    def Propose(self, request: pb.ProposeRequest, context: grpc.ServicerContext) -> pb.ProposeReply:
+        answer = self.handlers.propose(
+            caller_identity(context), serde.context_from_pb(request.context), serde.task_from_pb(request.task),
+            cohort_size=request.cohort_size, release=_release(request.release),
+        )
+        return serde.answer_to_pb(answer)
+
+    def Stats(self, request: pb.StatsRequest, context: grpc.ServicerContext) -> pb.StatsReply:
+        stats = self.handlers.stats(caller_identity(context), serde.context_from_pb(request.context), serde.task_from_pb(request.task))
+        return serde.stats_to_pb(stats)
+
+    def Fit(self, request_iterator: Iterator[pb.FitRequest], context: grpc.ServicerContext) -> Iterator[pb.FitReply]:
+        caller = caller_identity(context)
+        header, arrays = _read_tensor_stream(request_iterator)
+        outcome = self.handlers.fit(caller, serde.context_from_pb(header.context), serde.task_from_pb(header.task), arrays)
+        yield pb.FitReply(result=pb.FitResult(
+            num_examples=outcome.num_examples, train_loss=outcome.train_loss, tensors=tensor_header(outcome.arrays)
+        ))
+        for chunk in iter_chunks(outcome.arrays):
+            yield pb.FitReply(chunk=chunk)
+
+    def Evaluate(self, request_iterator: Iterator[pb.EvaluateRequest], context: grpc.ServicerContext) -> pb.EvaluateReply:
+        caller = caller_identity(context)
+        header, arrays = _read_tensor_stream(request_iterator)
+        sums = self.handlers.evaluate(caller, serde.context_from_pb(header.context), serde.task_from_pb(header.task), arrays)
+        return serde.eval_to_pb(sums)
+
+    def TrainLocal(self, request: pb.TrainLocalRequest, context: grpc.ServicerContext) -> Iterator[pb.TrainLocalReply]:
+        results = self.handlers.train_local(
+            caller_identity(context), serde.context_from_pb(request.context), serde.task_from_pb(request.task)
+        )
+        for round_, sums, n in results:
+            yield pb.TrainLocalReply(round=round_, metrics=serde.eval_to_pb(sums), num_examples=n)
+
+    def Export(self, request: pb.ExportRequest, context: grpc.ServicerContext) -> Iterator[pb.ExportReply]:
+        table = self.handlers.export(
+            caller_identity(context), serde.context_from_pb(request.context), serde.task_from_pb(request.task)
+        )
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, table.schema) as writer:
+            writer.write_table(table)
+        data = memoryview(sink.getvalue())
+        for index, start in enumerate(range(0, max(len(data), 1), CHUNK_BYTES)):
+            yield pb.ExportReply(chunk=bytes(data[start : start + CHUNK_BYTES]), rows=table.num_rows if index == 0 else 0)

@@ -1,0 +1,59 @@
+"""Per-run protocol state: which runs were proposed and accepted, which rounds ran.
+
+A node computes only for a run it accepted through `Propose`, only the task
+it accepted, and never the same training round twice: a replayed or
+out-of-order call is refused with FAILED_PRECONDITION.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+from federation.errors import ProtocolOrderError
+from federation.task import RunContext, TaskSpec
+
+
+@dataclass
+class AcceptedRun:
+    caller: str
+    purpose: str
+    task: TaskSpec
+    last_fit_round: int = 0
+
+
+class RunRegistry:
+    """Thread-safe record of accepted runs, keyed by (caller, run id)."""
+
+    def __init__(self) -> None:
+        self._runs: dict[tuple[str, str], AcceptedRun] = {}
+        self._lock = threading.Lock()
+
+    def accept(self, caller: str, context: RunContext, task: TaskSpec) -> None:
+        with self._lock:
+            self._runs[(caller, context.run_id)] = AcceptedRun(caller, context.purpose, task)
+
+    def require(self, caller: str, context: RunContext, task: TaskSpec) -> AcceptedRun:
+        """The accepted run this call belongs to; refuses anything else."""
+        with self._lock:
+            run = self._runs.get((caller, context.run_id))
+        if run is None:
+            raise ProtocolOrderError(f"run {context.run_id!r} was not proposed to this node; call Propose first")
+        if run.purpose != context.purpose:
+            raise ProtocolOrderError(f"run {context.run_id!r} was accepted for purpose {run.purpose!r}, not {context.purpose!r}")
+        accepted = run.task
+        if (task.model.name, task.features, task.target) != (accepted.model.name, accepted.features, accepted.target):
+            raise ProtocolOrderError(f"run {context.run_id!r}: the task differs from the one this node accepted")
+        return run
+
+    def start_fit_round(self, caller: str, context: RunContext, task: TaskSpec) -> None:
+        """Mark a training round as started; a repeated or older round is refused."""
+        run = self.require(caller, context, task)
+        with self._lock:
+            if context.round <= run.last_fit_round:
+                raise ProtocolOrderError(
+                    f"run {context.run_id!r}: round {context.round} comes after round {run.last_fit_round} already ran"
+                )
+            if context.round > run.task.rounds:
+                raise ProtocolOrderError(f"run {context.run_id!r}: round {context.round} exceeds the {run.task.rounds} accepted rounds")
+            run.last_fit_round = context.round

@@ -1,0 +1,92 @@
+"""The policy file: who may ask a node, for which purpose, and what may leave.
+
+Deny by default. A rule grants a release level to some recipients for some
+purposes; levels are ordered, so a rule that releases `raw` also allows
+`update`, `masked-update` and `stats`. Every problem in a file is reported at
+load time, never at the first request.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from federation.config import StrictModel, load_toml
+
+Release = Literal["none", "stats", "masked-update", "update", "raw"]
+RELEASE_LEVELS: tuple[Release, ...] = ("none", "stats", "masked-update", "update", "raw")
+
+
+def release_rank(level: Release) -> int:
+    return RELEASE_LEVELS.index(level)
+
+
+class Columns(StrictModel):
+    allow: tuple[str, ...] | None = None
+    deny: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _disjoint(self) -> Columns:
+        both = sorted(set(self.allow or ()) & set(self.deny))
+        if both:
+            raise ValueError(f"columns both allowed and denied: {both}")
+        return self
+
+
+class DPSettings(StrictModel):
+    epsilon: float = Field(gt=0)
+    delta: float = Field(gt=0, lt=1)
+    clip: float = Field(gt=0)
+
+
+class Rule(StrictModel):
+    name: str
+    recipients: tuple[str, ...] = Field(min_length=1)
+    purposes: tuple[str, ...] = Field(min_length=1)
+    release: Release
+    columns: Columns = Columns()
+    min_cohort: int = Field(default=1, ge=1)
+    dp: DPSettings | None = None
+    models: tuple[str, ...] | None = None
+    max_rounds: int | None = Field(default=None, ge=1)
+    expires: dt.date | None = None
+
+
+class Policy(StrictModel):
+    party: str
+    default: Literal["deny"] = "deny"
+    rule: tuple[Rule, ...] = ()
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Policy:
+        names = [r.name for r in self.rule]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"rule names must be unique, repeated: {duplicates}")
+        return self
+
+    @property
+    def recipients(self) -> frozenset[str]:
+        return frozenset(r for rule in self.rule for r in rule.recipients)
+
+    def summary(self) -> str:
+        """One line per rule, safe to show to any caller the policy admits."""
+        lines = [f"{self.party}: default {self.default}"]
+        for r in self.rule:
+            lines.append(f"{r.name}: {r.release} to {', '.join(r.recipients)} for {', '.join(r.purposes)}, min cohort {r.min_cohort}")
+        return "\n".join(lines)
+
+
+def load_policy(path: Path, *, today: dt.date | None = None) -> Policy:
+    """Load and validate a policy file; an already expired rule is an error."""
+    policy = load_toml(path, Policy)
+    day = today or dt.date.today()
+    expired = [f"rule[{i}] ({r.name!r}).expires: {r.expires} is in the past" for i, r in enumerate(policy.rule) if r.expires and r.expires < day]
+    if expired:
+        from federation.errors import ConfigError
+
+        raise ConfigError(str(path), expired)
+    return policy

@@ -1,0 +1,264 @@
+from google.protobuf import struct_pb2 as _struct_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class RunContext(_message.Message):
+    __slots__ = ("run_id", "purpose", "round")
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    PURPOSE_FIELD_NUMBER: _ClassVar[int]
+    ROUND_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    purpose: str
+    round: int
+    def __init__(self, run_id: _Optional[str] = ..., purpose: _Optional[str] = ..., round: _Optional[int] = ...) -> None: ...
+
+class ModelSpec(_message.Message):
+    __slots__ = ("name", "params")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PARAMS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    params: _struct_pb2.Struct
+    def __init__(self, name: _Optional[str] = ..., params: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
+
+class TaskSpec(_message.Message):
+    __slots__ = ("model", "features", "target", "rounds", "local_epochs", "batch_size", "learning_rate", "proximal_mu", "seed", "scaling")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    FEATURES_FIELD_NUMBER: _ClassVar[int]
+    TARGET_FIELD_NUMBER: _ClassVar[int]
+    ROUNDS_FIELD_NUMBER: _ClassVar[int]
+    LOCAL_EPOCHS_FIELD_NUMBER: _ClassVar[int]
+    BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
+    LEARNING_RATE_FIELD_NUMBER: _ClassVar[int]
+    PROXIMAL_MU_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    SCALING_FIELD_NUMBER: _ClassVar[int]
+    model: ModelSpec
+    features: _containers.RepeatedScalarFieldContainer[str]
+    target: str
+    rounds: int
+    local_epochs: int
+    batch_size: int
+    learning_rate: float
+    proximal_mu: float
+    seed: int
+    scaling: FeatureScaling
+    def __init__(self, model: _Optional[_Union[ModelSpec, _Mapping]] = ..., features: _Optional[_Iterable[str]] = ..., target: _Optional[str] = ..., rounds: _Optional[int] = ..., local_epochs: _Optional[int] = ..., batch_size: _Optional[int] = ..., learning_rate: _Optional[float] = ..., proximal_mu: _Optional[float] = ..., seed: _Optional[int] = ..., scaling: _Optional[_Union[FeatureScaling, _Mapping]] = ...) -> None: ...
+
+class FeatureScaling(_message.Message):
+    __slots__ = ("columns", "mean", "std")
+    COLUMNS_FIELD_NUMBER: _ClassVar[int]
+    MEAN_FIELD_NUMBER: _ClassVar[int]
+    STD_FIELD_NUMBER: _ClassVar[int]
+    columns: _containers.RepeatedScalarFieldContainer[str]
+    mean: _containers.RepeatedScalarFieldContainer[float]
+    std: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, columns: _Optional[_Iterable[str]] = ..., mean: _Optional[_Iterable[float]] = ..., std: _Optional[_Iterable[float]] = ...) -> None: ...
+
+class TensorSpec(_message.Message):
+    __slots__ = ("name", "dtype", "shape")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DTYPE_FIELD_NUMBER: _ClassVar[int]
+    SHAPE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    dtype: str
+    shape: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, name: _Optional[str] = ..., dtype: _Optional[str] = ..., shape: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class TensorHeader(_message.Message):
+    __slots__ = ("tensors", "total_bytes")
+    TENSORS_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_BYTES_FIELD_NUMBER: _ClassVar[int]
+    tensors: _containers.RepeatedCompositeFieldContainer[TensorSpec]
+    total_bytes: int
+    def __init__(self, tensors: _Optional[_Iterable[_Union[TensorSpec, _Mapping]]] = ..., total_bytes: _Optional[int] = ...) -> None: ...
+
+class FieldInfo(_message.Message):
+    __slots__ = ("name", "type", "unit", "codes")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    UNIT_FIELD_NUMBER: _ClassVar[int]
+    CODES_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    type: str
+    unit: str
+    codes: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., type: _Optional[str] = ..., unit: _Optional[str] = ..., codes: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class DescribeRequest(_message.Message):
+    __slots__ = ("context",)
+    CONTEXT_FIELD_NUMBER: _ClassVar[int]
+    context: RunContext
+    def __init__(self, context: _Optional[_Union[RunContext, _Mapping]] = ...) -> None: ...
+
+class DescribeReply(_message.Message):
+    __slots__ = ("node_id", "kind", "scenario", "fields", "approx_records", "models", "policy_summary")
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    SCENARIO_FIELD_NUMBER: _ClassVar[int]
+    FIELDS_FIELD_NUMBER: _ClassVar[int]
+    APPROX_RECORDS_FIELD_NUMBER: _ClassVar[int]
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    POLICY_SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    node_id: str
+    kind: str
+    scenario: str
+    fields: _containers.RepeatedCompositeFieldContainer[FieldInfo]
+    approx_records: int
+    models: _containers.RepeatedScalarFieldContainer[str]
+    policy_summary: str
+    def __init__(self, node_id: _Optional[str] = ..., kind: _Optional[str] = ..., scenario: _Optional[str] = ..., fields: _Optional[_Iterable[_Union[FieldInfo, _Mapping]]] = ..., approx_records: _Optional[int] = ..., models: _Optional[_Iterable[str]] = ..., policy_summary: _Optional[str] = ...) -> None: ...
+
+class ProposeRequest(_message.Message):
+    __slots__ = ("context", "task", "cohort_size", "release")
+    CONTEXT_FIELD_NUMBER: _ClassVar[int]
+    TASK_FIELD_NUMBER: _ClassVar[int]
+    COHORT_SIZE_FIELD_NUMBER: _ClassVar[int]
+    RELEASE_FIELD_NUMBER: _ClassVar[int]
+    context: RunContext
+    task: TaskSpec
+    cohort_size: int
+    release: str
+    def __init__(self, context: _Optional[_Union[RunContext, _Mapping]] = ..., task: _Optional[_Union[TaskSpec, _Mapping]] = ..., cohort_size: _Optional[int] = ..., release: _Optional[str] = ...) -> None: ...
+
+class ProposeReply(_message.Message):
+    __slots__ = ("accepted", "reasons", "max_rounds", "min_cohort", "usable_columns")
+    ACCEPTED_FIELD_NUMBER: _ClassVar[int]
+    REASONS_FIELD_NUMBER: _ClassVar[int]
+    MAX_ROUNDS_FIELD_NUMBER: _ClassVar[int]
+    MIN_COHORT_FIELD_NUMBER: _ClassVar[int]
+    USABLE_COLUMNS_FIELD_NUMBER: _ClassVar[int]
+    accepted: bool
+    reasons: _containers.RepeatedScalarFieldContainer[str]
+    max_rounds: int
+    min_cohort: int
+    usable_columns: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, accepted: _Optional[bool] = ..., reasons: _Optional[_Iterable[str]] = ..., max_rounds: _Optional[int] = ..., min_cohort: _Optional[int] = ..., usable_columns: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class StatsRequest(_message.Message):
+    __slots__ = ("context", "task")
+    CONTEXT_FIELD_NUMBER: _ClassVar[int]
+    TASK_FIELD_NUMBER: _ClassVar[int]
+    context: RunContext
+    task: TaskSpec
+    def __init__(self, context: _Optional[_Union[RunContext, _Mapping]] = ..., task: _Optional[_Union[TaskSpec, _Mapping]] = ...) -> None: ...
+
+class StatsReply(_message.Message):
+    __slots__ = ("columns", "count", "sum", "sum_squares")
+    COLUMNS_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    SUM_FIELD_NUMBER: _ClassVar[int]
+    SUM_SQUARES_FIELD_NUMBER: _ClassVar[int]
+    columns: _containers.RepeatedScalarFieldContainer[str]
+    count: _containers.RepeatedScalarFieldContainer[int]
+    sum: _containers.RepeatedScalarFieldContainer[float]
+    sum_squares: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, columns: _Optional[_Iterable[str]] = ..., count: _Optional[_Iterable[int]] = ..., sum: _Optional[_Iterable[float]] = ..., sum_squares: _Optional[_Iterable[float]] = ...) -> None: ...
+
+class FitHeader(_message.Message):
+    __slots__ = ("context", "task", "tensors")
+    CONTEXT_FIELD_NUMBER: _ClassVar[int]
+    TASK_FIELD_NUMBER: _ClassVar[int]
+    TENSORS_FIELD_NUMBER: _ClassVar[int]
+    context: RunContext
+    task: TaskSpec
+    tensors: TensorHeader
+    def __init__(self, context: _Optional[_Union[RunContext, _Mapping]] = ..., task: _Optional[_Union[TaskSpec, _Mapping]] = ..., tensors: _Optional[_Union[TensorHeader, _Mapping]] = ...) -> None: ...
+
+class FitRequest(_message.Message):
+    __slots__ = ("header", "chunk")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_FIELD_NUMBER: _ClassVar[int]
+    header: FitHeader
+    chunk: bytes
+    def __init__(self, header: _Optional[_Union[FitHeader, _Mapping]] = ..., chunk: _Optional[bytes] = ...) -> None: ...
+
+class FitResult(_message.Message):
+    __slots__ = ("num_examples", "train_loss", "tensors")
+    NUM_EXAMPLES_FIELD_NUMBER: _ClassVar[int]
+    TRAIN_LOSS_FIELD_NUMBER: _ClassVar[int]
+    TENSORS_FIELD_NUMBER: _ClassVar[int]
+    num_examples: int
+    train_loss: float
+    tensors: TensorHeader
+    def __init__(self, num_examples: _Optional[int] = ..., train_loss: _Optional[float] = ..., tensors: _Optional[_Union[TensorHeader, _Mapping]] = ...) -> None: ...
+
+class FitReply(_message.Message):
+    __slots__ = ("result", "chunk")
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_FIELD_NUMBER: _ClassVar[int]
+    result: FitResult
+    chunk: bytes
+    def __init__(self, result: _Optional[_Union[FitResult, _Mapping]] = ..., chunk: _Optional[bytes] = ...) -> None: ...
+
+class EvaluateHeader(_message.Message):
+    __slots__ = ("context", "task", "tensors")
+    CONTEXT_FIELD_NUMBER: _ClassVar[int]
+    TASK_FIELD_NUMBER: _ClassVar[int]
+    TENSORS_FIELD_NUMBER: _ClassVar[int]
+    context: RunContext
+    task: TaskSpec
+    tensors: TensorHeader
+    def __init__(self, context: _Optional[_Union[RunContext, _Mapping]] = ..., task: _Optional[_Union[TaskSpec, _Mapping]] = ..., tensors: _Optional[_Union[TensorHeader, _Mapping]] = ...) -> None: ...
+
+class EvaluateRequest(_message.Message):
+    __slots__ = ("header", "chunk")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_FIELD_NUMBER: _ClassVar[int]
+    header: EvaluateHeader
+    chunk: bytes
+    def __init__(self, header: _Optional[_Union[EvaluateHeader, _Mapping]] = ..., chunk: _Optional[bytes] = ...) -> None: ...
+
+class EvaluateReply(_message.Message):
+    __slots__ = ("count", "loss_sum", "correct", "positives", "positive_histogram", "negative_histogram")
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    LOSS_SUM_FIELD_NUMBER: _ClassVar[int]
+    CORRECT_FIELD_NUMBER: _ClassVar[int]
+    POSITIVES_FIELD_NUMBER: _ClassVar[int]
+    POSITIVE_HISTOGRAM_FIELD_NUMBER: _ClassVar[int]
+    NEGATIVE_HISTOGRAM_FIELD_NUMBER: _ClassVar[int]
+    count: int
+    loss_sum: float
+    correct: int
+    positives: int
+    positive_histogram: _containers.RepeatedScalarFieldContainer[int]
+    negative_histogram: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, count: _Optional[int] = ..., loss_sum: _Optional[float] = ..., correct: _Optional[int] = ..., positives: _Optional[int] = ..., positive_histogram: _Optional[_Iterable[int]] = ..., negative_histogram: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class TrainLocalRequest(_message.Message):
+    __slots__ = ("context", "task")
+    CONTEXT_FIELD_NUMBER: _ClassVar[int]
+    TASK_FIELD_NUMBER: _ClassVar[int]
+    context: RunContext
+    task: TaskSpec
+    def __init__(self, context: _Optional[_Union[RunContext, _Mapping]] = ..., task: _Optional[_Union[TaskSpec, _Mapping]] = ...) -> None: ...
+
+class TrainLocalReply(_message.Message):
+    __slots__ = ("round", "metrics", "num_examples")
+    ROUND_FIELD_NUMBER: _ClassVar[int]
+    METRICS_FIELD_NUMBER: _ClassVar[int]
+    NUM_EXAMPLES_FIELD_NUMBER: _ClassVar[int]
+    round: int
+    metrics: EvaluateReply
+    num_examples: int
+    def __init__(self, round: _Optional[int] = ..., metrics: _Optional[_Union[EvaluateReply, _Mapping]] = ..., num_examples: _Optional[int] = ...) -> None: ...
+
+class ExportRequest(_message.Message):
+    __slots__ = ("context", "task")
+    CONTEXT_FIELD_NUMBER: _ClassVar[int]
+    TASK_FIELD_NUMBER: _ClassVar[int]
+    context: RunContext
+    task: TaskSpec
+    def __init__(self, context: _Optional[_Union[RunContext, _Mapping]] = ..., task: _Optional[_Union[TaskSpec, _Mapping]] = ...) -> None: ...
+
+class ExportReply(_message.Message):
+    __slots__ = ("chunk", "rows")
+    CHUNK_FIELD_NUMBER: _ClassVar[int]
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    chunk: bytes
+    rows: int
+    def __init__(self, chunk: _Optional[bytes] = ..., rows: _Optional[int] = ...) -> None: ...

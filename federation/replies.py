@@ -1,0 +1,62 @@
+"""What a node answers: plain values shared by the node and the coordinator.
+
+Kept apart from the wire types so that handlers and coordinator logic are
+tested without protobuf or a network.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class FieldDescription:
+    """A canonical field a node can offer: its name and type, never values."""
+
+    name: str
+    type: str
+    unit: str = ""
+    codes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class NodeDescription:
+    node_id: str
+    kind: str
+    scenario: str
+    fields: tuple[FieldDescription, ...]
+    approx_records: int
+    models: tuple[str, ...]
+    policy_summary: str
+
+
+@dataclass(frozen=True)
+class ProposalAnswer:
+    """A node's answer to a task proposal, with the constraints it imposes."""
+
+    accepted: bool
+    reasons: tuple[str, ...]
+    max_rounds: int = 0
+    min_cohort: int = 0
+    usable_columns: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class FeatureStats:
+    """Per-column count, sum and sum of squares of a node's training split."""
+
+    columns: tuple[str, ...]
+    count: tuple[int, ...]
+    sum: tuple[float, ...]
+    sum_squares: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class FitOutcome:
+    """A locally trained model and the number of examples it was trained on."""
+
+    arrays: list[tuple[str, np.ndarray]] = field(repr=False)
+    num_examples: int
+    train_loss: float

@@ -1,0 +1,1 @@
+"""The comparison report: Markdown with matplotlib plots."""

@@ -1,0 +1,108 @@
+"""report.md: what each arrangement bought and cost, per node and overall."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from federation.report import plots
+
+
+def _fmt(value: float | None, digits: int = 3) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def summary_rows(results: dict[str, Any]) -> list[list[str]]:
+    """Rows of the summary table shared by the report and the terminal."""
+    metric = results["metric"]
+    rows = []
+    for top in results["topologies"]:
+        if not top["started"]:
+            rows.append([top["name"], "not run", "-", "-", "-", "-", top["note"]])
+            continue
+        rows.append([
+            top["name"],
+            _fmt(top["overall"][metric]),
+            _fmt(top["overall"]["accuracy"]),
+            str(sum(top["raw_records_out"].values())),
+            f"{sum(top['bytes_out'].values()) / 1e6:.2f}",
+            f"{top['wall_seconds']:.1f}",
+            f"{len(top['participants'])}/{len(results['nodes'])}",
+        ])
+    return rows
+
+
+SUMMARY_HEADER = ["topology", "overall metric", "accuracy", "raw records out", "MB out", "seconds", "nodes"]
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def render(results: dict[str, Any], run_dir: Path) -> Path:
+    metric, nodes = results["metric"], results["nodes"]
+    images = {
+        "metric": plots.metric_per_node(results, run_dir / "metric_per_node.png"),
+        "curves": plots.learning_curves(results, run_dir / "learning_curves.png"),
+        "gains": plots.gains(results, run_dir / "gain_vs_local_only.png"),
+        "moved": plots.data_moved(results, run_dir / "data_moved.png"),
+    }
+    started = [t for t in results["topologies"] if t["started"]]
+    header = [SUMMARY_HEADER[0], f"overall {metric.upper()}", *SUMMARY_HEADER[2:]]
+    per_node_rows = [[n, *(_fmt(t["per_node"].get(n, {}).get(metric)) for t in started)] for n in nodes]
+    gain_rows = [[n, *(_fmt(g.get(n), 3) for g in results["gain_vs_local_only"].values())] for n in nodes]
+    moved_rows = [[n, *(f"{t['raw_records_out'].get(n, 0)} rows / {t['bytes_out'].get(n, 0) / 1e3:.0f} kB" for t in started)] for n in nodes]
+    refusals = [f"- **{t['name']}**, {node}: {'; '.join(reasons)}" for t in results["topologies"] for node, reasons in t["refusals"].items()]
+    refusals += [f"- statistics, {node}: {'; '.join(r)}" for node, r in results["scaling_refusals"].items()]
+    failures = [f"- {t['name']}, round {f['round']}, {f['node']} ({f['rpc']}): {f['error']}" for t in results["topologies"] for f in t["failures"]]
+    failures += [f"- {node} unreachable: {why}" for node, why in results["unreachable"].items()]
+    text = f"""# {results['experiment']}: federated vs central-pool vs local-only
+
+Metric: **{metric.upper()}** on each node's own held-out test split, evaluated on the node
+(only sums leave it). Every topology uses the same model, splits, seeds, global feature
+scaling (from federated statistics) and training budget (rounds x local epochs).
+
+## Summary
+
+{_table(header, summary_rows(results))}
+
+Secure aggregation: {', '.join(f"{t['name']}: {'yes' if t['secure_aggregation'] else 'no (plain updates)'}" for t in started if t['kind'] == 'federated') or 'n/a'}.
+
+![metric per node]({images['metric'].name})
+
+## Per node ({metric.upper()})
+
+{_table(['node', *(t['name'] for t in started)], per_node_rows)}
+
+## Gain against local-only
+
+{_table(['node', *results['gain_vs_local_only']], gain_rows)}
+
+![gains]({images['gains'].name})
+
+## Learning curves
+
+![curves]({images['curves'].name})
+
+## Data that left each node
+
+Raw records are harmonised rows exported for the central pool; bytes count everything a
+node sent to the coordinator (model updates, metric sums, statistics, exported rows).
+
+{_table(['node', *(t['name'] for t in started)], moved_rows)}
+
+![data moved]({images['moved'].name})
+
+## Refusals
+
+{chr(10).join(refusals) or 'None: every node accepted every request.'}
+
+## Failures
+
+{chr(10).join(failures) or 'None.'}
+"""
+    path = run_dir / "report.md"
+    path.write_text(text)
+    return path

@@ -1,0 +1,104 @@
+"""What a coordinator asks a node to compute: a run context and a declarative task.
+
+Nodes only run tasks built from these values and the model registry; no code
+ever travels to a node. The values check themselves so that a malformed task
+from the network fails as `InvalidRequest` before anything runs.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from federation.errors import InvalidRequest
+
+ParamValue = bool | int | float | str | list[int] | list[float]
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """Identifies one call of a run: every RPC carries it, every log line names it."""
+
+    run_id: str
+    purpose: str
+    round: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.run_id or not self.purpose:
+            raise InvalidRequest("the run context needs a run id and a purpose")
+        if self.round < 0:
+            raise InvalidRequest(f"round must be >= 0, got {self.round}")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A registered model name and its hyperparameters."""
+
+    name: str
+    params: Mapping[str, ParamValue] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FeatureScaling:
+    """Global standardisation of encoded columns, computed from federated statistics."""
+
+    columns: tuple[str, ...]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        if not len(self.columns) == len(self.mean) == len(self.std):
+            raise InvalidRequest("feature scaling needs one mean and one std per column")
+        if any(not math.isfinite(s) or s <= 0 for s in self.std):
+            raise InvalidRequest("feature scaling std values must be finite and positive")
+        if any(not math.isfinite(m) for m in self.mean):
+            raise InvalidRequest("feature scaling mean values must be finite")
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """A training task: model, features, target and the training budget per round."""
+
+    model: ModelSpec
+    features: tuple[str, ...]
+    target: str
+    rounds: int = 10
+    local_epochs: int = 1
+    batch_size: int = 32
+    learning_rate: float = 0.01
+    proximal_mu: float = 0.0
+    seed: int = 0
+    scaling: FeatureScaling | None = None
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not self.features:
+            problems.append("a task needs at least one feature")
+        if len(set(self.features)) != len(self.features):
+            problems.append("features must not repeat")
+        if self.target in self.features:
+            problems.append(f"the target {self.target!r} cannot also be a feature")
+        if not self.target:
+            problems.append("a task needs a target")
+        if not 1 <= self.rounds <= 10_000:
+            problems.append(f"rounds must be in 1..10000, got {self.rounds}")
+        if not 1 <= self.local_epochs <= 1_000:
+            problems.append(f"local_epochs must be in 1..1000, got {self.local_epochs}")
+        if not 1 <= self.batch_size <= 1_000_000:
+            problems.append(f"batch_size must be in 1..1000000, got {self.batch_size}")
+        if not (math.isfinite(self.learning_rate) and 0 < self.learning_rate <= 10):
+            problems.append(f"learning_rate must be in (0, 10], got {self.learning_rate}")
+        if not (math.isfinite(self.proximal_mu) and self.proximal_mu >= 0):
+            problems.append(f"proximal_mu must be >= 0, got {self.proximal_mu}")
+        if problems:
+            raise InvalidRequest("invalid task: " + "; ".join(problems))
+
+    def with_scaling(self, scaling: FeatureScaling) -> TaskSpec:
+        """The same task with global feature scaling attached."""
+        return TaskSpec(
+            model=self.model, features=self.features, target=self.target, rounds=self.rounds,
+            local_epochs=self.local_epochs, batch_size=self.batch_size,
+            learning_rate=self.learning_rate, proximal_mu=self.proximal_mu, seed=self.seed,
+            scaling=scaling,
+        )

@@ -1,0 +1,152 @@
+"""Conversion between wire messages and the project's own values.
+
+`_pb2` types stop here: handlers and coordinator logic see only `task`,
+`replies` and `models.evaluation` values. Every conversion from the wire
+validates, so a malformed message becomes `InvalidRequest`.
+"""
+
+from __future__ import annotations
+
+from google.protobuf import json_format, struct_pb2
+
+from federation.errors import InvalidRequest
+from federation.models.evaluation import HISTOGRAM_BINS, EvalSums
+from federation.proto.v1 import node_pb2 as pb
+from federation.replies import FeatureStats, FieldDescription, NodeDescription, ProposalAnswer
+from federation.task import FeatureScaling, ModelSpec, ParamValue, RunContext, TaskSpec
+
+
+def context_to_pb(context: RunContext) -> pb.RunContext:
+    return pb.RunContext(run_id=context.run_id, purpose=context.purpose, round=context.round)
+
+
+def context_from_pb(message: pb.RunContext) -> RunContext:
+    return RunContext(run_id=message.run_id, purpose=message.purpose, round=message.round)
+
+
+def _params_to_struct(params: dict[str, ParamValue]) -> struct_pb2.Struct:
+    struct = struct_pb2.Struct()
+    struct.update(params)
+    return struct
+
+
+def _params_from_struct(struct: struct_pb2.Struct) -> dict[str, ParamValue]:
+    params = json_format.MessageToDict(struct)
+    if not isinstance(params, dict):
+        raise InvalidRequest("model parameters must be a mapping")
+    return params
+
+
+def task_to_pb(task: TaskSpec) -> pb.TaskSpec:
+    message = pb.TaskSpec(
+        model=pb.ModelSpec(name=task.model.name, params=_params_to_struct(dict(task.model.params))),
+        features=list(task.features),
+        target=task.target,
+        rounds=task.rounds,
+        local_epochs=task.local_epochs,
+        batch_size=task.batch_size,
+        learning_rate=task.learning_rate,
+        proximal_mu=task.proximal_mu,
+        seed=task.seed,
+    )
+    if task.scaling is not None:
+        message.scaling.CopyFrom(
+            pb.FeatureScaling(
+                columns=list(task.scaling.columns), mean=list(task.scaling.mean), std=list(task.scaling.std)
+            )
+        )
+    return message
+
+
+def task_from_pb(message: pb.TaskSpec) -> TaskSpec:
+    if not message.model.name:
+        raise InvalidRequest("the task names no model")
+    scaling = None
+    if message.HasField("scaling"):
+        scaling = FeatureScaling(
+            tuple(message.scaling.columns), tuple(message.scaling.mean), tuple(message.scaling.std)
+        )
+    return TaskSpec(
+        model=ModelSpec(message.model.name, _params_from_struct(message.model.params)),
+        features=tuple(message.features),
+        target=message.target,
+        rounds=message.rounds,
+        local_epochs=message.local_epochs,
+        batch_size=message.batch_size,
+        learning_rate=message.learning_rate,
+        proximal_mu=message.proximal_mu,
+        seed=message.seed,
+        scaling=scaling,
+    )
+
+
+def eval_to_pb(sums: EvalSums) -> pb.EvaluateReply:
+    return pb.EvaluateReply(
+        count=sums.count,
+        loss_sum=sums.loss_sum,
+        correct=sums.correct,
+        positives=sums.positives,
+        positive_histogram=list(sums.positive_histogram),
+        negative_histogram=list(sums.negative_histogram),
+    )
+
+
+def eval_from_pb(message: pb.EvaluateReply) -> EvalSums:
+    if len(message.positive_histogram) != HISTOGRAM_BINS or len(message.negative_histogram) != HISTOGRAM_BINS:
+        raise InvalidRequest(f"evaluation histograms must have {HISTOGRAM_BINS} bins")
+    return EvalSums(
+        count=message.count,
+        loss_sum=message.loss_sum,
+        correct=message.correct,
+        positives=message.positives,
+        positive_histogram=tuple(message.positive_histogram),
+        negative_histogram=tuple(message.negative_histogram),
+    )
+
+
+def description_to_pb(d: NodeDescription) -> pb.DescribeReply:
+    return pb.DescribeReply(
+        node_id=d.node_id,
+        kind=d.kind,
+        scenario=d.scenario,
+        fields=[pb.FieldInfo(name=f.name, type=f.type, unit=f.unit, codes=list(f.codes)) for f in d.fields],
+        approx_records=d.approx_records,
+        models=list(d.models),
+        policy_summary=d.policy_summary,
+    )
+
+
+def description_from_pb(m: pb.DescribeReply) -> NodeDescription:
+    return NodeDescription(
+        node_id=m.node_id,
+        kind=m.kind,
+        scenario=m.scenario,
+        fields=tuple(FieldDescription(f.name, f.type, f.unit, tuple(f.codes)) for f in m.fields),
+        approx_records=m.approx_records,
+        models=tuple(m.models),
+        policy_summary=m.policy_summary,
+    )
+
+
+def answer_to_pb(a: ProposalAnswer) -> pb.ProposeReply:
+    return pb.ProposeReply(
+        accepted=a.accepted,
+        reasons=list(a.reasons),
+        max_rounds=a.max_rounds,
+        min_cohort=a.min_cohort,
+        usable_columns=list(a.usable_columns),
+    )
+
+
+def answer_from_pb(m: pb.ProposeReply) -> ProposalAnswer:
+    return ProposalAnswer(m.accepted, tuple(m.reasons), m.max_rounds, m.min_cohort, tuple(m.usable_columns))
+
+
+def stats_to_pb(s: FeatureStats) -> pb.StatsReply:
+    return pb.StatsReply(columns=list(s.columns), count=list(s.count), sum=list(s.sum), sum_squares=list(s.sum_squares))
+
+
+def stats_from_pb(m: pb.StatsReply) -> FeatureStats:
+    if not len(m.columns) == len(m.count) == len(m.sum) == len(m.sum_squares):
+        raise InvalidRequest("statistics need one count, sum and sum of squares per column")
+    return FeatureStats(tuple(m.columns), tuple(m.count), tuple(m.sum), tuple(m.sum_squares))

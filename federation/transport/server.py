@@ -1,0 +1,56 @@
+"""A node's gRPC server: mutual TLS always, the standard health service, one interceptor.
+
+There is no insecure fallback: a server without certificates does not start.
+"""
+
+from __future__ import annotations
+
+from concurrent import futures
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from federation.errors import ConfigError, UnknownPeer
+from federation.proto.v1 import node_pb2_grpc
+from federation.transport.interceptors import ErrorMappingInterceptor
+from federation.transport.tls import Identity
+
+SERVICE_NAME = "federation.proto.v1.NodeService"
+MAX_WORKERS = 8
+
+
+def create_server(
+    servicer: node_pb2_grpc.NodeServiceServicer, identity: Identity, address: str
+) -> tuple[grpc.Server, int]:
+    """Build and bind a server; returns it unstarted with the bound port.
+
+    Binding port 0 picks a free port, which tests and the demo use.
+    """
+    ca, cert, key = identity.read()
+    credentials = grpc.ssl_server_credentials([(key, cert)], root_certificates=ca, require_client_auth=True)
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=MAX_WORKERS),
+        interceptors=[ErrorMappingInterceptor()],
+        options=[("grpc.so_reuseport", 0)],
+    )
+    node_pb2_grpc.add_NodeServiceServicer_to_server(servicer, server)
+    health_servicer = health.HealthServicer()
+    health_servicer.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
+    health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    try:
+        port = server.add_secure_port(address, credentials)
+    except RuntimeError as error:
+        raise ConfigError(address, [f"cannot listen on {address}: {error} (is the port already in use?)"]) from error
+    if port == 0:
+        raise ConfigError(address, [f"cannot listen on {address} (is the port already in use?)"])
+    return server, port
+
+
+def caller_identity(context: grpc.ServicerContext) -> str:
+    """The common name of the caller's verified client certificate."""
+    names = context.auth_context().get("x509_common_name") or []
+    if len(names) != 1:
+        raise UnknownPeer("the caller presented no certificate with a single common name")
+    name = names[0]
+    return name.decode() if isinstance(name, bytes) else str(name)
