@@ -10,7 +10,7 @@ import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -18,6 +18,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from federation.errors import ConfigError, FederationError
+
+if TYPE_CHECKING:
+    from federation.experiments.compare import ProgressFactory
+    from federation.models.evaluation import EvalSums
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, help=__doc__)
 node_app = typer.Typer(no_args_is_help=True, help="Run a department's node.")
@@ -33,10 +37,14 @@ DEFAULT_PKI = Path(".federation/pki")
 
 
 def _setup_logging(verbose: bool) -> None:
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("flwr").setLevel(logging.WARNING)
-    for handler in logging.getLogger("flwr").handlers:
-        handler.setLevel(logging.WARNING)
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    import flwr.common.logger  # noqa: F401 - configures flwr's logger, which we then quieten
+
+    flwr_logger = logging.getLogger("flwr")
+    flwr_logger.setLevel(logging.INFO if verbose else logging.WARNING)
+    flwr_logger.propagate = False
 
 
 def _parse_addresses(values: list[str]) -> dict[str, str]:
@@ -68,7 +76,9 @@ def node_serve(
         tmp = address_file.with_suffix(".tmp")
         tmp.write_text(address)
         tmp.replace(address_file)
-    err.print(f"node [bold]{runtime.node_id}[/] serving on {address} ({len(runtime.train)} train / {len(runtime.test)} test records)")
+    err.print(
+        f"node [bold]{runtime.node_id}[/] serving on {address} ({len(runtime.train)} train / {len(runtime.test)} test records)"
+    )
     serve_forever(server)
 
 
@@ -113,31 +123,31 @@ def policy_check(files: Annotated[list[Path], typer.Argument(help="Policy files 
 
 
 # -- run / compare --------------------------------------------------------------
-def _progress_factory(progress: Progress) -> Callable[[str, int], Callable[[int, dict[str, object]], None]]:
-    def factory(label: str, rounds: int) -> Callable[[int, dict[str, object]], None]:
+def _progress_factory(progress: Progress) -> ProgressFactory:
+    def factory(label: str, rounds: int) -> Callable[[int, dict[str, EvalSums]], None]:
         task_id = progress.add_task(label, total=rounds)
         return lambda round_, sums: progress.update(task_id, completed=round_)
 
     return factory
 
 
-def print_summary(results: dict[str, object]) -> None:
+def print_summary(results: dict[str, Any]) -> None:
     from federation.report.render import SUMMARY_HEADER, summary_rows
 
     table = Table(title=f"{results['experiment']}: overall {str(results['metric']).upper()} and what left the nodes")
     for column in SUMMARY_HEADER:
         table.add_column(column)
-    for row in summary_rows(results):  # type: ignore[arg-type]
+    for row in summary_rows(results):
         table.add_row(*row)
     console.print(table)
     gains = results["gain_vs_local_only"]
     if gains:
         gain_table = Table(title=f"{str(results['metric']).upper()} gain against local-only, per node")
         gain_table.add_column("node")
-        for name in gains:  # type: ignore[union-attr]
+        for name in gains:
             gain_table.add_column(name)
-        for node in results["nodes"]:  # type: ignore[union-attr]
-            values = [gains[name].get(node) for name in gains]  # type: ignore[index]
+        for node in results["nodes"]:
+            values = [gains[name].get(node) for name in gains]
             gain_table.add_row(node, *("n/a" if v is None else f"{v:+.3f}" for v in values))
         console.print(gain_table)
 
@@ -149,8 +159,12 @@ def _compare(experiment_path: Path, addresses: dict[str, str], topologies: list[
 
     experiment = load_experiment(experiment_path)
     resolved = experiment.addresses(addresses)
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console) as progress:
-        comparison = compare(experiment, resolved, topologies_to_run=topologies, progress=_progress_factory(progress), output_dir=output)  # type: ignore[arg-type]
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+    ) as progress:
+        comparison = compare(
+            experiment, resolved, topologies_to_run=topologies, progress=_progress_factory(progress), output_dir=output
+        )
     results = comparison.to_json()
     report = render(results, comparison.run_dir)
     print_summary(results)
@@ -185,7 +199,9 @@ def run_cmd(
 # -- demo ---------------------------------------------------------------------
 @app.command("demo")
 def demo_cmd(
-    experiment: Annotated[Path, typer.Argument(help="The experiment file.")] = Path("examples/pollution_enforcement/experiment.toml"),
+    experiment: Annotated[Path, typer.Argument(help="The experiment file.")] = Path(
+        "examples/pollution_enforcement/experiment.toml"
+    ),
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Start a real node process per party, compare the three topologies, stop the nodes."""
@@ -198,7 +214,9 @@ def demo_cmd(
     manifests = {node_id: manifest for node_id, _, manifest in loaded.nodes if manifest is not None}
     missing = [node_id for node_id, _, manifest in loaded.nodes if manifest is None]
     if missing:
-        raise ConfigError(str(experiment), [f"node {m!r} has no manifest; the demo starts nodes from their manifests" for m in missing])
+        raise ConfigError(
+            str(experiment), [f"node {m!r} has no manifest; the demo starts nodes from their manifests" for m in missing]
+        )
     ensure_identities(loaded.pki_dir, [*manifests, loaded.coordinator])
     console.print(f"starting {len(manifests)} node processes ...")
     nodes = start_nodes(manifests, loaded.output_dir / "nodes", pki_dir=loaded.pki_dir)
@@ -221,4 +239,3 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
-

@@ -97,8 +97,14 @@ class TaskSpec:
     def with_scaling(self, scaling: FeatureScaling) -> TaskSpec:
         """The same task with global feature scaling attached."""
         return TaskSpec(
-            model=self.model, features=self.features, target=self.target, rounds=self.rounds,
-            local_epochs=self.local_epochs, batch_size=self.batch_size,
-            learning_rate=self.learning_rate, proximal_mu=self.proximal_mu, seed=self.seed,
+            model=self.model,
+            features=self.features,
+            target=self.target,
+            rounds=self.rounds,
+            local_epochs=self.local_epochs,
+            batch_size=self.batch_size,
+            learning_rate=self.learning_rate,
+            proximal_mu=self.proximal_mu,
+            seed=self.seed,
             scaling=scaling,
         )

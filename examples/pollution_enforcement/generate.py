@@ -79,7 +79,7 @@ INDUSTRY: dict[str, Industry] = {
     "paper": Industry(110.0, 150.0, 4.0, 8.0, 7.3, 0.5, 4.0, 80.0, 0.6, 0.0),
     "food": Industry(55.0, 100.0, 9.0, 15.0, 6.9, 0.5, 3.0, 12.0, 0.3, -0.3),
     "metal": Industry(35.0, 60.0, 3.0, 8.0, 6.6, 1.0, 1.5, 8.0, 1.5, 0.2),
-    "textile": Industry(80.0, 120.0, 6.0, 12.0, 7.8, 0.8, 1.0, 40.0, 0.4, 0.1),
+    "textile": Industry(80.0, 120.0, 6.0, 12.0, 7.8, 0.6, 1.0, 40.0, 0.4, 0.1),
 }
 
 
@@ -226,7 +226,7 @@ def _draw_records(rng: np.random.Generator, district: District, n: int) -> tuple
         + 1.8 * np.maximum(cod_excess, 0.0) * load
         + 0.4 * nh3n_excess
         + 1.5 * np.maximum(nh3n_excess, 0.0)
-        + 1.5 * np.maximum(np.abs(ph - 7.5) - 1.5, 0.0)
+        + 1.0 * np.maximum(np.abs(ph - 7.5) - 1.5, 0.0)
         + 0.8 * np.log1p(past_violations)
         + 0.6 * np.log(days / 365.0)
         - 2.5 * energy_ratio
@@ -234,7 +234,7 @@ def _draw_records(rng: np.random.Generator, district: District, n: int) -> tuple
         + 0.3 * np.log(production / employees / per_industry("tonnes_per_employee"))  # pushing output
         + per_industry("effect")
         + 0.8 * bypass
-        + 0.5 * culture
+        + 1.0 * culture
         + rng.normal(0.0, 0.3, n)  # what the records cannot show: the inspector, the day
     )
     frame = pd.DataFrame(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -12,7 +13,8 @@ from federation.models.training import NamedArrays
 def save_checkpoint(directory: Path, round_: int, arrays: NamedArrays) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"round-{round_:04d}.npz"
-    np.savez(path, **{f"{i:03d}:{name}": a for i, (name, a) in enumerate(arrays)})
+    named: dict[str, Any] = {f"{i:03d}:{name}": a for i, (name, a) in enumerate(arrays)}
+    np.savez(path, **named)
     return path
 
 

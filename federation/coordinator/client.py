@@ -51,7 +51,7 @@ class NodeClient:
         self.timeout = timeout
         self.traffic = Traffic()
         self._channel = secure_channel(address, identity, expected_node=node_id)
-        self._stub = node_pb2_grpc.NodeServiceStub(self._channel)
+        self._stub = node_pb2_grpc.NodeServiceStub(self._channel)  # type: ignore[no-untyped-call]
 
     def close(self) -> None:
         self._channel.close()
@@ -81,12 +81,16 @@ class NodeClient:
             raise NodeUnavailable(f"node {self.node_id} at {self.address} did not answer within {timeout:.0f}s") from None
 
     def describe(self, context: RunContext) -> NodeDescription:
-        reply = self._call(lambda: self._stub.Describe(pb.DescribeRequest(context=serde.context_to_pb(context)), timeout=self.timeout))
+        reply = self._call(
+            lambda: self._stub.Describe(pb.DescribeRequest(context=serde.context_to_pb(context)), timeout=self.timeout)
+        )
         self._count("Describe", reply)
         return serde.description_from_pb(reply)
 
     def propose(self, context: RunContext, task: TaskSpec, *, cohort_size: int, release: str) -> ProposalAnswer:
-        request = pb.ProposeRequest(context=serde.context_to_pb(context), task=serde.task_to_pb(task), cohort_size=cohort_size, release=release)
+        request = pb.ProposeRequest(
+            context=serde.context_to_pb(context), task=serde.task_to_pb(task), cohort_size=cohort_size, release=release
+        )
         reply = self._call(lambda: self._stub.Propose(request, timeout=self.timeout))
         self._count("Propose", reply)
         return serde.answer_from_pb(reply)
@@ -120,7 +124,9 @@ class NodeClient:
         return self._call(run)
 
     def evaluate(self, context: RunContext, task: TaskSpec, arrays: NamedArrays) -> EvalSums:
-        header = pb.EvaluateHeader(context=serde.context_to_pb(context), task=serde.task_to_pb(task), tensors=tensor_header(arrays))
+        header = pb.EvaluateHeader(
+            context=serde.context_to_pb(context), task=serde.task_to_pb(task), tensors=tensor_header(arrays)
+        )
 
         def requests() -> Iterator[pb.EvaluateRequest]:
             yield pb.EvaluateRequest(header=header)

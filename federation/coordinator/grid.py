@@ -13,10 +13,10 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
-from flwr.app import Array, ArrayRecord, Message, MetricRecord, RecordDict
+from flwr.app import Array, ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict
 from flwr.app.error import Error
 from flwr.common.constant import SUPERLINK_NODE_ID, ErrorCode
 from flwr.serverapp import Grid
@@ -46,7 +46,7 @@ class NodeFailure:
     error: str
 
 
-class NodeGrid(Grid):  # type: ignore[misc]
+class NodeGrid(Grid):
     """Maps Flower's integer node ids to our `NodeClient`s."""
 
     def __init__(self, clients: Sequence[NodeClient], *, task: TaskSpec, context: Callable[[int], RunContext]) -> None:
@@ -75,8 +75,9 @@ class NodeGrid(Grid):  # type: ignore[misc]
     def run(self) -> Run:
         return self._run
 
-    def create_message(self, content: RecordDict, message_type: str, dst_node_id: int, group_id: str,
-                       ttl: float | None = None) -> Message:
+    def create_message(
+        self, content: RecordDict, message_type: str, dst_node_id: int, group_id: str, ttl: float | None = None
+    ) -> Message:
         return Message(content, dst_node_id, message_type, ttl=ttl, group_id=group_id)
 
     def get_node_ids(self) -> Iterable[int]:
@@ -113,15 +114,27 @@ class NodeGrid(Grid):  # type: ignore[misc]
         return replies
 
     # -- dispatch -----------------------------------------------------------
+    @staticmethod
+    def _config(message: Message) -> ConfigRecord:
+        config = message.content.get("config")
+        return config if isinstance(config, ConfigRecord) else ConfigRecord()
+
+    @classmethod
+    def _round(cls, message: Message) -> int:
+        value = cls._config(message).get("server-round", 0)
+        return int(value) if isinstance(value, (int, float)) else 0
+
     def _handle(self, message: Message) -> RecordDict:
         client = self._clients[message.metadata.dst_node_id]
-        round_ = int(message.content["config"].get("server-round", 0))
-        context = self._context(round_)
-        arrays = from_array_record(message.content["arrays"])
+        context = self._context(self._round(message))
+        record = message.content.get("arrays")
+        if not isinstance(record, ArrayRecord):
+            raise FederationError("a Flower message without model arrays")
+        arrays = from_array_record(record)
         task = self._task
-        mu = message.content["config"].get("proximal-mu")
-        if mu is not None:
-            task = TaskSpec(**{**task.__dict__, "proximal_mu": float(mu)})
+        mu = self._config(message).get("proximal-mu")
+        if isinstance(mu, (int, float)):
+            task = replace(task, proximal_mu=float(mu))
         if message.metadata.message_type.startswith("train"):
             outcome = client.fit(context, task, arrays)
             metrics = MetricRecord({"num-examples": outcome.num_examples, "train-loss": outcome.train_loss})
@@ -133,8 +146,7 @@ class NodeGrid(Grid):  # type: ignore[misc]
         raise FederationError(f"unsupported message type {message.metadata.message_type!r}")
 
     def _record_failure(self, message: Message, error: str) -> None:
-        round_ = int(message.content["config"].get("server-round", 0))
-        failure = NodeFailure(round_, self.node_name(message.metadata.dst_node_id), error)
+        failure = NodeFailure(self._round(message), self.node_name(message.metadata.dst_node_id), error)
         log.warning("round %d: node %s failed: %s", failure.round, failure.node_id, failure.error)
         self.failures.append(failure)
 

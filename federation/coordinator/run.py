@@ -29,17 +29,25 @@ RoundCallback = Callable[[int, dict[str, EvalSums]], None]
 
 def make_strategy(name: str, *, nodes: int, proximal_mu: float) -> FedAvg:
     """A Flower strategy that trains on every accepted node and leaves evaluation to us."""
-    common = {"fraction_train": 1.0, "fraction_evaluate": 0.0, "min_train_nodes": nodes,
-              "min_evaluate_nodes": 0, "min_available_nodes": nodes}
     if name == "fedavg":
-        return FedAvg(**common)
+        return FedAvg(
+            fraction_train=1.0, fraction_evaluate=0.0, min_train_nodes=nodes, min_evaluate_nodes=0, min_available_nodes=nodes
+        )
     if name == "fedprox":
-        return FedProx(proximal_mu=proximal_mu, **common)
+        return FedProx(
+            fraction_train=1.0,
+            fraction_evaluate=0.0,
+            min_train_nodes=nodes,
+            min_evaluate_nodes=0,
+            min_available_nodes=nodes,
+            proximal_mu=proximal_mu,
+        )
     raise ValueError(f"unknown strategy {name!r}; expected fedavg or fedprox")
 
 
-def evaluate_everywhere(clients: Sequence[NodeClient], context: RunContext, task: TaskSpec,
-                        arrays: NamedArrays, failures: list[dict[str, object]]) -> dict[str, EvalSums]:
+def evaluate_everywhere(
+    clients: Sequence[NodeClient], context: RunContext, task: TaskSpec, arrays: NamedArrays, failures: list[dict[str, object]]
+) -> dict[str, EvalSums]:
     """Evaluate one model on every node's test split; failed nodes are recorded, not fatal."""
     results = parallel(clients, lambda c: c.evaluate(context, task, arrays))
     sums: dict[str, EvalSums] = {}
@@ -83,7 +91,10 @@ def run_federated(
 
     try:
         make_strategy(strategy, nodes=len(clients), proximal_mu=proximal_mu).start(
-            grid, to_array_record(initial), num_rounds=task.rounds, timeout=clients[0].timeout if clients else 600.0,
+            grid,
+            to_array_record(initial),
+            num_rounds=task.rounds,
+            timeout=clients[0].timeout if clients else 600.0,
             evaluate_fn=evaluate_fn,
         )
     finally:

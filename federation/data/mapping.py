@@ -54,7 +54,9 @@ def harmonise(frame: pd.DataFrame, schema: Schema, columns: Mapping[str, str], *
             text = values.astype("string")
             outside = sorted(set(text.dropna()) - set(field.codes))
             if outside:
-                problems.append(f"{columns[field.name]!r} -> {field.name}: codes {outside[:5]} are not in the code list {list(field.codes)}")
+                problems.append(
+                    f"{columns[field.name]!r} -> {field.name}: codes {outside[:5]} are not in the code list {list(field.codes)}"
+                )
             result[field.name] = pd.Categorical(text, categories=list(field.codes))
     if problems:
         raise ConfigError(source, problems)

@@ -73,7 +73,9 @@ def connect(experiment: Experiment, addresses: dict[str, str], *, timeout: float
     return [NodeClient(node_id, address, identity, timeout=timeout) for node_id, address in addresses.items()]
 
 
-def describe_all(clients: Sequence[NodeClient], purpose: str, run_id: str) -> tuple[list[NodeClient], dict[str, str], NodeDescription | None]:
+def describe_all(
+    clients: Sequence[NodeClient], purpose: str, run_id: str
+) -> tuple[list[NodeClient], dict[str, str], NodeDescription | None]:
     """Who answers: reachable clients, unreachable ones with the reason, one description."""
     answers = parallel(clients, lambda c: c.describe(RunContext(run_id, purpose)))
     reachable, unreachable, description = [], {}, None
@@ -87,7 +89,9 @@ def describe_all(clients: Sequence[NodeClient], purpose: str, run_id: str) -> tu
     return reachable, unreachable, description
 
 
-def global_scaling(clients: Sequence[NodeClient], task: TaskSpec, *, run_id: str, purpose: str) -> tuple[TaskSpec, dict[str, list[str]]]:
+def global_scaling(
+    clients: Sequence[NodeClient], task: TaskSpec, *, run_id: str, purpose: str
+) -> tuple[TaskSpec, dict[str, list[str]]]:
     """Attach global standardisation computed from the nodes' sums."""
     negotiation = negotiate(clients, RunContext(run_id, purpose), task, release="stats")
     answers = parallel(negotiation.accepted, lambda c: c.stats(RunContext(run_id, purpose), task))
@@ -113,11 +117,15 @@ def compare(
     clients = connect(experiment, addresses)
     try:
         comparison = Comparison(experiment.name, experiment.metric, run_dir, [c.node_id for c in clients])
-        reachable, comparison.unreachable, description = describe_all(clients, experiment.purpose, f"{experiment.name}-{stamp}-describe")
+        reachable, comparison.unreachable, description = describe_all(
+            clients, experiment.purpose, f"{experiment.name}-{stamp}-describe"
+        )
         if description is None:
             raise NodeUnavailable("no node answered: " + "; ".join(f"{n}: {e}" for n, e in comparison.unreachable.items()))
         schema: Schema = topologies.schema_from_description(description, experiment.task.target)
-        task, comparison.scaling_refusals = global_scaling(reachable, experiment.task, run_id=f"{experiment.name}-{stamp}-stats", purpose=experiment.purpose)
+        task, comparison.scaling_refusals = global_scaling(
+            reachable, experiment.task, run_id=f"{experiment.name}-{stamp}-stats", purpose=experiment.purpose
+        )
         wanted = topologies_to_run or experiment.topologies
 
         def on_round(label: str) -> Callable[[int, dict[str, EvalSums]], None] | None:
@@ -127,17 +135,30 @@ def compare(
             run_id = f"{experiment.name}-{stamp}-{kind}"
             if kind == "federated":
                 for strategy in experiment.strategies:
-                    comparison.results.append(topologies.federated(
-                        reachable, task, run_id=f"{run_id}-{strategy}", purpose=experiment.purpose, strategy=strategy,
-                        proximal_mu=experiment.proximal_mu, checkpoint_dir=run_dir / "checkpoints" / strategy,
-                        on_round=on_round(f"federated ({strategy})"),
-                    ))
+                    comparison.results.append(
+                        topologies.federated(
+                            reachable,
+                            task,
+                            run_id=f"{run_id}-{strategy}",
+                            purpose=experiment.purpose,
+                            strategy=strategy,
+                            proximal_mu=experiment.proximal_mu,
+                            checkpoint_dir=run_dir / "checkpoints" / strategy,
+                            on_round=on_round(f"federated ({strategy})"),
+                        )
+                    )
             elif kind == "central-pool":
-                comparison.results.append(topologies.central_pool(
-                    reachable, task, schema, run_id=run_id, purpose=experiment.purpose, on_round=on_round("central-pool")))
+                comparison.results.append(
+                    topologies.central_pool(
+                        reachable, task, schema, run_id=run_id, purpose=experiment.purpose, on_round=on_round("central-pool")
+                    )
+                )
             else:
-                comparison.results.append(topologies.local_only(
-                    reachable, task, run_id=run_id, purpose=experiment.purpose, on_round=on_round("local-only")))
+                comparison.results.append(
+                    topologies.local_only(
+                        reachable, task, run_id=run_id, purpose=experiment.purpose, on_round=on_round("local-only")
+                    )
+                )
         write_results(comparison)
         return comparison
     finally:
@@ -155,4 +176,6 @@ def write_results(comparison: Comparison) -> None:
         for result in comparison.results:
             for index, round_sums in enumerate(result.rounds, start=1):
                 for node, sums in sorted(round_sums.items()):
-                    writer.writerow([result.name, index, node, _clean(sums.auc), _clean(sums.accuracy), _clean(sums.loss), sums.count])
+                    writer.writerow(
+                        [result.name, index, node, _clean(sums.auc), _clean(sums.accuracy), _clean(sums.loss), sums.count]
+                    )

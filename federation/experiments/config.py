@@ -20,7 +20,7 @@ StrategyName = Literal["fedavg", "fedprox"]
 
 class TaskSection(StrictModel):
     model: str
-    params: dict[str, ParamValue] = {}
+    params: dict[str, ParamValue] = Field(default_factory=dict)
     features: tuple[str, ...] = Field(min_length=1)
     target: str
     rounds: int = Field(default=10, ge=1, le=10_000)
@@ -82,8 +82,14 @@ class Experiment:
         t = parsed.task
         try:
             self.task = TaskSpec(
-                model=ModelSpec(t.model, dict(t.params)), features=t.features, target=t.target, rounds=t.rounds,
-                local_epochs=t.local_epochs, batch_size=t.batch_size, learning_rate=t.learning_rate, seed=t.seed,
+                model=ModelSpec(t.model, dict(t.params)),
+                features=t.features,
+                target=t.target,
+                rounds=t.rounds,
+                local_epochs=t.local_epochs,
+                batch_size=t.batch_size,
+                learning_rate=t.learning_rate,
+                seed=t.seed,
             )
         except InvalidRequest as error:
             raise ConfigError(str(path), [f"task: {error.public}"]) from error

@@ -27,7 +27,9 @@ class NodeProcess:
     address: str = ""
 
 
-def start_nodes(manifests: dict[str, Path], work_dir: Path, *, pki_dir: Path | None = None, timeout: float = 90.0) -> list[NodeProcess]:
+def start_nodes(
+    manifests: dict[str, Path], work_dir: Path, *, pki_dir: Path | None = None, timeout: float = 90.0
+) -> list[NodeProcess]:
     """Start one process per manifest and wait until every node serves."""
     work_dir.mkdir(parents=True, exist_ok=True)
     started: list[NodeProcess] = []
@@ -35,8 +37,18 @@ def start_nodes(manifests: dict[str, Path], work_dir: Path, *, pki_dir: Path | N
         address_file = work_dir / f"{node_id}.address"
         address_file.unlink(missing_ok=True)
         log_file = work_dir / f"{node_id}.log"
-        command = [sys.executable, "-m", "federation", "node", "serve", str(manifest),
-                   "--listen", "127.0.0.1:0", "--address-file", str(address_file)]
+        command = [
+            sys.executable,
+            "-m",
+            "federation",
+            "node",
+            "serve",
+            str(manifest),
+            "--listen",
+            "127.0.0.1:0",
+            "--address-file",
+            str(address_file),
+        ]
         if pki_dir is not None:
             command += ["--pki", str(pki_dir)]
         with log_file.open("wb") as log:
@@ -48,7 +60,9 @@ def start_nodes(manifests: dict[str, Path], work_dir: Path, *, pki_dir: Path | N
             while not node.address_file.is_file():
                 if node.process.poll() is not None:
                     tail = node.log_file.read_text(errors="replace")[-1500:]
-                    raise NodeUnavailable(f"node {node.node_id} exited with code {node.process.returncode} while starting:\n{tail}")
+                    raise NodeUnavailable(
+                        f"node {node.node_id} exited with code {node.process.returncode} while starting:\n{tail}"
+                    )
                 if time.monotonic() > deadline:
                     raise NodeUnavailable(f"node {node.node_id} did not start within {timeout:.0f}s (log: {node.log_file})")
                 time.sleep(0.1)

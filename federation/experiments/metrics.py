@@ -64,8 +64,7 @@ class TopologyResult:
             },
             "curve": {metric: [clean(v) for v in self.curve(metric)]},
             "node_curves": {
-                node: [clean(r[node].metric(metric)) if node in r else None for r in self.rounds]
-                for node in sorted(self.final())
+                node: [clean(r[node].metric(metric)) if node in r else None for r in self.rounds] for node in sorted(self.final())
             },
             "bytes_out": self.bytes_out,
             "bytes_by_rpc": self.bytes_by_rpc,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import pyarrow as pa
@@ -51,14 +52,16 @@ def _refused(result: TopologyResult, negotiation: Negotiation) -> TopologyResult
     result.participants = [c.node_id for c in negotiation.accepted]
     if not negotiation.can_start:
         result.started = False
-        result.note = (f"not started: {len(negotiation.accepted)} node(s) accepted, "
-                       f"the participants require a cohort of at least {negotiation.min_cohort}")
+        result.note = (
+            f"not started: {len(negotiation.accepted)} node(s) accepted, "
+            f"the participants require a cohort of at least {negotiation.min_cohort}"
+        )
     return result
 
 
 def schema_from_description(description: NodeDescription, target: str) -> Schema:
     """The canonical schema as a node describes it (names, types, codes; no values)."""
-    fields = [SchemaField(name=f.name, type=f.type, unit=f.unit, codes=f.codes) for f in description.fields]  # type: ignore[arg-type]
+    fields = [SchemaField(name=f.name, type=f.type, unit=f.unit, codes=f.codes) for f in description.fields]
     return Schema(name=description.scenario, target=target, field=tuple(fields))
 
 
@@ -68,26 +71,49 @@ def initial_model(task: TaskSpec) -> NamedArrays:
     return get_arrays(build_model(task.model, len(task.scaling.columns), seed=task.seed))
 
 
-def federated(clients: Sequence[NodeClient], task: TaskSpec, *, run_id: str, purpose: str, strategy: str,
-              proximal_mu: float, checkpoint_dir: Path | None, on_round: RoundCallback | None = None) -> TopologyResult:
+def federated(
+    clients: Sequence[NodeClient],
+    task: TaskSpec,
+    *,
+    run_id: str,
+    purpose: str,
+    strategy: str,
+    proximal_mu: float,
+    checkpoint_dir: Path | None,
+    on_round: RoundCallback | None = None,
+) -> TopologyResult:
     start = time.perf_counter()
     before = _traffic_snapshot(clients)
     result = TopologyResult(name=f"federated ({strategy})", kind="federated")
-    task = TaskSpec(**{**task.__dict__, "proximal_mu": proximal_mu if strategy == "fedprox" else 0.0})
+    task = replace(task, proximal_mu=proximal_mu if strategy == "fedprox" else 0.0)
     negotiation = negotiate(clients, RunContext(run_id, purpose), task, release="update")
     if not _refused(result, negotiation).started:
         return result
     result.rounds, result.failures = run_federated(
-        negotiation.accepted, task, initial_model(task), run_id=run_id, purpose=purpose, strategy=strategy,
-        proximal_mu=proximal_mu, checkpoint_dir=checkpoint_dir, on_round=on_round,
+        negotiation.accepted,
+        task,
+        initial_model(task),
+        run_id=run_id,
+        purpose=purpose,
+        strategy=strategy,
+        proximal_mu=proximal_mu,
+        checkpoint_dir=checkpoint_dir,
+        on_round=on_round,
     )
     _record_traffic(result, clients, before)
     result.wall_seconds = time.perf_counter() - start
     return result
 
 
-def central_pool(clients: Sequence[NodeClient], task: TaskSpec, schema: Schema, *, run_id: str, purpose: str,
-                 on_round: RoundCallback | None = None) -> TopologyResult:
+def central_pool(
+    clients: Sequence[NodeClient],
+    task: TaskSpec,
+    schema: Schema,
+    *,
+    run_id: str,
+    purpose: str,
+    on_round: RoundCallback | None = None,
+) -> TopologyResult:
     """Pool the exported rows of every node that allows it and train one model."""
     start = time.perf_counter()
     before = _traffic_snapshot(clients)
@@ -119,9 +145,18 @@ def central_pool(clients: Sequence[NodeClient], task: TaskSpec, schema: Schema, 
         result.refusals.setdefault(node_id, reasons)
     model = build_model(task.model, x.shape[1], seed=task.seed)
     for round_ in range(1, task.rounds + 1):
-        train(model, x, y, epochs=task.local_epochs, batch_size=task.batch_size, learning_rate=task.learning_rate,
-              seed=task.seed * 7919 + round_)
-        sums = evaluate_everywhere(evaluation.accepted, RunContext(eval_id, purpose, round_), task, get_arrays(model), result.failures)
+        train(
+            model,
+            x,
+            y,
+            epochs=task.local_epochs,
+            batch_size=task.batch_size,
+            learning_rate=task.learning_rate,
+            seed=task.seed * 7919 + round_,
+        )
+        sums = evaluate_everywhere(
+            evaluation.accepted, RunContext(eval_id, purpose, round_), task, get_arrays(model), result.failures
+        )
         result.rounds.append(sums)
         if on_round is not None:
             on_round(round_, sums)
@@ -130,8 +165,9 @@ def central_pool(clients: Sequence[NodeClient], task: TaskSpec, schema: Schema, 
     return result
 
 
-def local_only(clients: Sequence[NodeClient], task: TaskSpec, *, run_id: str, purpose: str,
-               on_round: RoundCallback | None = None) -> TopologyResult:
+def local_only(
+    clients: Sequence[NodeClient], task: TaskSpec, *, run_id: str, purpose: str, on_round: RoundCallback | None = None
+) -> TopologyResult:
     """Each node trains on its own data; the coordinator receives only metric sums."""
     start = time.perf_counter()
     before = _traffic_snapshot(clients)
@@ -152,8 +188,8 @@ def local_only(clients: Sequence[NodeClient], task: TaskSpec, *, run_id: str, pu
                 rounds[round_ - 1][node_id] = sums
     result.rounds = rounds
     if on_round is not None:
-        for index, sums in enumerate(rounds, start=1):
-            on_round(index, sums)
+        for index, round_sums in enumerate(rounds, start=1):
+            on_round(index, round_sums)
     _record_traffic(result, clients, before)
     result.wall_seconds = time.perf_counter() - start
     return result

@@ -19,7 +19,9 @@ Builder = Callable[[int, Mapping[str, ParamValue]], nn.Module]
 
 def _int_list(params: Mapping[str, ParamValue], key: str, default: list[int]) -> list[int]:
     value = params.get(key, default)
-    if not isinstance(value, list) or not all(isinstance(v, (int, float)) and float(v).is_integer() and 1 <= v <= 4096 for v in value):
+    if not isinstance(value, list) or not all(
+        isinstance(v, (int, float)) and float(v).is_integer() and 1 <= v <= 4096 for v in value
+    ):
         raise InvalidRequest(f"model parameter {key!r} must be a list of integers in 1..4096, got {value!r}")
     if len(value) > 8:
         raise InvalidRequest(f"model parameter {key!r} allows at most 8 layers")

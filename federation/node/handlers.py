@@ -43,8 +43,9 @@ class NodeHandlers:
         self.runs = RunRegistry()
 
     # -- policy -------------------------------------------------------------
-    def _decide(self, caller: str, context: RunContext, release: Release, *, task: TaskSpec | None = None,
-                cohort_size: int | None = None) -> Decision:
+    def _decide(
+        self, caller: str, context: RunContext, release: Release, *, task: TaskSpec | None = None, cohort_size: int | None = None
+    ) -> Decision:
         request = Request(
             caller=caller,
             purpose=context.purpose,
@@ -55,8 +56,14 @@ class NodeHandlers:
             cohort_size=cohort_size,
         )
         decision = decide(self.runtime.policy, request, today=self.runtime.today)
-        log.info("%s %s %s by %s: %s", context.run_id, release, "allowed" if decision.allowed else "denied",
-                 caller, "; ".join(decision.reasons))
+        log.info(
+            "%s %s %s by %s: %s",
+            context.run_id,
+            release,
+            "allowed" if decision.allowed else "denied",
+            caller,
+            "; ".join(decision.reasons),
+        )
         return decision
 
     def _authorise(self, caller: str, context: RunContext, release: Release, task: TaskSpec) -> None:
@@ -126,8 +133,14 @@ class NodeHandlers:
         model = self._model(task, arrays)
         self.runs.start_fit_round(caller, context, task)
         loss = train(
-            model, x, y, epochs=task.local_epochs, batch_size=task.batch_size, learning_rate=task.learning_rate,
-            seed=local_seed(task.seed, rt.node_id, context.round), proximal_mu=task.proximal_mu,
+            model,
+            x,
+            y,
+            epochs=task.local_epochs,
+            batch_size=task.batch_size,
+            learning_rate=task.learning_rate,
+            seed=local_seed(task.seed, rt.node_id, context.round),
+            proximal_mu=task.proximal_mu,
         )
         return FitOutcome(get_arrays(model), num_examples=len(y), train_loss=loss)
 
@@ -145,8 +158,15 @@ class NodeHandlers:
         x_test, y_test = prepare(rt.schema, task, rt.test, reference=rt.train)
         model = self._model(task, None)
         for round_ in range(1, task.rounds + 1):
-            train(model, x, y, epochs=task.local_epochs, batch_size=task.batch_size, learning_rate=task.learning_rate,
-                  seed=local_seed(task.seed, rt.node_id, round_))
+            train(
+                model,
+                x,
+                y,
+                epochs=task.local_epochs,
+                batch_size=task.batch_size,
+                learning_rate=task.learning_rate,
+                seed=local_seed(task.seed, rt.node_id, round_),
+            )
             yield round_, evaluate(model, x_test, y_test), len(y)
 
     def export(self, caller: str, context: RunContext, task: TaskSpec) -> pa.Table:

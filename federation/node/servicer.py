@@ -40,7 +40,7 @@ def _read_tensor_stream(requests: Iterator[Any]) -> tuple[Any, NamedArrays]:
 def _release(value: str) -> Release:
     if value not in RELEASE_LEVELS:
         raise InvalidRequest(f"release {value!r} is not one of {list(RELEASE_LEVELS)}")
-    return value  # type: ignore[return-value]
+    return value
 
 
 class NodeServicer(node_pb2_grpc.NodeServiceServicer):
@@ -53,22 +53,29 @@ class NodeServicer(node_pb2_grpc.NodeServiceServicer):
 
     def Propose(self, request: pb.ProposeRequest, context: grpc.ServicerContext) -> pb.ProposeReply:
         answer = self.handlers.propose(
-            caller_identity(context), serde.context_from_pb(request.context), serde.task_from_pb(request.task),
-            cohort_size=request.cohort_size, release=_release(request.release),
+            caller_identity(context),
+            serde.context_from_pb(request.context),
+            serde.task_from_pb(request.task),
+            cohort_size=request.cohort_size,
+            release=_release(request.release),
         )
         return serde.answer_to_pb(answer)
 
     def Stats(self, request: pb.StatsRequest, context: grpc.ServicerContext) -> pb.StatsReply:
-        stats = self.handlers.stats(caller_identity(context), serde.context_from_pb(request.context), serde.task_from_pb(request.task))
+        stats = self.handlers.stats(
+            caller_identity(context), serde.context_from_pb(request.context), serde.task_from_pb(request.task)
+        )
         return serde.stats_to_pb(stats)
 
     def Fit(self, request_iterator: Iterator[pb.FitRequest], context: grpc.ServicerContext) -> Iterator[pb.FitReply]:
         caller = caller_identity(context)
         header, arrays = _read_tensor_stream(request_iterator)
         outcome = self.handlers.fit(caller, serde.context_from_pb(header.context), serde.task_from_pb(header.task), arrays)
-        yield pb.FitReply(result=pb.FitResult(
-            num_examples=outcome.num_examples, train_loss=outcome.train_loss, tensors=tensor_header(outcome.arrays)
-        ))
+        yield pb.FitReply(
+            result=pb.FitResult(
+                num_examples=outcome.num_examples, train_loss=outcome.train_loss, tensors=tensor_header(outcome.arrays)
+            )
+        )
         for chunk in iter_chunks(outcome.arrays):
             yield pb.FitReply(chunk=chunk)
 

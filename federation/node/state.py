@@ -55,5 +55,7 @@ class RunRegistry:
                     f"run {context.run_id!r}: round {context.round} comes after round {run.last_fit_round} already ran"
                 )
             if context.round > run.task.rounds:
-                raise ProtocolOrderError(f"run {context.run_id!r}: round {context.round} exceeds the {run.task.rounds} accepted rounds")
+                raise ProtocolOrderError(
+                    f"run {context.run_id!r}: round {context.round} exceeds the {run.task.rounds} accepted rounds"
+                )
             run.last_fit_round = context.round

@@ -70,7 +70,10 @@ def _mismatch(rule: Rule, request: Request, today: dt.date) -> str | None:
 def decide(policy: Policy, request: Request, *, today: dt.date) -> Decision:
     """Allow with the first matching rule's constraints, or deny with every reason."""
     if not any(_covers(rule.recipients, request.caller) for rule in policy.rule):
-        return Decision(allowed=False, reasons=(f"{request.caller!r} is not a recipient named in {policy.party}'s policy (default {policy.default})",))
+        return Decision(
+            allowed=False,
+            reasons=(f"{request.caller!r} is not a recipient named in {policy.party}'s policy (default {policy.default})",),
+        )
     reasons: list[str] = []
     for rule in policy.rule:
         why_not = _mismatch(rule, request, today)

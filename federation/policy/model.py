@@ -76,7 +76,9 @@ class Policy(StrictModel):
         """One line per rule, safe to show to any caller the policy admits."""
         lines = [f"{self.party}: default {self.default}"]
         for r in self.rule:
-            lines.append(f"{r.name}: {r.release} to {', '.join(r.recipients)} for {', '.join(r.purposes)}, min cohort {r.min_cohort}")
+            lines.append(
+                f"{r.name}: {r.release} to {', '.join(r.recipients)} for {', '.join(r.purposes)}, min cohort {r.min_cohort}"
+            )
         return "\n".join(lines)
 
 
@@ -84,7 +86,11 @@ def load_policy(path: Path, *, today: dt.date | None = None) -> Policy:
     """Load and validate a policy file; an already expired rule is an error."""
     policy = load_toml(path, Policy)
     day = today or dt.date.today()
-    expired = [f"rule[{i}] ({r.name!r}).expires: {r.expires} is in the past" for i, r in enumerate(policy.rule) if r.expires and r.expires < day]
+    expired = [
+        f"rule[{i}] ({r.name!r}).expires: {r.expires} is in the past"
+        for i, r in enumerate(policy.rule)
+        if r.expires and r.expires < day
+    ]
     if expired:
         from federation.errors import ConfigError
 

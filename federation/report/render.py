@@ -20,15 +20,17 @@ def summary_rows(results: dict[str, Any]) -> list[list[str]]:
         if not top["started"]:
             rows.append([top["name"], "not run", "-", "-", "-", "-", top["note"]])
             continue
-        rows.append([
-            top["name"],
-            _fmt(top["overall"][metric]),
-            _fmt(top["overall"]["accuracy"]),
-            str(sum(top["raw_records_out"].values())),
-            f"{sum(top['bytes_out'].values()) / 1e6:.2f}",
-            f"{top['wall_seconds']:.1f}",
-            f"{len(top['participants'])}/{len(results['nodes'])}",
-        ])
+        rows.append(
+            [
+                top["name"],
+                _fmt(top["overall"][metric]),
+                _fmt(top["overall"]["accuracy"]),
+                str(sum(top["raw_records_out"].values())),
+                f"{sum(top['bytes_out'].values()) / 1e6:.2f}",
+                f"{top['wall_seconds']:.1f}",
+                f"{len(top['participants'])}/{len(results['nodes'])}",
+            ]
+        )
     return rows
 
 
@@ -53,12 +55,30 @@ def render(results: dict[str, Any], run_dir: Path) -> Path:
     header = [SUMMARY_HEADER[0], f"overall {metric.upper()}", *SUMMARY_HEADER[2:]]
     per_node_rows = [[n, *(_fmt(t["per_node"].get(n, {}).get(metric)) for t in started)] for n in nodes]
     gain_rows = [[n, *(_fmt(g.get(n), 3) for g in results["gain_vs_local_only"].values())] for n in nodes]
-    moved_rows = [[n, *(f"{t['raw_records_out'].get(n, 0)} rows / {t['bytes_out'].get(n, 0) / 1e3:.0f} kB" for t in started)] for n in nodes]
-    refusals = [f"- **{t['name']}**, {node}: {'; '.join(reasons)}" for t in results["topologies"] for node, reasons in t["refusals"].items()]
+    moved_rows = [
+        [n, *(f"{t['raw_records_out'].get(n, 0)} rows / {t['bytes_out'].get(n, 0) / 1e3:.0f} kB" for t in started)] for n in nodes
+    ]
+    refusals = [
+        f"- **{t['name']}**, {node}: {'; '.join(reasons)}"
+        for t in results["topologies"]
+        for node, reasons in t["refusals"].items()
+    ]
     refusals += [f"- statistics, {node}: {'; '.join(r)}" for node, r in results["scaling_refusals"].items()]
-    failures = [f"- {t['name']}, round {f['round']}, {f['node']} ({f['rpc']}): {f['error']}" for t in results["topologies"] for f in t["failures"]]
+    failures = [
+        f"- {t['name']}, round {f['round']}, {f['node']} ({f['rpc']}): {f['error']}"
+        for t in results["topologies"]
+        for f in t["failures"]
+    ]
     failures += [f"- {node} unreachable: {why}" for node, why in results["unreachable"].items()]
-    text = f"""# {results['experiment']}: federated vs central-pool vs local-only
+    secure = (
+        ", ".join(
+            f"{t['name']}: {'yes' if t['secure_aggregation'] else 'no (plain updates)'}"
+            for t in started
+            if t["kind"] == "federated"
+        )
+        or "n/a"
+    )
+    text = f"""# {results["experiment"]}: federated vs central-pool vs local-only
 
 Metric: **{metric.upper()}** on each node's own held-out test split, evaluated on the node
 (only sums leave it). Every topology uses the same model, splits, seeds, global feature
@@ -68,40 +88,40 @@ scaling (from federated statistics) and training budget (rounds x local epochs).
 
 {_table(header, summary_rows(results))}
 
-Secure aggregation: {', '.join(f"{t['name']}: {'yes' if t['secure_aggregation'] else 'no (plain updates)'}" for t in started if t['kind'] == 'federated') or 'n/a'}.
+Secure aggregation: {secure}.
 
-![metric per node]({images['metric'].name})
+![metric per node]({images["metric"].name})
 
 ## Per node ({metric.upper()})
 
-{_table(['node', *(t['name'] for t in started)], per_node_rows)}
+{_table(["node", *(t["name"] for t in started)], per_node_rows)}
 
 ## Gain against local-only
 
-{_table(['node', *results['gain_vs_local_only']], gain_rows)}
+{_table(["node", *results["gain_vs_local_only"]], gain_rows)}
 
-![gains]({images['gains'].name})
+![gains]({images["gains"].name})
 
 ## Learning curves
 
-![curves]({images['curves'].name})
+![curves]({images["curves"].name})
 
 ## Data that left each node
 
 Raw records are harmonised rows exported for the central pool; bytes count everything a
 node sent to the coordinator (model updates, metric sums, statistics, exported rows).
 
-{_table(['node', *(t['name'] for t in started)], moved_rows)}
+{_table(["node", *(t["name"] for t in started)], moved_rows)}
 
-![data moved]({images['moved'].name})
+![data moved]({images["moved"].name})
 
 ## Refusals
 
-{chr(10).join(refusals) or 'None: every node accepted every request.'}
+{chr(10).join(refusals) or "None: every node accepted every request."}
 
 ## Failures
 
-{chr(10).join(failures) or 'None.'}
+{chr(10).join(failures) or "None."}
 """
     path = run_dir / "report.md"
     path.write_text(text)

@@ -68,7 +68,8 @@ class ErrorMappingInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
     """Wraps every method handler of the server it is installed on."""
 
     def intercept_service(
-        self, continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler | None:
         handler = continuation(handler_call_details)

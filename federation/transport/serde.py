@@ -51,9 +51,7 @@ def task_to_pb(task: TaskSpec) -> pb.TaskSpec:
     )
     if task.scaling is not None:
         message.scaling.CopyFrom(
-            pb.FeatureScaling(
-                columns=list(task.scaling.columns), mean=list(task.scaling.mean), std=list(task.scaling.std)
-            )
+            pb.FeatureScaling(columns=list(task.scaling.columns), mean=list(task.scaling.mean), std=list(task.scaling.std))
         )
     return message
 
@@ -63,9 +61,7 @@ def task_from_pb(message: pb.TaskSpec) -> TaskSpec:
         raise InvalidRequest("the task names no model")
     scaling = None
     if message.HasField("scaling"):
-        scaling = FeatureScaling(
-            tuple(message.scaling.columns), tuple(message.scaling.mean), tuple(message.scaling.std)
-        )
+        scaling = FeatureScaling(tuple(message.scaling.columns), tuple(message.scaling.mean), tuple(message.scaling.std))
     return TaskSpec(
         model=ModelSpec(message.model.name, _params_from_struct(message.model.params)),
         features=tuple(message.features),

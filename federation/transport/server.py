@@ -19,9 +19,7 @@ SERVICE_NAME = "federation.proto.v1.NodeService"
 MAX_WORKERS = 8
 
 
-def create_server(
-    servicer: node_pb2_grpc.NodeServiceServicer, identity: Identity, address: str
-) -> tuple[grpc.Server, int]:
+def create_server(servicer: node_pb2_grpc.NodeServiceServicer, identity: Identity, address: str) -> tuple[grpc.Server, int]:
     """Build and bind a server; returns it unstarted with the bound port.
 
     Binding port 0 picks a free port, which tests and the demo use.
@@ -33,7 +31,7 @@ def create_server(
         interceptors=[ErrorMappingInterceptor()],
         options=[("grpc.so_reuseport", 0)],
     )
-    node_pb2_grpc.add_NodeServiceServicer_to_server(servicer, server)
+    node_pb2_grpc.add_NodeServiceServicer_to_server(servicer, server)  # type: ignore[no-untyped-call]
     health_servicer = health.HealthServicer()
     health_servicer.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
     health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)

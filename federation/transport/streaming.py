@@ -39,7 +39,7 @@ def iter_chunks(arrays: Sequence[tuple[str, np.ndarray]], *, chunk_bytes: int = 
     """Yield the arrays' little-endian bytes, one bounded chunk at a time."""
     for _, array in arrays:
         contiguous = np.ascontiguousarray(array.astype(array.dtype.newbyteorder("<"), copy=False))
-        flat = memoryview(contiguous.reshape(-1)).cast("B")
+        flat = memoryview(contiguous.reshape(-1).view(np.uint8))  # type: ignore[arg-type]
         for start in range(0, len(flat), chunk_bytes):
             yield bytes(flat[start : start + chunk_bytes])
 

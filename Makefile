@@ -1,0 +1,39 @@
+# Two commands do all the set-up on a fresh machine:
+#   make demo   the example city: real node processes, the three-way comparison, a report
+#   make test   lint, types and the test suite
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+EXAMPLE := examples/pollution_enforcement
+
+.PHONY: install demo test lint protos clean
+
+$(INSTALLED): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	# torch is pinned in pyproject.toml (torch==2.13.0: the CPU wheel, never a CUDA build)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $@
+
+install: $(INSTALLED)
+
+$(EXAMPLE)/data/.generated: $(INSTALLED) $(EXAMPLE)/generate.py
+	$(BIN)/python $(EXAMPLE)/generate.py --out $(EXAMPLE)/data
+	touch $@
+
+demo: $(INSTALLED) $(EXAMPLE)/data/.generated
+	$(BIN)/federation demo $(EXAMPLE)/experiment.toml
+
+lint: $(INSTALLED)
+	$(BIN)/ruff check federation tests benchmarks examples
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/python -m pytest
+
+protos: $(INSTALLED)
+	$(BIN)/python -m grpc_tools.protoc -Iprotos --python_out=. --pyi_out=. --grpc_python_out=. \
+		protos/federation/proto/v1/node.proto
+
+clean:
+	rm -rf $(VENV) .federation runs $(EXAMPLE)/data
