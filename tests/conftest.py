@@ -28,7 +28,18 @@ EXAMPLE = REPO / "examples" / "pollution_enforcement"
 COORDINATOR = "city-platform"
 STRANGER = "unknown-firm"
 SMALL_PARTIES = ("central-district", "north-district", "hills-district")
-FEATURES = ("cod", "nh3n", "flow", "ph", "production", "energy", "employees", "past_violations", "days_since_inspection", "industry")
+FEATURES = (
+    "cod",
+    "nh3n",
+    "flow",
+    "ph",
+    "production",
+    "energy",
+    "employees",
+    "past_violations",
+    "days_since_inspection",
+    "industry",
+)
 
 
 def load_generator():  # type: ignore[no-untyped-def]

@@ -100,10 +100,10 @@ class District:
 DISTRICTS: tuple[District, ...] = (
     District("central-district", 4000, 0.12, (0.15, 0.10, 0.35, 0.15, 0.25), 90.0, 0.00, 300.0, "csv"),
     District("harbour-district", 2500, 0.25, (0.45, 0.10, 0.10, 0.30, 0.05), 200.0, 0.10, 260.0, "parquet"),
-    District("north-district", 1200, 0.06, (0.10, 0.35, 0.30, 0.10, 0.15), 60.0, -0.10, 400.0, "csv"),
+    District("north-district", 1200, 0.10, (0.10, 0.35, 0.30, 0.10, 0.15), 60.0, -0.10, 400.0, "csv"),
     District("east-district", 500, 0.15, (0.20, 0.05, 0.15, 0.45, 0.15), 70.0, 0.05, 450.0, "parquet"),
-    District("hills-district", 250, 0.08, (0.05, 0.40, 0.40, 0.05, 0.10), 30.0, 0.20, 600.0, "csv"),
-    District("river-district", 150, 0.10, (0.15, 0.10, 0.10, 0.10, 0.55), 40.0, 0.15, 550.0, "parquet"),
+    District("hills-district", 250, 0.06, (0.05, 0.40, 0.40, 0.05, 0.10), 30.0, 0.20, 600.0, "csv"),
+    District("river-district", 150, 0.08, (0.15, 0.10, 0.10, 0.10, 0.55), 40.0, 0.15, 550.0, "parquet"),
 )
 
 # Canonical field -> the district's own column name. nodes/<party>.toml repeats this

@@ -30,18 +30,18 @@ def encoded_columns(schema: Schema, features: Sequence[str]) -> tuple[str, ...]:
     return tuple(columns)
 
 
-def encode(frame: pd.DataFrame, schema: Schema, features: Sequence[str]) -> np.ndarray:
-    """A float32 matrix of the features; missing numbers become NaN for `impute`."""
+def encode(frame: pd.DataFrame, schema: Schema, features: Sequence[str], *, dtype: type[np.floating] = np.float32) -> np.ndarray:
+    """A matrix of the features (float32 for models, float64 for statistics); missing numbers stay NaN."""
     parts: list[np.ndarray] = []
     for name in features:
         field = schema.by_name(name)
         if field.type == "category":
             values = frame[name].astype("string").to_numpy()
-            parts.extend((values == code).astype(np.float32)[:, None] for code in field.codes)
+            parts.extend((values == code).astype(dtype)[:, None] for code in field.codes)
         else:
-            parts.append(frame[name].to_numpy(dtype=np.float32)[:, None])
+            parts.append(frame[name].to_numpy(dtype=dtype)[:, None])
     if not parts:
-        return np.zeros((len(frame), 0), dtype=np.float32)
+        return np.zeros((len(frame), 0), dtype=dtype)
     return np.concatenate(parts, axis=1)
 
 

@@ -55,7 +55,7 @@ class TopologyResult:
             "refusals": self.refusals,
             "failures": self.failures,
             "secure_aggregation": self.secure_aggregation,
-            "rounds": max(len(self.rounds) - 1, 0) if self.kind == "federated" else len(self.rounds),
+            "rounds": len(self.rounds),
             "wall_seconds": round(self.wall_seconds, 3),
             "overall": {m: clean(self.overall(m)) for m in ("auc", "accuracy", "loss")},
             "per_node": {

@@ -116,7 +116,7 @@ class NodeHandlers:
     def stats(self, caller: str, context: RunContext, task: TaskSpec) -> FeatureStats:
         self._authorise(caller, context, "stats", task)
         rt = self.runtime
-        matrix = encode(rt.train, rt.schema, task.features).astype(np.float64)
+        matrix = encode(rt.train, rt.schema, task.features, dtype=np.float64)
         present = ~np.isnan(matrix)
         values = np.where(present, matrix, 0.0)
         return FeatureStats(

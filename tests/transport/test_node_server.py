@@ -37,7 +37,9 @@ def raw_channel(node: LiveNode, city: City, *, name: str = COORDINATOR) -> grpc.
 def test_health_service_reports_serving(live_nodes: dict[str, LiveNode], city: City) -> None:
     node = live_nodes["north-district"]
     with raw_channel(node, city) as channel:
-        reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service="federation.proto.v1.NodeService"))
+        reply = health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(service="federation.proto.v1.NodeService")
+        )
     assert reply.status == health_pb2.HealthCheckResponse.SERVING
 
 
@@ -68,8 +70,9 @@ def test_recipient_not_in_policy_gets_permission_denied(live_nodes: dict[str, Li
     assert any(STRANGER in reason for reason in caught.value.reasons)
     with raw_channel(node, city, name=STRANGER) as channel:
         with pytest.raises(grpc.RpcError) as rpc:
-            channel.unary_unary("/federation.proto.v1.NodeService/Describe")(pb.DescribeRequest(
-                context=pb.RunContext(run_id="r", purpose=PURPOSE)).SerializeToString())
+            channel.unary_unary("/federation.proto.v1.NodeService/Describe")(
+                pb.DescribeRequest(context=pb.RunContext(run_id="r", purpose=PURPOSE)).SerializeToString()
+            )
     assert rpc.value.code() == grpc.StatusCode.PERMISSION_DENIED
 
 
@@ -124,8 +127,12 @@ def test_semantically_invalid_task_gets_invalid_argument(live_nodes: dict[str, L
     with pytest.raises(InvalidRequest, match="unknown model"):
         client.propose(context(), bad_model, cohort_size=3, release="update")
     with pytest.raises(InvalidRequest, match="not in schema"):
-        client.propose(context(), small_task().__class__(**{**small_task().__dict__, "features": ("salary",)}),
-                       cohort_size=3, release="update")
+        client.propose(
+            context(),
+            small_task().__class__(**{**small_task().__dict__, "features": ("salary",)}),
+            cohort_size=3,
+            release="update",
+        )
 
 
 def test_fit_out_of_order_gets_failed_precondition(live_nodes: dict[str, LiveNode], city: City) -> None:
@@ -144,8 +151,11 @@ def test_fit_out_of_order_gets_failed_precondition(live_nodes: dict[str, LiveNod
 def test_fit_stream_without_header_gets_invalid_argument(live_nodes: dict[str, LiveNode], city: City) -> None:
     node = live_nodes["north-district"]
     with raw_channel(node, city) as channel:
-        fit = channel.stream_stream("/federation.proto.v1.NodeService/Fit", request_serializer=pb.FitRequest.SerializeToString,
-                                    response_deserializer=pb.FitReply.FromString)
+        fit = channel.stream_stream(
+            "/federation.proto.v1.NodeService/Fit",
+            request_serializer=pb.FitRequest.SerializeToString,
+            response_deserializer=pb.FitReply.FromString,
+        )
         with pytest.raises(grpc.RpcError) as caught:
             list(fit(iter([pb.FitRequest(chunk=b"1234")]), timeout=10))
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
@@ -156,7 +166,10 @@ def test_fit_with_wrong_shapes_gets_invalid_argument(live_nodes: dict[str, LiveN
     client = live_nodes["north-district"].client(city)
     ctx, task = context(1), small_task()
     assert client.propose(ctx, task, cohort_size=3, release="update").accepted
-    wrong = [(name, np.zeros((a.shape[0] + 1, *a.shape[1:]), np.float32)) for name, a in get_arrays(build_model(task.model, N_INPUTS, seed=0))]
+    wrong = [
+        (name, np.zeros((a.shape[0] + 1, *a.shape[1:]), np.float32))
+        for name, a in get_arrays(build_model(task.model, N_INPUTS, seed=0))
+    ]
     with pytest.raises(InvalidRequest, match="shape"):
         client.fit(ctx, task, wrong)
 

@@ -1,0 +1,177 @@
+"""The whole path as a user runs it: node processes, the CLI, files on disk."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from federation.experiments.launcher import NodeProcess, start_nodes, stop_nodes
+from tests.conftest import COORDINATOR, FEATURES, City
+
+pytestmark = pytest.mark.slow
+PARTIES = ("central-district", "north-district", "hills-district", "river-district")
+
+
+def write_experiment(city: City, parties: tuple[str, ...], *, rounds: int = 3) -> Path:
+    nodes = "\n".join(f'[[node]]\nid = "{p}"\nmanifest = "nodes/{p}.toml"\n' for p in parties)
+    features = ", ".join(f'"{f}"' for f in FEATURES)
+    path = city.root / "experiment.toml"
+    path.write_text(f"""
+name = "test-city"
+purpose = "pollution-enforcement"
+coordinator = "{COORDINATOR}"
+pki = ".federation/pki"
+output = "runs"
+
+[task]
+model = "mlp"
+params = {{ hidden = [16] }}
+features = [{features}]
+target = "violation"
+rounds = {rounds}
+learning_rate = 0.01
+seed = 1
+
+[federated]
+strategies = ["fedavg", "fedprox"]
+
+{nodes}
+""")
+    return path
+
+
+def federation_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": "200"}
+    return subprocess.run(
+        [sys.executable, "-m", "federation", *args], cwd=cwd, capture_output=True, text=True, timeout=600, env=env
+    )
+
+
+@pytest.fixture()
+def running(fresh_city: City) -> tuple[City, list[NodeProcess]]:
+    nodes = start_nodes({p: fresh_city.manifest(p) for p in PARTIES}, fresh_city.root / "node-logs")
+    yield fresh_city, nodes
+    stop_nodes(nodes)
+
+
+def test_compare_runs_three_topologies_over_node_processes(running: tuple[City, list[NodeProcess]]) -> None:
+    city, nodes = running
+    experiment = write_experiment(city, PARTIES)
+    args = [a for n in nodes for a in ("--address", f"{n.node_id}={n.address}")]
+    result = federation_cli("compare", str(experiment), *args, cwd=city.root)
+    assert result.returncode == 0, result.stderr
+    assert "central-pool" in result.stdout and "local-only" in result.stdout
+    run_dir = next((city.root / "runs").iterdir())
+    results = json.loads((run_dir / "results.json").read_text())
+    kinds = {t["name"]: t for t in results["topologies"]}
+    assert set(kinds) == {"federated (fedavg)", "federated (fedprox)", "central-pool", "local-only"}
+    for name, top in kinds.items():
+        assert top["started"] and set(top["per_node"]) == set(PARTIES), name
+        assert top["rounds"] == 3 and 0.0 <= top["overall"]["auc"] <= 1.0
+    # raw rows leave only for the central pool, and only training rows
+    assert sum(kinds["central-pool"]["raw_records_out"].values()) > 0
+    assert sum(kinds["federated (fedavg)"]["raw_records_out"].values()) == 0
+    assert sum(kinds["local-only"]["raw_records_out"].values()) == 0
+    assert all(v > 0 for v in kinds["federated (fedavg)"]["bytes_out"].values())
+    assert set(results["gain_vs_local_only"]["federated (fedavg)"]) == set(PARTIES)
+    for name in (
+        "report.md",
+        "metrics.csv",
+        "metric_per_node.png",
+        "learning_curves.png",
+        "gain_vs_local_only.png",
+        "data_moved.png",
+    ):
+        assert (run_dir / name).stat().st_size > 0, name
+    assert len(list((run_dir / "checkpoints" / "fedavg").glob("round-*.npz"))) == 3
+
+
+def test_run_records_an_unreachable_node_and_goes_on(running: tuple[City, list[NodeProcess]]) -> None:
+    city, nodes = running
+    experiment = write_experiment(city, PARTIES, rounds=2)
+    nodes[-1].process.kill()
+    nodes[-1].process.wait()
+    args = [a for n in nodes for a in ("--address", f"{n.node_id}={n.address}")]
+    result = federation_cli("run", str(experiment), *args, cwd=city.root)
+    assert result.returncode == 0, result.stderr
+    results = json.loads((next((city.root / "runs").iterdir()) / "results.json").read_text())
+    assert PARTIES[-1] in results["unreachable"]
+    assert set(results["topologies"][0]["participants"]) == set(PARTIES[:-1])
+
+
+def test_policy_refusals_are_reported_with_reasons(fresh_city: City) -> None:
+    policy = fresh_city.policy("hills-district")
+    policy.write_text(policy.read_text().replace('release = "raw"', 'release = "update"'))
+    nodes = start_nodes({p: fresh_city.manifest(p) for p in PARTIES[:3]}, fresh_city.root / "node-logs")
+    try:
+        experiment = write_experiment(fresh_city, PARTIES[:3], rounds=1)
+        args = [a for n in nodes for a in ("--address", f"{n.node_id}={n.address}")]
+        result = federation_cli("compare", str(experiment), *args, cwd=fresh_city.root)
+    finally:
+        stop_nodes(nodes)
+    assert result.returncode == 0, result.stderr
+    run_dir = next((fresh_city.root / "runs").iterdir())
+    pool = next(t for t in json.loads((run_dir / "results.json").read_text())["topologies"] if t["name"] == "central-pool")
+    assert "hills-district" not in pool["participants"]
+    assert any("raw" in reason for reason in pool["refusals"]["hills-district"])
+    assert pool["raw_records_out"].get("hills-district", 0) == 0
+    assert "hills-district" in (run_dir / "report.md").read_text().split("## Refusals")[1]
+
+
+def test_missing_manifest_is_one_clear_error(tmp_path: Path) -> None:
+    result = federation_cli("node", "serve", str(tmp_path / "nodes" / "nowhere.toml"), cwd=tmp_path)
+    assert result.returncode == 2
+    assert "nowhere.toml" in result.stderr and "file not found" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_invalid_manifest_names_the_field(fresh_city: City) -> None:
+    manifest = fresh_city.manifest("north-district")
+    manifest.write_text(
+        manifest.read_text()
+        .replace("test_fraction = 0.3", 'test_fraction = "a third"')
+        .replace("[split]", "[split]\nshuffle = true")
+    )
+    result = federation_cli("node", "serve", str(manifest), cwd=fresh_city.root)
+    assert result.returncode == 2
+    assert "split.test_fraction" in result.stderr and "split.shuffle: unknown field" in result.stderr
+
+
+def test_data_file_with_wrong_columns_is_reported(fresh_city: City) -> None:
+    manifest = fresh_city.manifest("north-district")
+    text = manifest.read_text()
+    local = text.split("cod = ")[1].split("\n")[0].strip().strip('"')
+    manifest.write_text(text.replace(f'cod = "{local}"', 'cod = "chemical_oxygen"'))
+    result = federation_cli("node", "serve", str(manifest), cwd=fresh_city.root)
+    assert result.returncode == 2
+    assert "data.columns.cod" in result.stderr and "chemical_oxygen" in result.stderr
+
+
+def test_port_in_use_is_a_clear_message(fresh_city: City) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = federation_cli(
+            "node", "serve", str(fresh_city.manifest("north-district")), "--listen", f"127.0.0.1:{port}", cwd=fresh_city.root
+        )
+    assert result.returncode == 2
+    assert "port" in result.stderr and "in use" in result.stderr
+
+
+def test_experiment_with_unknown_field_and_missing_address(fresh_city: City) -> None:
+    experiment = write_experiment(fresh_city, PARTIES[:2])
+    experiment.write_text(experiment.read_text().replace("[task]", "[task]\nepochs = 3"))
+    result = federation_cli("compare", str(experiment), cwd=fresh_city.root)
+    assert result.returncode == 2
+    assert "task.epochs: unknown field" in result.stderr
+    experiment = write_experiment(fresh_city, PARTIES[:2])
+    result = federation_cli("compare", str(experiment), cwd=fresh_city.root)
+    assert result.returncode == 2
+    assert "has no address" in result.stderr
