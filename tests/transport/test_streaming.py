@@ -45,7 +45,7 @@ def test_arrays_round_trip_through_small_chunks(arrays: list[tuple[str, np.ndarr
     assert [n for n, _ in received] == [n for n, _ in arrays]
     for (_, sent), (_, got) in zip(arrays, received, strict=True):
         assert got.shape == sent.shape
-        assert got.dtype.str == sent.dtype.newbyteorder("<").str if sent.dtype.byteorder == ">" else got.dtype == sent.dtype
+        assert got.dtype == (sent.dtype.newbyteorder("<") if sent.dtype.byteorder == ">" else sent.dtype)
         np.testing.assert_array_equal(got, sent)
 
 
