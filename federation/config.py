@@ -60,6 +60,8 @@ def read_toml(path: Path) -> dict[str, Any]:
             return tomllib.load(handle)
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(str(path), [f"not valid TOML: {error}"]) from error
+    except UnicodeDecodeError as error:
+        raise ConfigError(str(path), [f"not UTF-8 text (byte {error.start}): save the file as UTF-8"]) from error
     except OSError as error:
         raise ConfigError(str(path), [f"cannot be read: {error.strerror}"]) from error
 

@@ -149,11 +149,6 @@ def test_a_directory_is_not_a_file(tmp_path: Path) -> None:
         read_toml(tmp_path)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: read_toml catches TOMLDecodeError and OSError but not UnicodeDecodeError, so a file that is not UTF-8 "
-    "escapes as a raw UnicodeDecodeError instead of a ConfigError naming the file",
-)
 def test_a_file_that_is_not_utf8_is_a_config_error(tmp_path: Path) -> None:
     path = tmp_path / "latin1.toml"
     path.write_bytes('party = "Düsseldorf"\n'.encode("latin-1"))

@@ -7,7 +7,7 @@ with its own ``[split]`` settings, and trains a logistic regression and a small 
 so that pooled reaches a test AUC of 0.80-0.90, the smallest districts alone fall
 clearly below pooled and the largest alone stays close to it.
 
-Run: ``python examples/pollution_enforcement/check_data.py [--seed 7] [--scale 1.0]``
+Run: ``python examples/pollution_enforcement/check_data.py [--seed 7] [--scale 1.0] [--repeats 10]``
 """
 
 from __future__ import annotations
@@ -63,10 +63,19 @@ def load_party(manifest_path: Path, data_file: Path) -> Split:
     party = manifest["node"]["id"]
     columns: dict[str, str] = manifest["data"]["columns"]
     frame = pd.read_csv(data_file) if data_file.suffix == ".csv" else pd.read_parquet(data_file)
-    missing = sorted(set(columns.values()) - set(frame.columns))
-    unmapped = sorted(set(frame.columns) - set(columns.values()) - {"firm_name"})
-    if missing or unmapped:
-        raise SystemExit(f"{manifest_path}: columns missing from data {missing}, unmapped in manifest {unmapped}")
+    with (manifest_path.parent / manifest["data"]["schema"]).open("rb") as handle:
+        fields = {field["name"] for field in tomllib.load(handle)["field"]}
+    problems = []
+    if Path(manifest["data"]["path"]).name != data_file.name:
+        problems.append(f"data.path names {manifest['data']['path']}, the generator wrote {data_file.name}")
+    if set(columns) != fields:
+        problems.append(f"[data.columns] fields {sorted(set(columns) ^ fields)} disagree with the schema")
+    if missing := sorted(set(columns.values()) - set(frame.columns)):
+        problems.append(f"columns missing from the data: {missing}")
+    if unmapped := sorted(set(frame.columns) - set(columns.values()) - {"firm_name"}):
+        problems.append(f"columns not mapped by the manifest: {unmapped}")
+    if problems:
+        raise ValueError(f"{manifest_path}: " + "; ".join(problems))
     frame = frame[list(columns.values())].rename(columns={local: canon for canon, local in columns.items()})
 
     # Stratified on the label: a district with 15 violations must not get 2 of them in its test set.
@@ -123,7 +132,7 @@ def train(kind: str, x: torch.Tensor, y: torch.Tensor) -> torch.nn.Module:
 
 def scores(model: torch.nn.Module, x: torch.Tensor) -> np.ndarray:
     with torch.no_grad():
-        return model(x).squeeze(1).numpy()
+        return np.asarray(model(x).squeeze(1).numpy(), dtype=np.float64)
 
 
 @dataclass(frozen=True)
@@ -190,7 +199,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=10, help="generator seeds to average over (0: skip)")
     args = parser.parse_args()
     started = time.perf_counter()
-    torch.set_num_threads(2)
+    torch.set_num_threads(1)  # tiny matrices: threads only add overhead
 
     first = evaluate(args.seed, args.scale)
     print(f"synthetic city, seed={args.seed} scale={args.scale}: test AUC, pooled vs alone ({EPOCHS} epochs)")
@@ -202,8 +211,7 @@ def main() -> None:
         runs = [first] + [evaluate(args.seed + k, args.scale) for k in range(1, args.repeats)]
         mean_auc = {key: float(np.nanmean([r.auc[key] for r in runs])) for key in first.auc}
         mean_counts = {
-            party: tuple(round(np.mean([r.counts[party][i] for r in runs])) for i in range(4))
-            for party in first.counts
+            party: tuple(round(np.mean([r.counts[party][i] for r in runs])) for i in range(4)) for party in first.counts
         }
         seeds = f"{args.seed}..{args.seed + args.repeats - 1}"
         print(f"\nmean over generator seeds {seeds} (a test set with 4 violations gives an AUC give or take 0.1)")

@@ -36,8 +36,8 @@ def encode(frame: pd.DataFrame, schema: Schema, features: Sequence[str], *, dtyp
     for name in features:
         field = schema.by_name(name)
         if field.type == "category":
-            values = frame[name].astype("string").to_numpy()
-            parts.extend((values == code).astype(dtype)[:, None] for code in field.codes)
+            values = frame[name].astype("string")
+            parts.extend(values.eq(code).fillna(False).to_numpy(dtype=dtype)[:, None] for code in field.codes)
         else:
             parts.append(frame[name].to_numpy(dtype=dtype)[:, None])
     if not parts:

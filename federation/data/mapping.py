@@ -57,7 +57,7 @@ def harmonise(frame: pd.DataFrame, schema: Schema, columns: Mapping[str, str], *
                 problems.append(
                     f"{columns[field.name]!r} -> {field.name}: codes {outside[:5]} are not in the code list {list(field.codes)}"
                 )
-            result[field.name] = pd.Categorical(text, categories=list(field.codes))
+            result[field.name] = pd.Categorical(text.where(text.isin(field.codes)), categories=list(field.codes))
     if problems:
         raise ConfigError(source, problems)
     return result

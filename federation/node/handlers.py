@@ -92,7 +92,7 @@ class NodeHandlers:
             fields=tuple(FieldDescription(f.name, f.type, f.unit, f.codes) for f in rt.schema.field),
             approx_records=_rounded(len(rt.train) + len(rt.test)),
             models=MODEL_NAMES,
-            policy_summary=rt.policy.summary(),
+            policy_summary=rt.policy.summary(caller),
         )
 
     def propose(self, caller: str, context: RunContext, task: TaskSpec, *, cohort_size: int, release: Release) -> ProposalAnswer:

@@ -51,6 +51,10 @@ class NodeRuntime:
         frame = harmonise(
             read_table(manifest.data_path, fmt=manifest.data_format), schema, manifest.columns, source=str(manifest.path)
         )
+        unlabelled = int(frame[schema.target].isna().sum())
+        if unlabelled:  # a record without a label can neither train nor test a model
+            log.warning("%s: %d record(s) without %r excluded", manifest.node_id, unlabelled, schema.target)
+            frame = frame[frame[schema.target].notna()].reset_index(drop=True)
         train, test = split(frame, test_fraction=manifest.test_fraction, seed=manifest.split_seed)
         log.info("%s: %d training and %d test records", manifest.node_id, len(train), len(test))
         return cls(manifest, schema, policy, train, test)

@@ -8,7 +8,7 @@ out-of-order call is refused with FAILED_PRECONDITION.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from federation.errors import ProtocolOrderError
 from federation.task import RunContext, TaskSpec
@@ -30,7 +30,10 @@ class RunRegistry:
         self._lock = threading.Lock()
 
     def accept(self, caller: str, context: RunContext, task: TaskSpec) -> None:
+        """Record an accepted run; a run id is accepted once, so rounds cannot restart."""
         with self._lock:
+            if (caller, context.run_id) in self._runs:
+                raise ProtocolOrderError(f"run {context.run_id!r} was already proposed; a new run needs a new id")
             self._runs[(caller, context.run_id)] = AcceptedRun(caller, context.purpose, task)
 
     def require(self, caller: str, context: RunContext, task: TaskSpec) -> AcceptedRun:
@@ -41,8 +44,7 @@ class RunRegistry:
             raise ProtocolOrderError(f"run {context.run_id!r} was not proposed to this node; call Propose first")
         if run.purpose != context.purpose:
             raise ProtocolOrderError(f"run {context.run_id!r} was accepted for purpose {run.purpose!r}, not {context.purpose!r}")
-        accepted = run.task
-        if (task.model.name, task.features, task.target) != (accepted.model.name, accepted.features, accepted.target):
+        if replace(task, scaling=None) != replace(run.task, scaling=None):  # scaling arrives after Propose
             raise ProtocolOrderError(f"run {context.run_id!r}: the task differs from the one this node accepted")
         return run
 

@@ -72,10 +72,12 @@ class Policy(StrictModel):
     def recipients(self) -> frozenset[str]:
         return frozenset(r for rule in self.rule for r in rule.recipients)
 
-    def summary(self) -> str:
-        """One line per rule, safe to show to any caller the policy admits."""
+    def summary(self, recipient: str) -> str:
+        """One line per rule that concerns `recipient`; other recipients' rules stay private."""
         lines = [f"{self.party}: default {self.default}"]
         for r in self.rule:
+            if recipient not in r.recipients and "*" not in r.recipients:
+                continue
             lines.append(
                 f"{r.name}: {r.release} to {', '.join(r.recipients)} for {', '.join(r.purposes)}, min cohort {r.min_cohort}"
             )

@@ -9,6 +9,7 @@ before anything is allocated: a peer cannot make a node allocate more than
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 
 import numpy as np
@@ -57,7 +58,7 @@ class TensorAssembler:
             if any(d < 0 for d in spec.shape) or len(spec.shape) > 8:
                 raise InvalidRequest(f"tensor {spec.name!r}: invalid shape {list(spec.shape)}")
             dtype = np.dtype(spec.dtype)
-            size = int(np.prod(spec.shape, dtype=np.int64)) * dtype.itemsize if spec.shape else dtype.itemsize
+            size = math.prod(spec.shape) * dtype.itemsize  # Python ints: no wrap-around
             total += size
             if total > max_bytes:
                 raise InvalidRequest(f"tensors exceed the limit of {max_bytes} bytes")

@@ -51,7 +51,7 @@ class Identity:
 
 
 def _check_name(name: str) -> None:
-    if not _VALID_NAME.match(name):
+    if not _VALID_NAME.fullmatch(name):
         raise ConfigError(name, ["a party name must be 1-63 characters of a-z, 0-9, '.', '_' or '-'"])
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -39,6 +40,7 @@ def scored_labels(min_size: int = 2) -> st.SearchStrategy[tuple[np.ndarray, np.n
     )
 
 
+@settings(deadline=None)
 @given(scored_labels())
 def test_histogram_auc_is_within_the_same_bin_ties_of_the_rank_auc(data: tuple[np.ndarray, np.ndarray]) -> None:
     scores, labels = data
@@ -72,12 +74,13 @@ def test_constant_scores_give_auc_one_half() -> None:
     assert sums_of(np.full(5, 0.3), labels).auc == pytest.approx(0.5)
 
 
+@settings(deadline=None)
 @given(scored_labels(), st.data())
 def test_sums_of_parts_equal_the_whole(data: tuple[np.ndarray, np.ndarray], draw: st.DataObject) -> None:
     scores, labels = data
     cuts = sorted(draw.draw(st.lists(st.integers(0, len(scores)), max_size=4)))
     edges = [0, *cuts, len(scores)]
-    parts = [sums_of(scores[a:b], labels[a:b]) for a, b in zip(edges, edges[1:], strict=False)]
+    parts = [sums_of(scores[a:b], labels[a:b]) for a, b in itertools.pairwise(edges)]
     whole = sums_of(scores, labels)
     combined = total(parts)
     assert combined.count == whole.count

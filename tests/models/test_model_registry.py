@@ -12,8 +12,10 @@ from federation.models.training import get_arrays
 from federation.task import ModelSpec
 
 
-def test_the_registry_names_logreg_and_mlp() -> None:
-    assert MODEL_NAMES == ("logreg", "mlp")
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_every_registered_model_builds_with_default_parameters(name: str) -> None:
+    model = build_model(ModelSpec(name), 4, seed=0)
+    assert model(torch.zeros(5, 4)).shape == (5, 1)
 
 
 def test_an_unknown_model_names_the_allowed_ones() -> None:

@@ -62,11 +62,14 @@ def test_a_valid_policy_loads(tmp_path: Path) -> None:
     assert policy.recipients == frozenset({"city-platform", "university"})
 
 
-def test_the_summary_names_every_rule(tmp_path: Path) -> None:
-    summary = load_policy(write(tmp_path, POLICY), today=TODAY).summary().splitlines()
+def test_the_summary_shows_a_recipient_only_its_own_rules(tmp_path: Path) -> None:
+    policy = load_policy(write(tmp_path, POLICY), today=TODAY)
+    summary = policy.summary("city-platform").splitlines()
     assert summary[0] == "north: default deny"
-    assert len(summary) == 3
+    assert len(summary) == 2
     assert summary[1].startswith("stats to the platform: stats to city-platform for pollution-enforcement")
+    assert "university" not in policy.summary("city-platform")
+    assert "updates to the university" in policy.summary("university")
 
 
 def test_the_shipped_policies_load() -> None:

@@ -1,0 +1,155 @@
+"""federation.node.state.RunRegistry: a node computes only for accepted runs, in order, never twice."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from federation.errors import ProtocolOrderError
+from federation.node.state import RunRegistry
+from federation.task import FeatureScaling, ModelSpec, RunContext, TaskSpec
+
+TASK = TaskSpec(ModelSpec("logreg"), ("cod", "ph"), "violation", rounds=3)
+
+
+def ctx(round_: int = 0, *, run_id: str = "run-1", purpose: str = "enforcement") -> RunContext:
+    return RunContext(run_id, purpose, round_)
+
+
+@pytest.fixture
+def registry() -> RunRegistry:
+    runs = RunRegistry()
+    runs.accept("city", ctx(), TASK)
+    return runs
+
+
+def test_a_call_before_propose_is_refused() -> None:
+    with pytest.raises(ProtocolOrderError, match="call Propose first"):
+        RunRegistry().require("city", ctx(), TASK)
+    with pytest.raises(ProtocolOrderError, match="call Propose first"):
+        RunRegistry().start_fit_round("city", ctx(1), TASK)
+
+
+def test_an_accepted_run_is_found(registry: RunRegistry) -> None:
+    run = registry.require("city", ctx(), TASK)
+    assert (run.caller, run.purpose, run.task, run.last_fit_round) == ("city", "enforcement", TASK, 0)
+
+
+def test_runs_belong_to_the_caller_that_proposed_them(registry: RunRegistry) -> None:
+    with pytest.raises(ProtocolOrderError):
+        registry.require("someone-else", ctx(), TASK)
+    with pytest.raises(ProtocolOrderError):
+        registry.require("city", ctx(run_id="run-2"), TASK)
+
+
+def test_a_purpose_mismatch_is_refused(registry: RunRegistry) -> None:
+    with pytest.raises(ProtocolOrderError, match="accepted for purpose 'enforcement', not 'marketing'"):
+        registry.require("city", ctx(purpose="marketing"), TASK)
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        TaskSpec(ModelSpec("mlp"), ("cod", "ph"), "violation", rounds=3),
+        TaskSpec(ModelSpec("logreg"), ("cod",), "violation", rounds=3),
+        TaskSpec(ModelSpec("logreg"), ("ph", "cod"), "violation", rounds=3),
+        TaskSpec(ModelSpec("logreg"), ("cod", "ph", "flow"), "violation", rounds=3),
+        TaskSpec(ModelSpec("logreg"), ("cod", "ph"), "flow", rounds=3),
+    ],
+)
+def test_a_task_differing_from_the_accepted_one_is_refused(registry: RunRegistry, other: TaskSpec) -> None:
+    with pytest.raises(ProtocolOrderError, match="differs from the one this node accepted"):
+        registry.require("city", ctx(), other)
+    with pytest.raises(ProtocolOrderError, match="differs"):
+        registry.start_fit_round("city", ctx(1), other)
+
+
+def test_global_scaling_may_be_attached_after_propose(registry: RunRegistry) -> None:
+    scaled = TASK.with_scaling(FeatureScaling(("cod", "ph"), (1.0, 7.0), (2.0, 0.5)))
+    registry.require("city", ctx(), scaled)
+    registry.start_fit_round("city", ctx(1), scaled)
+
+
+def test_a_task_with_other_hyperparameters_or_budget_is_refused(registry: RunRegistry) -> None:
+    heavier = TaskSpec(ModelSpec("logreg"), ("cod", "ph"), "violation", rounds=3, local_epochs=1000)
+    with pytest.raises(ProtocolOrderError):
+        registry.start_fit_round("city", ctx(1), heavier)
+
+
+def test_rounds_run_in_increasing_order(registry: RunRegistry) -> None:
+    registry.start_fit_round("city", ctx(1), TASK)
+    registry.start_fit_round("city", ctx(3), TASK)
+    assert registry.require("city", ctx(), TASK).last_fit_round == 3
+
+
+def test_a_replayed_round_is_refused(registry: RunRegistry) -> None:
+    registry.start_fit_round("city", ctx(1), TASK)
+    with pytest.raises(ProtocolOrderError, match="round 1 comes after round 1 already ran"):
+        registry.start_fit_round("city", ctx(1), TASK)
+
+
+def test_an_older_round_is_refused(registry: RunRegistry) -> None:
+    registry.start_fit_round("city", ctx(2), TASK)
+    with pytest.raises(ProtocolOrderError, match="round 1 comes after round 2"):
+        registry.start_fit_round("city", ctx(1), TASK)
+    assert registry.require("city", ctx(), TASK).last_fit_round == 2
+
+
+def test_round_zero_is_not_a_training_round(registry: RunRegistry) -> None:
+    with pytest.raises(ProtocolOrderError):
+        registry.start_fit_round("city", ctx(0), TASK)
+
+
+def test_a_round_beyond_the_accepted_rounds_is_refused(registry: RunRegistry) -> None:
+    with pytest.raises(ProtocolOrderError, match="round 4 exceeds the 3 accepted rounds"):
+        registry.start_fit_round("city", ctx(4), TASK)
+    longer = TaskSpec(ModelSpec("logreg"), ("cod", "ph"), "violation", rounds=100)
+    with pytest.raises(ProtocolOrderError, match="differs from the one this node accepted"):
+        registry.start_fit_round("city", ctx(4), longer)
+    assert registry.require("city", ctx(), TASK).last_fit_round == 0
+
+
+@given(st.lists(st.integers(0, 5), max_size=12))
+def test_each_round_runs_at_most_once_whatever_the_order(rounds: list[int]) -> None:
+    runs = RunRegistry()
+    runs.accept("city", ctx(), TASK)
+    started = []
+    for r in rounds:
+        try:
+            runs.start_fit_round("city", ctx(r), TASK)
+            started.append(r)
+        except ProtocolOrderError:
+            pass
+    assert started == sorted(set(started))
+    assert all(1 <= r <= TASK.rounds for r in started)
+
+
+def test_concurrent_calls_for_the_same_round_start_it_once(registry: RunRegistry) -> None:
+    wins: list[int] = []
+    barrier = threading.Barrier(8)
+
+    def attempt() -> None:
+        barrier.wait()
+        try:
+            registry.start_fit_round("city", ctx(1), TASK)
+            wins.append(1)
+        except ProtocolOrderError:
+            pass
+
+    threads = [threading.Thread(target=attempt) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert wins == [1]
+
+
+def test_proposing_the_same_run_again_does_not_reopen_its_rounds(registry: RunRegistry) -> None:
+    registry.start_fit_round("city", ctx(1), TASK)
+    with pytest.raises(ProtocolOrderError, match="already proposed"):
+        registry.accept("city", ctx(), TASK)
+    with pytest.raises(ProtocolOrderError):
+        registry.start_fit_round("city", ctx(1), TASK)
