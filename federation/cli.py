@@ -135,8 +135,8 @@ def print_summary(results: dict[str, Any]) -> None:
     from federation.report.render import SUMMARY_HEADER, summary_rows
 
     table = Table(title=f"{results['experiment']}: overall {str(results['metric']).upper()} and what left the nodes")
-    for column in SUMMARY_HEADER:
-        table.add_column(column)
+    for index, column in enumerate(SUMMARY_HEADER):
+        table.add_column(column, no_wrap=index == 0)
     for row in summary_rows(results):
         table.add_row(*row)
     console.print(table)

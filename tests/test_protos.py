@@ -13,8 +13,17 @@ GENERATED = ("node_pb2.py", "node_pb2.pyi", "node_pb2_grpc.py")
 def test_generated_code_is_in_sync_with_protos(tmp_path: Path) -> None:
     proto = "protos/federation/proto/v1/node.proto"
     include = str(Path(protoc.__file__).parent / "_proto")
-    status = protoc.main(["protoc", f"-I{REPO / 'protos'}", f"-I{include}", f"--python_out={tmp_path}", f"--pyi_out={tmp_path}",
-                          f"--grpc_python_out={tmp_path}", str(REPO / proto)])
+    status = protoc.main(
+        [
+            "protoc",
+            f"-I{REPO / 'protos'}",
+            f"-I{include}",
+            f"--python_out={tmp_path}",
+            f"--pyi_out={tmp_path}",
+            f"--grpc_python_out={tmp_path}",
+            str(REPO / proto),
+        ]
+    )
     assert status == 0
     for name in GENERATED:
         fresh = (tmp_path / "federation" / "proto" / "v1" / name).read_text()

@@ -114,7 +114,7 @@ def compare(
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     run_dir = (output_dir or experiment.output_dir) / stamp
     run_dir.mkdir(parents=True, exist_ok=True)
-    clients = connect(experiment, addresses)
+    clients = connect(experiment, addresses, timeout=experiment.timeout)
     try:
         comparison = Comparison(experiment.name, experiment.metric, run_dir, [c.node_id for c in clients])
         reachable, comparison.unreachable, description = describe_all(

@@ -49,6 +49,7 @@ class ExperimentFile(StrictModel):
     pki: Path
     output: Path
     topologies: tuple[Topology, ...] = ("federated", "central-pool", "local-only")
+    timeout: float = Field(default=300.0, gt=0, description="seconds one call to a node may take before it counts as failed")
     task: TaskSection
     federated: FederatedSection = FederatedSection()
     node: tuple[NodeEntry, ...] = Field(min_length=1)
@@ -72,13 +73,14 @@ class Experiment:
         self.name = parsed.name
         self.purpose = parsed.purpose
         self.coordinator = parsed.coordinator
-        self.pki_dir = base / parsed.pki
-        self.output_dir = base / parsed.output
+        self.pki_dir = (base / parsed.pki).resolve()
+        self.output_dir = (base / parsed.output).resolve()
         self.topologies = parsed.topologies
+        self.timeout = parsed.timeout
         self.metric = parsed.task.metric
         self.strategies = parsed.federated.strategies
         self.proximal_mu = parsed.federated.proximal_mu
-        self.nodes = [(n.id, n.address, base / n.manifest if n.manifest else None) for n in parsed.node]
+        self.nodes = [(n.id, n.address, (base / n.manifest).resolve() if n.manifest else None) for n in parsed.node]
         t = parsed.task
         try:
             self.task = TaskSpec(

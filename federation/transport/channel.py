@@ -8,6 +8,7 @@ from federation.transport.tls import Identity
 
 CHANNEL_OPTIONS = [
     ("grpc.keepalive_time_ms", 30_000),
+    ("grpc.keepalive_timeout_ms", 20_000),
     ("grpc.max_receive_message_length", 16 << 20),
     ("grpc.max_send_message_length", 16 << 20),
 ]

@@ -29,7 +29,13 @@ def create_server(servicer: node_pb2_grpc.NodeServiceServicer, identity: Identit
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=MAX_WORKERS),
         interceptors=[ErrorMappingInterceptor()],
-        options=[("grpc.so_reuseport", 0)],
+        options=[
+            ("grpc.so_reuseport", 0),
+            # Coordinators ping every 30 s to notice a dead node; accept that instead of GOAWAY.
+            ("grpc.keepalive_permit_without_calls", 1),
+            ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
+            ("grpc.http2.max_ping_strikes", 0),
+        ],
     )
     node_pb2_grpc.add_NodeServiceServicer_to_server(servicer, server)  # type: ignore[no-untyped-call]
     health_servicer = health.HealthServicer()
