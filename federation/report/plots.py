@@ -7,9 +7,10 @@ from typing import Any
 
 import matplotlib
 
-matplotlib.use("Agg")
+matplotlib.use("Agg")  # files only, never a window
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
 
 def _nan(v: float | None) -> float:
@@ -45,6 +46,7 @@ def learning_curves(results: dict[str, Any], path: Path) -> Path:
     for top in _started(results):
         values = [_nan(v) for v in top["curve"][metric]]
         ax.plot(range(1, len(values) + 1), values, marker=".", label=top["name"])
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("round (local epochs per round are equal in every topology)")
     ax.set_ylabel(f"overall {metric.upper()}")
     ax.set_title("Learning curves")
