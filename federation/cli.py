@@ -43,7 +43,7 @@ def _setup_logging(verbose: bool) -> None:
     import flwr.common.logger  # noqa: F401 - configures flwr's logger, which we then quieten
 
     flwr_logger = logging.getLogger("flwr")
-    flwr_logger.setLevel(logging.INFO if verbose else logging.WARNING)
+    flwr_logger.setLevel(logging.INFO if verbose else logging.ERROR)
     flwr_logger.propagate = False
 
 
@@ -135,7 +135,8 @@ def print_summary(results: dict[str, Any]) -> None:
     from federation.report.render import SUMMARY_HEADER, summary_rows
 
     table = Table(title=f"{results['experiment']}: overall {str(results['metric']).upper()} and what left the nodes")
-    for index, column in enumerate(SUMMARY_HEADER):
+    header = [SUMMARY_HEADER[0], str(results["metric"]).upper(), *SUMMARY_HEADER[2:]]
+    for index, column in enumerate(header):
         table.add_column(column, no_wrap=index == 0)
     for row in summary_rows(results):
         table.add_row(*row)

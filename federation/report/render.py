@@ -34,7 +34,7 @@ def summary_rows(results: dict[str, Any]) -> list[list[str]]:
     return rows
 
 
-SUMMARY_HEADER = ["topology", "overall metric", "accuracy", "raw records out", "MB out", "seconds", "nodes"]
+SUMMARY_HEADER = ["topology", "metric", "accuracy", "raw rows out", "MB out", "seconds", "nodes"]
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
