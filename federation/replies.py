@@ -41,6 +41,7 @@ class ProposalAnswer:
     max_rounds: int = 0
     min_cohort: int = 0
     usable_columns: tuple[str, ...] = ()
+    max_release: str = "none"
 
 
 @dataclass(frozen=True)

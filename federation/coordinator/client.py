@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import grpc
+import numpy as np
 import pyarrow as pa
 
 from federation.errors import InvalidRequest
@@ -21,6 +22,7 @@ from federation.models.training import NamedArrays
 from federation.proto.v1 import node_pb2 as pb
 from federation.proto.v1 import node_pb2_grpc
 from federation.replies import FeatureStats, FitOutcome, NodeDescription, ProposalAnswer
+from federation.secagg.config import RoundParameters
 from federation.task import RunContext, TaskSpec
 from federation.transport import serde
 from federation.transport.channel import secure_channel
@@ -163,3 +165,57 @@ class NodeClient:
         table = self._call(run)
         self.traffic.raw_records += table.num_rows
         return table
+
+    # -- secure aggregation -------------------------------------------------
+    def advertise_keys(self, context: RunContext, task: TaskSpec, parameters: RoundParameters) -> tuple[bytes, bytes]:
+        request = pb.AdvertiseKeysRequest(
+            context=serde.context_to_pb(context), task=serde.task_to_pb(task), parameters=serde.parameters_to_pb(parameters)
+        )
+        reply = self._call(lambda: self._stub.AdvertiseKeys(request, timeout=self.timeout))
+        self._count("AdvertiseKeys", reply)
+        return reply.encryption_public_key, reply.masking_public_key
+
+    def share_keys(self, context: RunContext, peers: dict[int, tuple[bytes, bytes]]) -> dict[int, bytes]:
+        request = pb.ShareKeysRequest(
+            context=serde.context_to_pb(context),
+            peers=[pb.PeerKeys(index=i, encryption_public_key=e, masking_public_key=m) for i, (e, m) in sorted(peers.items())],
+        )
+        reply = self._call(lambda: self._stub.ShareKeys(request, timeout=self.timeout))
+        self._count("ShareKeys", reply)
+        return serde.shares_from_pb(reply.shares)
+
+    def masked_update(self, context: RunContext, task: TaskSpec, shares: dict[int, bytes], arrays: NamedArrays) -> np.ndarray:
+        header = pb.MaskedUpdateHeader(
+            context=serde.context_to_pb(context),
+            task=serde.task_to_pb(task),
+            shares=serde.shares_to_pb(shares),
+            tensors=tensor_header(arrays),
+        )
+
+        def requests() -> Iterator[pb.MaskedUpdateRequest]:
+            yield pb.MaskedUpdateRequest(header=header)
+            for chunk in iter_chunks(arrays):
+                yield pb.MaskedUpdateRequest(chunk=chunk)
+
+        def run() -> np.ndarray:
+            replies = self._stub.MaskedUpdate(requests(), timeout=self.timeout)
+            first = next(replies, None)
+            if first is None or first.WhichOneof("item") != "result":
+                raise InvalidRequest(f"node {self.node_id} answered MaskedUpdate without a result header")
+            self._count("MaskedUpdate", first)
+            assembler = TensorAssembler(first.result.tensors)
+            for reply in replies:
+                assembler.feed(reply.chunk)
+                self._count("MaskedUpdate", reply)
+            arrays_out = assembler.finish()
+            if len(arrays_out) != 1 or arrays_out[0][1].dtype != np.uint32 or arrays_out[0][1].ndim != 1:
+                raise InvalidRequest(f"node {self.node_id} sent a masked update that is not one uint32 vector")
+            return arrays_out[0][1]
+
+        return self._call(run)
+
+    def unmask(self, context: RunContext, survivors: frozenset[int], dropped: frozenset[int]) -> list[tuple[int, str, bytes]]:
+        request = pb.UnmaskRequest(context=serde.context_to_pb(context), survivors=sorted(survivors), dropped=sorted(dropped))
+        reply = self._call(lambda: self._stub.Unmask(request, timeout=self.timeout))
+        self._count("Unmask", reply)
+        return [(s.owner, s.kind, s.share) for s in reply.shares]

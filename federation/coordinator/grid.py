@@ -24,8 +24,11 @@ from flwr.supercore.run import Run
 from flwr.supercore.task_identity import TaskIdentity
 
 from federation.coordinator.client import NodeClient
+from federation.coordinator.secure_round import run_secure_round
 from federation.errors import FederationError
 from federation.models.training import NamedArrays
+from federation.secagg.config import RoundParameters, default_threshold
+from federation.secagg.graph import default_degree
 from federation.task import RunContext, TaskSpec
 
 log = logging.getLogger(__name__)
@@ -40,17 +43,51 @@ def from_array_record(record: ArrayRecord) -> NamedArrays:
 
 
 @dataclass(frozen=True)
+class SecureSettings:
+    """How the grid sets up each secure round: clip, threshold, graph degree, weight cap."""
+
+    clip: float
+    max_weight: float
+    threshold: int = 0  # 0: a strict majority of each node's share holders
+    degree: int = 0  # 0: the complete graph up to 16 nodes, SecAgg+ beyond
+
+    def parameters(self, participants: list[str], arrays: NamedArrays) -> RoundParameters:
+        n = len(participants)
+        degree = self.degree or (default_degree(n) if n > 16 else n - 1)
+        degree = n - 1 if degree >= n - 1 else degree
+        holders = degree + 1
+        return RoundParameters(
+            participants=tuple(participants),
+            threshold=self.threshold or default_threshold(holders),
+            degree=None if degree == n - 1 else degree,
+            clip=self.clip,
+            vector_length=sum(a.size for _, a in arrays) + 1,
+            max_weight=self.max_weight,
+        )
+
+
+@dataclass(frozen=True)
 class NodeFailure:
     round: int
     node_id: str
     error: str
+    rpc: str = "Fit"
 
 
 class NodeGrid(Grid):
     """Maps Flower's integer node ids to our `NodeClient`s."""
 
-    def __init__(self, clients: Sequence[NodeClient], *, task: TaskSpec, context: Callable[[int], RunContext]) -> None:
+    def __init__(
+        self,
+        clients: Sequence[NodeClient],
+        *,
+        task: TaskSpec,
+        context: Callable[[int], RunContext],
+        secure: SecureSettings | None = None,
+    ) -> None:
         self._clients = {index + 1: client for index, client in enumerate(clients)}
+        self._secure = secure
+        self.secure_rounds: list[dict[str, object]] = []
         self._task = task
         self._context = context
         self._run = Run.create_empty(run_id=1)
@@ -102,6 +139,9 @@ class NodeGrid(Grid):
         return replies
 
     def send_and_receive(self, messages: Iterable[Message], *, timeout: float | None = None) -> Iterable[Message]:
+        messages = list(messages)
+        if self._secure is not None and messages and all(m.metadata.message_type.startswith("train") for m in messages):
+            return self._secure_train(messages)
         ids = list(self.push_messages(messages))
         wait([self._pending[i][1] for i in ids], timeout=timeout)
         replies = list(self.pull_messages(ids))
@@ -112,6 +152,42 @@ class NodeGrid(Grid):
                 self._record_failure(message, "timed out")
                 replies.append(Message(Error(ErrorCode.NODE_UNAVAILABLE, "timed out"), reply_to=message))
         return replies
+
+    def _secure_train(self, messages: list[Message]) -> list[Message]:
+        """One secure round for all train messages: the strategy sees a single, already summed reply.
+
+        Flower's FedAvg (and FedProx, FedAdam, ...) then "average" one reply,
+        which is the secure average itself; strategies that need individual
+        updates (Krum, FedMedian) cannot work under secure aggregation at all.
+        """
+        settings = self._secure
+        if settings is None:
+            raise FederationError("secure training on a grid without secure-aggregation settings")
+        first = messages[0]
+        round_ = self._round(first)
+        record = first.content.get("arrays")
+        if not isinstance(record, ArrayRecord):
+            raise FederationError("a Flower message without model arrays")
+        global_arrays = from_array_record(record)
+        clients = [self._clients[m.metadata.dst_node_id] for m in messages]
+        parameters = settings.parameters([c.node_id for c in clients], global_arrays)
+        outcome = run_secure_round(clients, self._context(round_), self._task, global_arrays, parameters)
+        for error in outcome.errors:
+            self.failures.append(NodeFailure(round_, str(error["node"]), str(error["error"]), rpc=str(error["rpc"])))
+        self.secure_rounds.append(
+            {
+                "round": round_,
+                "survivors": outcome.survivors,
+                "dropouts": outcome.dropouts,
+                "threshold": parameters.threshold,
+                "aborted": outcome.aborted,
+            }
+        )
+        if outcome.arrays is None:
+            log.warning("round %d: secure aggregation aborted: %s", round_, outcome.aborted)
+            return [Message(Error(ErrorCode.CLIENT_APP_RAISED_EXCEPTION, outcome.aborted), reply_to=m) for m in messages]
+        metrics = MetricRecord({"num-examples": max(round(outcome.total_weight), 1)})
+        return [Message(RecordDict({"arrays": to_array_record(outcome.arrays), "metrics": metrics}), reply_to=first)]
 
     # -- dispatch -----------------------------------------------------------
     @staticmethod

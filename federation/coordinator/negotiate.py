@@ -27,6 +27,7 @@ class Negotiation:
     accepted: list[NodeClient] = field(default_factory=list)
     refusals: dict[str, list[str]] = field(default_factory=dict)
     min_cohort: int = 1
+    max_release: dict[str, str] = field(default_factory=dict)
 
     @property
     def can_start(self) -> bool:
@@ -60,6 +61,7 @@ def negotiate(clients: Sequence[NodeClient], context: RunContext, task: TaskSpec
         else:
             result.accepted.append(client)
             result.min_cohort = max(result.min_cohort, answer.min_cohort)
+            result.max_release[client.node_id] = answer.max_release
     return result
 
 

@@ -16,7 +16,7 @@ from flwr.serverapp.strategy import FedAvg, FedProx
 
 from federation.coordinator.checkpoint import save_checkpoint
 from federation.coordinator.client import NodeClient
-from federation.coordinator.grid import NodeGrid, from_array_record, to_array_record
+from federation.coordinator.grid import NodeGrid, SecureSettings, from_array_record, to_array_record
 from federation.coordinator.negotiate import parallel
 from federation.errors import FederationError
 from federation.models.evaluation import EvalSums, total
@@ -70,11 +70,12 @@ def run_federated(
     proximal_mu: float,
     checkpoint_dir: Path | None,
     on_round: RoundCallback | None = None,
-) -> tuple[list[dict[str, EvalSums]], list[dict[str, object]]]:
-    """Train for `task.rounds` rounds; returns per-round node metrics and node failures."""
+    secure: SecureSettings | None = None,
+) -> tuple[list[dict[str, EvalSums]], list[dict[str, object]], list[dict[str, object]]]:
+    """Train for `task.rounds` rounds; returns per-round node metrics, node failures, secure rounds."""
     failures: list[dict[str, object]] = []
     rounds: list[dict[str, EvalSums]] = []
-    grid = NodeGrid(clients, task=task, context=lambda r: RunContext(run_id, purpose, r))
+    grid = NodeGrid(clients, task=task, context=lambda r: RunContext(run_id, purpose, r), secure=secure)
 
     def evaluate_fn(server_round: int, record) -> MetricRecord | None:  # type: ignore[no-untyped-def]
         if server_round == 0:
@@ -99,5 +100,5 @@ def run_federated(
         )
     finally:
         grid.close()
-    failures.extend({"round": f.round, "node": f.node_id, "rpc": "Fit", "error": f.error} for f in grid.failures)
-    return rounds, failures
+    failures.extend({"round": f.round, "node": f.node_id, "rpc": f.rpc, "error": f.error} for f in grid.failures)
+    return rounds, failures, grid.secure_rounds

@@ -10,12 +10,14 @@ import csv
 import datetime as dt
 import json
 import logging
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from federation.coordinator.client import NodeClient
+from federation.coordinator.grid import SecureSettings
 from federation.coordinator.negotiate import combine_stats, negotiate, parallel
 from federation.data.schema import Schema
 from federation.errors import FederationError, NodeUnavailable, PolicyDenied
@@ -75,18 +77,28 @@ def connect(experiment: Experiment, addresses: dict[str, str], *, timeout: float
 
 def describe_all(
     clients: Sequence[NodeClient], purpose: str, run_id: str
-) -> tuple[list[NodeClient], dict[str, str], NodeDescription | None]:
-    """Who answers: reachable clients, unreachable ones with the reason, one description."""
+) -> tuple[list[NodeClient], dict[str, str], list[NodeDescription]]:
+    """Who answers: reachable clients, unreachable ones with the reason, their descriptions."""
     answers = parallel(clients, lambda c: c.describe(RunContext(run_id, purpose)))
-    reachable, unreachable, description = [], {}, None
+    reachable, unreachable, descriptions = [], {}, []
     for client in clients:
         answer = answers[client.node_id]
         if isinstance(answer, FederationError):
             unreachable[client.node_id] = answer.public
         else:
             reachable.append(client)
-            description = description or answer
-    return reachable, unreachable, description
+            descriptions.append(answer)
+    return reachable, unreachable, descriptions
+
+
+def weight_cap(descriptions: Sequence[NodeDescription]) -> float:
+    """A public bound on any node's example count, from the rounded counts nodes describe.
+
+    Rounding hides exact counts, so the cap leaves 10 % headroom and is a power of
+    two; a node above it would be weighted as if it had exactly the cap.
+    """
+    largest = max((d.approx_records for d in descriptions), default=1)
+    return float(2 ** math.ceil(math.log2(max(1.1 * largest, 2))))
 
 
 def global_scaling(
@@ -117,12 +129,18 @@ def compare(
     clients = connect(experiment, addresses, timeout=experiment.timeout)
     try:
         comparison = Comparison(experiment.name, experiment.metric, run_dir, [c.node_id for c in clients])
-        reachable, comparison.unreachable, description = describe_all(
+        reachable, comparison.unreachable, descriptions = describe_all(
             clients, experiment.purpose, f"{experiment.name}-{stamp}-describe"
         )
-        if description is None:
+        if not descriptions:
             raise NodeUnavailable("no node answered: " + "; ".join(f"{n}: {e}" for n, e in comparison.unreachable.items()))
-        schema: Schema = topologies.schema_from_description(description, experiment.task.target)
+        schema: Schema = topologies.schema_from_description(descriptions[0], experiment.task.target)
+        secure = SecureSettings(
+            clip=experiment.secure.clip,
+            max_weight=weight_cap(descriptions),
+            threshold=experiment.secure.threshold,
+            degree=experiment.secure.degree,
+        )
         task, comparison.scaling_refusals = global_scaling(
             reachable, experiment.task, run_id=f"{experiment.name}-{stamp}-stats", purpose=experiment.purpose
         )
@@ -145,6 +163,8 @@ def compare(
                             proximal_mu=experiment.proximal_mu,
                             checkpoint_dir=run_dir / "checkpoints" / strategy,
                             on_round=on_round(f"federated ({strategy})"),
+                            secure_mode=experiment.secure.mode,
+                            secure=secure,
                         )
                     )
             elif kind == "central-pool":

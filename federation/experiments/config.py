@@ -36,6 +36,13 @@ class FederatedSection(StrictModel):
     proximal_mu: float = Field(default=0.01, ge=0)
 
 
+class SecureAggregationSection(StrictModel):
+    mode: Literal["auto", "always", "never"] = "auto"
+    clip: float = Field(default=1.0, gt=0)
+    threshold: int = Field(default=0, ge=0)
+    degree: int = Field(default=0, ge=0)
+
+
 class NodeEntry(StrictModel):
     id: str
     address: str | None = None
@@ -52,6 +59,7 @@ class ExperimentFile(StrictModel):
     timeout: float = Field(default=300.0, gt=0, description="seconds one call to a node may take before it counts as failed")
     task: TaskSection
     federated: FederatedSection = FederatedSection()
+    secure_aggregation: SecureAggregationSection = SecureAggregationSection()
     node: tuple[NodeEntry, ...] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -80,6 +88,7 @@ class Experiment:
         self.metric = parsed.task.metric
         self.strategies = parsed.federated.strategies
         self.proximal_mu = parsed.federated.proximal_mu
+        self.secure = parsed.secure_aggregation
         self.nodes = [(n.id, n.address, (base / n.manifest).resolve() if n.manifest else None) for n in parsed.node]
         t = parsed.task
         try:

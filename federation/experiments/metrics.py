@@ -24,6 +24,7 @@ class TopologyResult:
     raw_records_out: dict[str, int] = field(default_factory=dict)
     wall_seconds: float = 0.0
     secure_aggregation: bool = False
+    secure_rounds: list[dict[str, Any]] = field(default_factory=list)
     started: bool = True
     note: str = ""
 
@@ -55,6 +56,7 @@ class TopologyResult:
             "refusals": self.refusals,
             "failures": self.failures,
             "secure_aggregation": self.secure_aggregation,
+            "secure_rounds": self.secure_rounds,
             "rounds": len(self.rounds),
             "wall_seconds": round(self.wall_seconds, 3),
             "overall": {m: clean(self.overall(m)) for m in ("auc", "accuracy", "loss")},

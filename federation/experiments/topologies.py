@@ -19,6 +19,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from federation.coordinator.client import NodeClient
+from federation.coordinator.grid import SecureSettings
 from federation.coordinator.negotiate import Negotiation, negotiate, parallel
 from federation.coordinator.run import evaluate_everywhere, run_federated
 from federation.data.encoding import encode, labels, standardise
@@ -81,15 +82,27 @@ def federated(
     proximal_mu: float,
     checkpoint_dir: Path | None,
     on_round: RoundCallback | None = None,
+    secure_mode: str = "auto",
+    secure: SecureSettings | None = None,
 ) -> TopologyResult:
+    """Federated training; secure aggregation when asked, or when any node releases only masked updates."""
     start = time.perf_counter()
     before = _traffic_snapshot(clients)
     result = TopologyResult(name=f"federated ({strategy})", kind="federated")
     task = replace(task, proximal_mu=proximal_mu if strategy == "fedprox" else 0.0)
-    negotiation = negotiate(clients, RunContext(run_id, purpose), task, release="update")
+    release = "update" if secure_mode == "never" else "masked-update"
+    negotiation = negotiate(clients, RunContext(run_id, purpose), task, release=release)
     if not _refused(result, negotiation).started:
         return result
-    result.rounds, result.failures = run_federated(
+    masked_only = sorted(n for n, level in negotiation.max_release.items() if level == "masked-update")
+    use_secure = secure_mode == "always" or (secure_mode == "auto" and bool(masked_only))
+    if use_secure and secure is None:
+        raise InvalidRequest("secure aggregation needs its settings")
+    result.secure_aggregation = use_secure
+    if use_secure and len(negotiation.accepted) < 2:
+        result.started, result.note = False, "not started: secure aggregation needs at least two nodes"
+        return result
+    result.rounds, result.failures, result.secure_rounds = run_federated(
         negotiation.accepted,
         task,
         initial_model(task),
@@ -99,6 +112,7 @@ def federated(
         proximal_mu=proximal_mu,
         checkpoint_dir=checkpoint_dir,
         on_round=on_round,
+        secure=secure if use_secure else None,
     )
     _record_traffic(result, clients, before)
     result.wall_seconds = time.perf_counter() - start

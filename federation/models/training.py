@@ -35,6 +35,25 @@ def set_arrays(model: nn.Module, arrays: NamedArrays) -> None:
     model.load_state_dict({n: torch.from_numpy(np.asarray(a, dtype=np.float32)) for n, a in arrays})
 
 
+def flatten(arrays: NamedArrays) -> np.ndarray:
+    """All parameters as one float64 vector, in model order."""
+    if not arrays:
+        return np.zeros(0)
+    return np.concatenate([np.asarray(a, dtype=np.float64).reshape(-1) for _, a in arrays])
+
+
+def unflatten(vector: np.ndarray, like: NamedArrays) -> NamedArrays:
+    """Split a flat vector back into arrays shaped like `like` (float32)."""
+    sizes = [a.size for _, a in like]
+    if vector.shape != (sum(sizes),):
+        raise InvalidRequest(f"a vector of {vector.size} values cannot fill parameters of {sum(sizes)} values")
+    result, offset = [], 0
+    for (name, a), size in zip(like, sizes, strict=True):
+        result.append((name, vector[offset : offset + size].reshape(a.shape).astype(np.float32)))
+        offset += size
+    return result
+
+
 def train(
     model: nn.Module,
     features: np.ndarray,

@@ -17,13 +17,15 @@ from federation.data.encoding import encode, encoded_columns
 from federation.errors import InvalidRequest, PolicyDenied
 from federation.models.evaluation import EvalSums
 from federation.models.registry import MODEL_NAMES, build_model
-from federation.models.training import NamedArrays, evaluate, get_arrays, set_arrays, train
+from federation.models.training import NamedArrays, evaluate, flatten, get_arrays, set_arrays, train
 from federation.node.runtime import NodeRuntime
-from federation.node.state import RunRegistry
+from federation.node.state import RunRegistry, SecureRound
 from federation.node.training import check_task_fields, local_seed, prepare
 from federation.policy.evaluate import Decision, Request, decide
 from federation.policy.model import Release
 from federation.replies import FeatureStats, FieldDescription, FitOutcome, NodeDescription, ProposalAnswer
+from federation.secagg.client import SecAggClient
+from federation.secagg.config import RoundParameters
 from federation.task import RunContext, TaskSpec
 
 log = logging.getLogger(__name__)
@@ -111,6 +113,7 @@ class NodeHandlers:
             max_rounds=decision.max_rounds,
             min_cohort=decision.min_cohort,
             usable_columns=decision.usable_columns,
+            max_release=decision.max_release,
         )
 
     def stats(self, caller: str, context: RunContext, task: TaskSpec) -> FeatureStats:
@@ -143,6 +146,69 @@ class NodeHandlers:
             proximal_mu=task.proximal_mu,
         )
         return FitOutcome(get_arrays(model), num_examples=len(y), train_loss=loss)
+
+    # -- secure aggregation -------------------------------------------------
+    def advertise_keys(
+        self, caller: str, context: RunContext, task: TaskSpec, parameters: RoundParameters
+    ) -> tuple[bytes, bytes]:
+        """Phase 1: join a secure round if the policy releases masked updates to this cohort."""
+        decision = self._decide(caller, context, "masked-update", task=task, cohort_size=len(parameters.participants))
+        if not decision.allowed:
+            raise PolicyDenied(decision.reasons)
+        config = parameters.config(context.run_id, context.round)
+        index = config.index_of(self.runtime.node_id)
+        expected = len(encoded_columns(self.runtime.schema, task.features))
+        model = build_model(task.model, expected, seed=task.seed)
+        if parameters.vector_length != sum(p.numel() for p in model.state_dict().values()) + 1:
+            raise InvalidRequest("the secure-aggregation vector length does not match the model's parameters plus the weight")
+        client = SecAggClient(config, index, min_cohort=decision.min_cohort)
+        self.runs.start_secure_round(caller, context, task, SecureRound(context.round, client, parameters.max_weight))
+        return client.advertise()
+
+    def share_keys(self, caller: str, context: RunContext, peers: dict[int, tuple[bytes, bytes]]) -> dict[int, bytes]:
+        """Phase 2: encrypted shares for the neighbours that advertised."""
+        return self.runs.secure_round(caller, context).client.share_keys(peers)
+
+    def masked_update(
+        self, caller: str, context: RunContext, task: TaskSpec, shares: dict[int, bytes], arrays: NamedArrays
+    ) -> np.ndarray:
+        """Phase 3: train from the global model, then release (w * update, w) only masked.
+
+        The weight w = min(examples, max_weight) / max_weight is summed
+        securely with the update, so the coordinator learns the cohort's total
+        weight but never one node's record count.
+        """
+        secure = self.runs.secure_round(caller, context)
+        self._authorise(caller, context, "masked-update", task)
+        rt = self.runtime
+        x, y = prepare(rt.schema, task, rt.train, reference=rt.train)
+        model = self._model(task, arrays)
+        train(
+            model,
+            x,
+            y,
+            epochs=task.local_epochs,
+            batch_size=task.batch_size,
+            learning_rate=task.learning_rate,
+            seed=local_seed(task.seed, rt.node_id, context.round),
+            proximal_mu=task.proximal_mu,
+        )
+        weight = min(len(y), secure.max_weight) / secure.max_weight
+        delta = flatten(get_arrays(model)) - flatten(arrays)
+        vector = np.append(weight * delta, weight)
+        config = secure.client.config
+        encoded = config.quantizer.encode(vector, np.random.default_rng())
+        return secure.client.masked_input(encoded, shares)
+
+    def unmask(
+        self, caller: str, context: RunContext, survivors: frozenset[int], dropped: frozenset[int]
+    ) -> list[tuple[int, str, bytes]]:
+        """Phase 4: the shares that remove masks, after counting the cohort itself."""
+        secure = self.runs.secure_round(caller, context)
+        try:
+            return secure.client.unmask(survivors, dropped)
+        finally:
+            self.runs.end_secure_round(caller, context)
 
     def evaluate(self, caller: str, context: RunContext, task: TaskSpec, arrays: NamedArrays) -> EvalSums:
         self._authorise(caller, context, "stats", task)

@@ -92,6 +92,47 @@ class NodeServicer(node_pb2_grpc.NodeServiceServicer):
         for round_, sums, n in results:
             yield pb.TrainLocalReply(round=round_, metrics=serde.eval_to_pb(sums), num_examples=n)
 
+    def AdvertiseKeys(self, request: pb.AdvertiseKeysRequest, context: grpc.ServicerContext) -> pb.AdvertiseKeysReply:
+        encryption, masking = self.handlers.advertise_keys(
+            caller_identity(context),
+            serde.context_from_pb(request.context),
+            serde.task_from_pb(request.task),
+            serde.parameters_from_pb(request.parameters),
+        )
+        return pb.AdvertiseKeysReply(encryption_public_key=encryption, masking_public_key=masking)
+
+    def ShareKeys(self, request: pb.ShareKeysRequest, context: grpc.ServicerContext) -> pb.ShareKeysReply:
+        shares = self.handlers.share_keys(
+            caller_identity(context), serde.context_from_pb(request.context), serde.peers_from_pb(request.peers)
+        )
+        return pb.ShareKeysReply(shares=serde.shares_to_pb(shares))
+
+    def MaskedUpdate(
+        self, request_iterator: Iterator[pb.MaskedUpdateRequest], context: grpc.ServicerContext
+    ) -> Iterator[pb.MaskedUpdateReply]:
+        caller = caller_identity(context)
+        header, arrays = _read_tensor_stream(request_iterator)
+        masked = self.handlers.masked_update(
+            caller,
+            serde.context_from_pb(header.context),
+            serde.task_from_pb(header.task),
+            serde.shares_from_pb(header.shares),
+            arrays,
+        )
+        result = [("masked", masked)]
+        yield pb.MaskedUpdateReply(result=pb.MaskedResult(tensors=tensor_header(result)))
+        for chunk in iter_chunks(result):
+            yield pb.MaskedUpdateReply(chunk=chunk)
+
+    def Unmask(self, request: pb.UnmaskRequest, context: grpc.ServicerContext) -> pb.UnmaskReply:
+        revealed = self.handlers.unmask(
+            caller_identity(context),
+            serde.context_from_pb(request.context),
+            frozenset(request.survivors),
+            frozenset(request.dropped),
+        )
+        return pb.UnmaskReply(shares=[pb.RevealedShare(owner=o, kind=k, share=s) for o, k, s in revealed])
+
     def Export(self, request: pb.ExportRequest, context: grpc.ServicerContext) -> Iterator[pb.ExportReply]:
         table = self.handlers.export(
             caller_identity(context), serde.context_from_pb(request.context), serde.task_from_pb(request.task)

@@ -11,6 +11,7 @@ import threading
 from dataclasses import dataclass, replace
 
 from federation.errors import ProtocolOrderError
+from federation.secagg.client import SecAggClient
 from federation.task import RunContext, TaskSpec
 
 
@@ -22,12 +23,41 @@ class AcceptedRun:
     last_fit_round: int = 0
 
 
+@dataclass
+class SecureRound:
+    """The node's half of one secure-aggregation round in progress."""
+
+    round: int
+    client: SecAggClient
+    max_weight: float
+
+
 class RunRegistry:
     """Thread-safe record of accepted runs, keyed by (caller, run id)."""
 
     def __init__(self) -> None:
         self._runs: dict[tuple[str, str], AcceptedRun] = {}
+        self._secure: dict[tuple[str, str], SecureRound] = {}
         self._lock = threading.Lock()
+
+    def start_secure_round(self, caller: str, context: RunContext, task: TaskSpec, secure: SecureRound) -> None:
+        """Open a secure round; it uses up the training round, so neither can be replayed."""
+        self.start_fit_round(caller, context, task)
+        with self._lock:
+            self._secure[(caller, context.run_id)] = secure
+
+    def secure_round(self, caller: str, context: RunContext) -> SecureRound:
+        with self._lock:
+            secure = self._secure.get((caller, context.run_id))
+        if secure is None or secure.round != context.round:
+            raise ProtocolOrderError(
+                f"run {context.run_id!r} has no secure-aggregation round {context.round} in progress; call AdvertiseKeys first"
+            )
+        return secure
+
+    def end_secure_round(self, caller: str, context: RunContext) -> None:
+        with self._lock:
+            self._secure.pop((caller, context.run_id), None)
 
     def accept(self, caller: str, context: RunContext, task: TaskSpec) -> None:
         """Record an accepted run; a run id is accepted once, so rounds cannot restart."""

@@ -35,6 +35,7 @@ class Decision:
     min_cohort: int = 1
     max_rounds: int = 0
     usable_columns: tuple[str, ...] = ()
+    max_release: Release = "none"
 
 
 def _covers(values: tuple[str, ...], value: str) -> bool:
@@ -85,6 +86,7 @@ def decide(policy: Policy, request: Request, *, today: dt.date) -> Decision:
                 min_cohort=rule.min_cohort,
                 max_rounds=rule.max_rounds or 0,
                 usable_columns=tuple(c for c in request.columns if c not in rule.columns.deny),
+                max_release=rule.release,
             )
         if _covers(rule.recipients, request.caller):
             reasons.append(why_not)  # rules for other recipients stay private

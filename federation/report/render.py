@@ -43,6 +43,21 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
+def secure_summary(top: dict[str, Any]) -> str:
+    """Whether aggregation was secure, with the threshold and the dropouts it survived."""
+    if not top["secure_aggregation"]:
+        return f"{top['name']}: no, plain updates reached the coordinator"
+    rounds = top["secure_rounds"]
+    completed = [r for r in rounds if not r["aborted"]]
+    thresholds = sorted({r["threshold"] for r in rounds})
+    survived = sum(len(nodes) for r in completed for nodes in r["dropouts"].values())
+    aborted = len(rounds) - len(completed)
+    return (
+        f"{top['name']}: yes, threshold {', '.join(map(str, thresholds))}; {len(completed)}/{len(rounds)} rounds completed, "
+        f"{survived} dropout(s) survived" + (f", {aborted} round(s) aborted" if aborted else "")
+    )
+
+
 def render(results: dict[str, Any], run_dir: Path) -> Path:
     metric, nodes = results["metric"], results["nodes"]
     images = {
@@ -70,14 +85,7 @@ def render(results: dict[str, Any], run_dir: Path) -> Path:
         for f in t["failures"]
     ]
     failures += [f"- {node} unreachable: {why}" for node, why in results["unreachable"].items()]
-    secure = (
-        ", ".join(
-            f"{t['name']}: {'yes' if t['secure_aggregation'] else 'no (plain updates)'}"
-            for t in started
-            if t["kind"] == "federated"
-        )
-        or "n/a"
-    )
+    secure = "; ".join(secure_summary(t) for t in started if t["kind"] == "federated") or "n/a"
     text = f"""# {results["experiment"]}: federated vs central-pool vs local-only
 
 Metric: **{metric.upper()}** on each node's own held-out test split, evaluated on the node

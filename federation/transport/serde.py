@@ -7,12 +7,15 @@ validates, so a malformed message becomes `InvalidRequest`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from google.protobuf import json_format, struct_pb2
 
 from federation.errors import InvalidRequest
 from federation.models.evaluation import HISTOGRAM_BINS, EvalSums
 from federation.proto.v1 import node_pb2 as pb
 from federation.replies import FeatureStats, FieldDescription, NodeDescription, ProposalAnswer
+from federation.secagg.config import RoundParameters
 from federation.task import FeatureScaling, ModelSpec, ParamValue, RunContext, TaskSpec
 
 
@@ -131,11 +134,14 @@ def answer_to_pb(a: ProposalAnswer) -> pb.ProposeReply:
         max_rounds=a.max_rounds,
         min_cohort=a.min_cohort,
         usable_columns=list(a.usable_columns),
+        max_release=a.max_release,
     )
 
 
 def answer_from_pb(m: pb.ProposeReply) -> ProposalAnswer:
-    return ProposalAnswer(m.accepted, tuple(m.reasons), m.max_rounds, m.min_cohort, tuple(m.usable_columns))
+    return ProposalAnswer(
+        m.accepted, tuple(m.reasons), m.max_rounds, m.min_cohort, tuple(m.usable_columns), m.max_release or "none"
+    )
 
 
 def stats_to_pb(s: FeatureStats) -> pb.StatsReply:
@@ -146,3 +152,47 @@ def stats_from_pb(m: pb.StatsReply) -> FeatureStats:
     if not len(m.columns) == len(m.count) == len(m.sum) == len(m.sum_squares):
         raise InvalidRequest("statistics need one count, sum and sum of squares per column")
     return FeatureStats(tuple(m.columns), tuple(m.count), tuple(m.sum), tuple(m.sum_squares))
+
+
+def parameters_to_pb(p: RoundParameters) -> pb.SecAggParameters:
+    return pb.SecAggParameters(
+        participants=list(p.participants),
+        threshold=p.threshold,
+        degree=p.degree or 0,
+        clip=p.clip,
+        vector_length=p.vector_length,
+        max_weight=p.max_weight,
+    )
+
+
+def parameters_from_pb(m: pb.SecAggParameters) -> RoundParameters:
+    return RoundParameters(
+        participants=tuple(m.participants),
+        threshold=m.threshold,
+        degree=m.degree or None,
+        clip=m.clip,
+        vector_length=m.vector_length,
+        max_weight=m.max_weight,
+    )
+
+
+def peers_from_pb(peers: Sequence[pb.PeerKeys]) -> dict[int, tuple[bytes, bytes]]:
+    result = {}
+    for peer in peers:
+        if peer.index in result:
+            raise InvalidRequest(f"keys for peer {peer.index} appear twice")
+        result[peer.index] = (peer.encryption_public_key, peer.masking_public_key)
+    return result
+
+
+def shares_from_pb(shares: Sequence[pb.EncryptedShare]) -> dict[int, bytes]:
+    result = {}
+    for share in shares:
+        if share.peer in result:
+            raise InvalidRequest(f"two shares for peer {share.peer}")
+        result[share.peer] = share.ciphertext
+    return result
+
+
+def shares_to_pb(shares: dict[int, bytes]) -> list[pb.EncryptedShare]:
+    return [pb.EncryptedShare(peer=peer, ciphertext=box) for peer, box in sorted(shares.items())]

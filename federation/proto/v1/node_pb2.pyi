@@ -126,18 +126,20 @@ class ProposeRequest(_message.Message):
     def __init__(self, context: _Optional[_Union[RunContext, _Mapping]] = ..., task: _Optional[_Union[TaskSpec, _Mapping]] = ..., cohort_size: _Optional[int] = ..., release: _Optional[str] = ...) -> None: ...
 
 class ProposeReply(_message.Message):
-    __slots__ = ("accepted", "reasons", "max_rounds", "min_cohort", "usable_columns")
+    __slots__ = ("accepted", "reasons", "max_rounds", "min_cohort", "usable_columns", "max_release")
     ACCEPTED_FIELD_NUMBER: _ClassVar[int]
     REASONS_FIELD_NUMBER: _ClassVar[int]
     MAX_ROUNDS_FIELD_NUMBER: _ClassVar[int]
     MIN_COHORT_FIELD_NUMBER: _ClassVar[int]
     USABLE_COLUMNS_FIELD_NUMBER: _ClassVar[int]
+    MAX_RELEASE_FIELD_NUMBER: _ClassVar[int]
     accepted: bool
     reasons: _containers.RepeatedScalarFieldContainer[str]
     max_rounds: int
     min_cohort: int
     usable_columns: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, accepted: _Optional[bool] = ..., reasons: _Optional[_Iterable[str]] = ..., max_rounds: _Optional[int] = ..., min_cohort: _Optional[int] = ..., usable_columns: _Optional[_Iterable[str]] = ...) -> None: ...
+    max_release: str
+    def __init__(self, accepted: _Optional[bool] = ..., reasons: _Optional[_Iterable[str]] = ..., max_rounds: _Optional[int] = ..., min_cohort: _Optional[int] = ..., usable_columns: _Optional[_Iterable[str]] = ..., max_release: _Optional[str] = ...) -> None: ...
 
 class StatsRequest(_message.Message):
     __slots__ = ("context", "task")
@@ -262,3 +264,129 @@ class ExportReply(_message.Message):
     chunk: bytes
     rows: int
     def __init__(self, chunk: _Optional[bytes] = ..., rows: _Optional[int] = ...) -> None: ...
+
+class SecAggParameters(_message.Message):
+    __slots__ = ("participants", "threshold", "degree", "clip", "vector_length", "max_weight")
+    PARTICIPANTS_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    DEGREE_FIELD_NUMBER: _ClassVar[int]
+    CLIP_FIELD_NUMBER: _ClassVar[int]
+    VECTOR_LENGTH_FIELD_NUMBER: _ClassVar[int]
+    MAX_WEIGHT_FIELD_NUMBER: _ClassVar[int]
+    participants: _containers.RepeatedScalarFieldContainer[str]
+    threshold: int
+    degree: int
+    clip: float
+    vector_length: int
+    max_weight: float
+    def __init__(self, participants: _Optional[_Iterable[str]] = ..., threshold: _Optional[int] = ..., degree: _Optional[int] = ..., clip: _Optional[float] = ..., vector_length: _Optional[int] = ..., max_weight: _Optional[float] = ...) -> None: ...
+
+class AdvertiseKeysRequest(_message.Message):
+    __slots__ = ("context", "task", "parameters")
+    CONTEXT_FIELD_NUMBER: _ClassVar[int]
+    TASK_FIELD_NUMBER: _ClassVar[int]
+    PARAMETERS_FIELD_NUMBER: _ClassVar[int]
+    context: RunContext
+    task: TaskSpec
+    parameters: SecAggParameters
+    def __init__(self, context: _Optional[_Union[RunContext, _Mapping]] = ..., task: _Optional[_Union[TaskSpec, _Mapping]] = ..., parameters: _Optional[_Union[SecAggParameters, _Mapping]] = ...) -> None: ...
+
+class AdvertiseKeysReply(_message.Message):
+    __slots__ = ("encryption_public_key", "masking_public_key")
+    ENCRYPTION_PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    MASKING_PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    encryption_public_key: bytes
+    masking_public_key: bytes
+    def __init__(self, encryption_public_key: _Optional[bytes] = ..., masking_public_key: _Optional[bytes] = ...) -> None: ...
+
+class PeerKeys(_message.Message):
+    __slots__ = ("index", "encryption_public_key", "masking_public_key")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    ENCRYPTION_PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    MASKING_PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    encryption_public_key: bytes
+    masking_public_key: bytes
+    def __init__(self, index: _Optional[int] = ..., encryption_public_key: _Optional[bytes] = ..., masking_public_key: _Optional[bytes] = ...) -> None: ...
+
+class ShareKeysRequest(_message.Message):
+    __slots__ = ("context", "peers")
+    CONTEXT_FIELD_NUMBER: _ClassVar[int]
+    PEERS_FIELD_NUMBER: _ClassVar[int]
+    context: RunContext
+    peers: _containers.RepeatedCompositeFieldContainer[PeerKeys]
+    def __init__(self, context: _Optional[_Union[RunContext, _Mapping]] = ..., peers: _Optional[_Iterable[_Union[PeerKeys, _Mapping]]] = ...) -> None: ...
+
+class EncryptedShare(_message.Message):
+    __slots__ = ("peer", "ciphertext")
+    PEER_FIELD_NUMBER: _ClassVar[int]
+    CIPHERTEXT_FIELD_NUMBER: _ClassVar[int]
+    peer: int
+    ciphertext: bytes
+    def __init__(self, peer: _Optional[int] = ..., ciphertext: _Optional[bytes] = ...) -> None: ...
+
+class ShareKeysReply(_message.Message):
+    __slots__ = ("shares",)
+    SHARES_FIELD_NUMBER: _ClassVar[int]
+    shares: _containers.RepeatedCompositeFieldContainer[EncryptedShare]
+    def __init__(self, shares: _Optional[_Iterable[_Union[EncryptedShare, _Mapping]]] = ...) -> None: ...
+
+class MaskedUpdateHeader(_message.Message):
+    __slots__ = ("context", "task", "shares", "tensors")
+    CONTEXT_FIELD_NUMBER: _ClassVar[int]
+    TASK_FIELD_NUMBER: _ClassVar[int]
+    SHARES_FIELD_NUMBER: _ClassVar[int]
+    TENSORS_FIELD_NUMBER: _ClassVar[int]
+    context: RunContext
+    task: TaskSpec
+    shares: _containers.RepeatedCompositeFieldContainer[EncryptedShare]
+    tensors: TensorHeader
+    def __init__(self, context: _Optional[_Union[RunContext, _Mapping]] = ..., task: _Optional[_Union[TaskSpec, _Mapping]] = ..., shares: _Optional[_Iterable[_Union[EncryptedShare, _Mapping]]] = ..., tensors: _Optional[_Union[TensorHeader, _Mapping]] = ...) -> None: ...
+
+class MaskedUpdateRequest(_message.Message):
+    __slots__ = ("header", "chunk")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_FIELD_NUMBER: _ClassVar[int]
+    header: MaskedUpdateHeader
+    chunk: bytes
+    def __init__(self, header: _Optional[_Union[MaskedUpdateHeader, _Mapping]] = ..., chunk: _Optional[bytes] = ...) -> None: ...
+
+class MaskedResult(_message.Message):
+    __slots__ = ("tensors",)
+    TENSORS_FIELD_NUMBER: _ClassVar[int]
+    tensors: TensorHeader
+    def __init__(self, tensors: _Optional[_Union[TensorHeader, _Mapping]] = ...) -> None: ...
+
+class MaskedUpdateReply(_message.Message):
+    __slots__ = ("result", "chunk")
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_FIELD_NUMBER: _ClassVar[int]
+    result: MaskedResult
+    chunk: bytes
+    def __init__(self, result: _Optional[_Union[MaskedResult, _Mapping]] = ..., chunk: _Optional[bytes] = ...) -> None: ...
+
+class UnmaskRequest(_message.Message):
+    __slots__ = ("context", "survivors", "dropped")
+    CONTEXT_FIELD_NUMBER: _ClassVar[int]
+    SURVIVORS_FIELD_NUMBER: _ClassVar[int]
+    DROPPED_FIELD_NUMBER: _ClassVar[int]
+    context: RunContext
+    survivors: _containers.RepeatedScalarFieldContainer[int]
+    dropped: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, context: _Optional[_Union[RunContext, _Mapping]] = ..., survivors: _Optional[_Iterable[int]] = ..., dropped: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class RevealedShare(_message.Message):
+    __slots__ = ("owner", "kind", "share")
+    OWNER_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    SHARE_FIELD_NUMBER: _ClassVar[int]
+    owner: int
+    kind: str
+    share: bytes
+    def __init__(self, owner: _Optional[int] = ..., kind: _Optional[str] = ..., share: _Optional[bytes] = ...) -> None: ...
+
+class UnmaskReply(_message.Message):
+    __slots__ = ("shares",)
+    SHARES_FIELD_NUMBER: _ClassVar[int]
+    shares: _containers.RepeatedCompositeFieldContainer[RevealedShare]
+    def __init__(self, shares: _Optional[_Iterable[_Union[RevealedShare, _Mapping]]] = ...) -> None: ...

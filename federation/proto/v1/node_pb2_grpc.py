@@ -69,6 +69,26 @@ class NodeServiceStub:
                 request_serializer=federation_dot_proto_dot_v1_dot_node__pb2.ExportRequest.SerializeToString,
                 response_deserializer=federation_dot_proto_dot_v1_dot_node__pb2.ExportReply.FromString,
                 _registered_method=True)
+        self.AdvertiseKeys = channel.unary_unary(
+                '/federation.proto.v1.NodeService/AdvertiseKeys',
+                request_serializer=federation_dot_proto_dot_v1_dot_node__pb2.AdvertiseKeysRequest.SerializeToString,
+                response_deserializer=federation_dot_proto_dot_v1_dot_node__pb2.AdvertiseKeysReply.FromString,
+                _registered_method=True)
+        self.ShareKeys = channel.unary_unary(
+                '/federation.proto.v1.NodeService/ShareKeys',
+                request_serializer=federation_dot_proto_dot_v1_dot_node__pb2.ShareKeysRequest.SerializeToString,
+                response_deserializer=federation_dot_proto_dot_v1_dot_node__pb2.ShareKeysReply.FromString,
+                _registered_method=True)
+        self.MaskedUpdate = channel.stream_stream(
+                '/federation.proto.v1.NodeService/MaskedUpdate',
+                request_serializer=federation_dot_proto_dot_v1_dot_node__pb2.MaskedUpdateRequest.SerializeToString,
+                response_deserializer=federation_dot_proto_dot_v1_dot_node__pb2.MaskedUpdateReply.FromString,
+                _registered_method=True)
+        self.Unmask = channel.unary_unary(
+                '/federation.proto.v1.NodeService/Unmask',
+                request_serializer=federation_dot_proto_dot_v1_dot_node__pb2.UnmaskRequest.SerializeToString,
+                response_deserializer=federation_dot_proto_dot_v1_dot_node__pb2.UnmaskReply.FromString,
+                _registered_method=True)
 
 
 class NodeServiceServicer:
@@ -123,6 +143,36 @@ class NodeServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def AdvertiseKeys(self, request, context):
+        """Secure aggregation (Bonawitz et al. 2017; SecAgg+ graph of Bell et al. 2020),
+        four phases per round, in this order:
+        fresh X25519 public keys for this round.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ShareKeys(self, request, context):
+        """neighbours' keys in; this node's encrypted Shamir shares out.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def MaskedUpdate(self, request_iterator, context):
+        """shares addressed to this node and the global model in; trains; masked update out.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Unmask(self, request, context):
+        """who survived; the shares that remove their masks out.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_NodeServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -160,6 +210,26 @@ def add_NodeServiceServicer_to_server(servicer, server):
                     servicer.Export,
                     request_deserializer=federation_dot_proto_dot_v1_dot_node__pb2.ExportRequest.FromString,
                     response_serializer=federation_dot_proto_dot_v1_dot_node__pb2.ExportReply.SerializeToString,
+            ),
+            'AdvertiseKeys': grpc.unary_unary_rpc_method_handler(
+                    servicer.AdvertiseKeys,
+                    request_deserializer=federation_dot_proto_dot_v1_dot_node__pb2.AdvertiseKeysRequest.FromString,
+                    response_serializer=federation_dot_proto_dot_v1_dot_node__pb2.AdvertiseKeysReply.SerializeToString,
+            ),
+            'ShareKeys': grpc.unary_unary_rpc_method_handler(
+                    servicer.ShareKeys,
+                    request_deserializer=federation_dot_proto_dot_v1_dot_node__pb2.ShareKeysRequest.FromString,
+                    response_serializer=federation_dot_proto_dot_v1_dot_node__pb2.ShareKeysReply.SerializeToString,
+            ),
+            'MaskedUpdate': grpc.stream_stream_rpc_method_handler(
+                    servicer.MaskedUpdate,
+                    request_deserializer=federation_dot_proto_dot_v1_dot_node__pb2.MaskedUpdateRequest.FromString,
+                    response_serializer=federation_dot_proto_dot_v1_dot_node__pb2.MaskedUpdateReply.SerializeToString,
+            ),
+            'Unmask': grpc.unary_unary_rpc_method_handler(
+                    servicer.Unmask,
+                    request_deserializer=federation_dot_proto_dot_v1_dot_node__pb2.UnmaskRequest.FromString,
+                    response_serializer=federation_dot_proto_dot_v1_dot_node__pb2.UnmaskReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -351,6 +421,114 @@ class NodeService:
             '/federation.proto.v1.NodeService/Export',
             federation_dot_proto_dot_v1_dot_node__pb2.ExportRequest.SerializeToString,
             federation_dot_proto_dot_v1_dot_node__pb2.ExportReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AdvertiseKeys(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/federation.proto.v1.NodeService/AdvertiseKeys',
+            federation_dot_proto_dot_v1_dot_node__pb2.AdvertiseKeysRequest.SerializeToString,
+            federation_dot_proto_dot_v1_dot_node__pb2.AdvertiseKeysReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ShareKeys(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/federation.proto.v1.NodeService/ShareKeys',
+            federation_dot_proto_dot_v1_dot_node__pb2.ShareKeysRequest.SerializeToString,
+            federation_dot_proto_dot_v1_dot_node__pb2.ShareKeysReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MaskedUpdate(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/federation.proto.v1.NodeService/MaskedUpdate',
+            federation_dot_proto_dot_v1_dot_node__pb2.MaskedUpdateRequest.SerializeToString,
+            federation_dot_proto_dot_v1_dot_node__pb2.MaskedUpdateReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Unmask(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/federation.proto.v1.NodeService/Unmask',
+            federation_dot_proto_dot_v1_dot_node__pb2.UnmaskRequest.SerializeToString,
+            federation_dot_proto_dot_v1_dot_node__pb2.UnmaskReply.FromString,
             options,
             channel_credentials,
             insecure,

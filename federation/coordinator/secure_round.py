@@ -1,0 +1,84 @@
+"""One secure-aggregation round over the node network: four phases, dropouts tolerated.
+
+Each phase calls every remaining node in parallel; a node that fails or times
+out in a phase is a dropout from then on. The coordinator only ever holds
+public keys, sealed shares it cannot open, masked vectors and, at the end,
+the sum over the survivors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+import numpy as np
+
+from federation.coordinator.client import NodeClient
+from federation.coordinator.negotiate import parallel
+from federation.errors import FederationError, RoundAborted
+from federation.models.training import NamedArrays, flatten, unflatten
+from federation.secagg.config import RoundParameters
+from federation.secagg.server import SecAggServer
+from federation.task import RunContext, TaskSpec
+
+T = TypeVar("T")
+
+
+@dataclass
+class SecureOutcome:
+    """The averaged update, or why the round aborted, and who dropped where."""
+
+    arrays: NamedArrays | None
+    total_weight: float
+    survivors: list[str]
+    dropouts: dict[str, list[str]] = field(default_factory=dict)
+    errors: list[dict[str, object]] = field(default_factory=list)
+    aborted: str = ""
+
+
+def run_secure_round(
+    clients: Sequence[NodeClient], context: RunContext, task: TaskSpec, global_arrays: NamedArrays, parameters: RoundParameters
+) -> SecureOutcome:
+    """Average the nodes' weighted updates so that only their sum is ever seen."""
+    by_index = {parameters.participants.index(c.node_id): c for c in clients}
+    server = SecAggServer(parameters.config(context.run_id, context.round))
+    outcome = SecureOutcome(arrays=None, total_weight=0.0, survivors=[])
+
+    def phase(rpc: str, indices: Sequence[int], call: Callable[[int, NodeClient], T]) -> dict[int, T]:
+        results = parallel([by_index[i] for i in indices], lambda c: call(parameters.participants.index(c.node_id), c))
+        answered: dict[int, T] = {}
+        for node_id, result in results.items():
+            if isinstance(result, FederationError):
+                outcome.errors.append({"round": context.round, "node": node_id, "rpc": rpc, "error": result.public})
+            else:
+                answered[parameters.participants.index(node_id)] = result
+        return answered
+
+    try:
+        keys = phase("AdvertiseKeys", sorted(by_index), lambda i, c: c.advertise_keys(context, task, parameters))
+        peers = server.collect_keys(keys)
+        sealed = phase("ShareKeys", sorted(peers), lambda i, c: c.share_keys(context, peers[i]))
+        routed = server.route_shares(sealed)
+        masked = phase("MaskedUpdate", sorted(routed), lambda i, c: c.masked_update(context, task, routed[i], global_arrays))
+        requests = server.collect_masked(masked)
+        revealed = phase("Unmask", sorted(requests), lambda i, c: c.unmask(context, *requests[i]))
+        total = server.finish(revealed)
+    except RoundAborted as error:
+        outcome.aborted = error.public
+        return _dropouts(outcome, server, parameters)
+    decoded = server.config.quantizer.decode(total).astype(np.float64)
+    weight = float(decoded[-1])
+    if weight <= 0:
+        outcome.aborted = "the survivors' total weight is zero"
+        return _dropouts(outcome, server, parameters)
+    average = flatten(global_arrays) + decoded[:-1] / weight
+    outcome.arrays = unflatten(average, global_arrays)
+    outcome.total_weight = weight * parameters.max_weight
+    outcome.survivors = sorted(parameters.participants[i] for i in requests)
+    return _dropouts(outcome, server, parameters)
+
+
+def _dropouts(outcome: SecureOutcome, server: SecAggServer, parameters: RoundParameters) -> SecureOutcome:
+    outcome.dropouts = {stage: [parameters.participants[i] for i in lost] for stage, lost in server.dropouts.items()}
+    return outcome

@@ -1,0 +1,104 @@
+"""One round's public secure-aggregation parameters, identical at every party."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from functools import cached_property
+
+from federation.errors import InvalidRequest
+from federation.secagg.graph import neighbours
+from federation.secagg.quantize import Quantizer
+
+
+def session_id(run_id: str, round_: int, participants: tuple[str, ...]) -> bytes:
+    """A public 32-byte id that binds keys, shares and masks to one run, round and cohort."""
+    material = "\x1f".join([run_id, str(round_), *participants]).encode()
+    return hashlib.sha256(b"federation/secagg/v1/session\x00" + material).digest()
+
+
+@dataclass(frozen=True)
+class SecAggConfig:
+    """Who takes part (index = position), the threshold, the graph and the encoding.
+
+    `threshold` is the number of a node's share holders (its neighbours and
+    itself) that must survive for its secrets to be reconstructed; it must be
+    more than half of that neighbourhood so no two disjoint groups of holders
+    can both reconstruct, and at least 2.
+    """
+
+    session: bytes
+    participants: tuple[str, ...]
+    threshold: int
+    degree: int | None
+    clip: float
+    vector_length: int
+
+    def __post_init__(self) -> None:
+        problems = []
+        n = len(self.participants)
+        if len(self.session) != 32:
+            problems.append("the session id must be 32 bytes")
+        if n < 2 or len(set(self.participants)) != n:
+            problems.append("secure aggregation needs at least two distinct participants")
+        smallest = min((len(h) for h in self.holders), default=0) if n >= 2 and not problems else 0
+        if n >= 2 and not problems and not (smallest // 2 < self.threshold <= smallest):
+            problems.append(
+                f"threshold {self.threshold} must be more than half of, and at most, the {smallest} share holders per node"
+            )
+        if self.vector_length < 1:
+            problems.append("the vector length must be positive")
+        if not self.clip > 0:
+            problems.append("the clip must be positive")
+        if problems:
+            raise InvalidRequest("invalid secure-aggregation parameters: " + "; ".join(problems))
+
+    @cached_property
+    def graph(self) -> list[frozenset[int]]:
+        return neighbours(len(self.participants), degree=self.degree, seed=self.session)
+
+    @cached_property
+    def holders(self) -> list[frozenset[int]]:
+        """For each node, who holds shares of its secrets: its neighbours and itself."""
+        return [self.graph[i] | {i} for i in range(len(self.participants))]
+
+    @cached_property
+    def quantizer(self) -> Quantizer:
+        return Quantizer(self.clip, len(self.participants))
+
+    def index_of(self, node_id: str) -> int:
+        try:
+            return self.participants.index(node_id)
+        except ValueError:
+            raise InvalidRequest(f"{node_id!r} is not a participant of this round") from None
+
+
+@dataclass(frozen=True)
+class RoundParameters:
+    """What the coordinator announces for a round; the session id is derived, never sent."""
+
+    participants: tuple[str, ...]
+    threshold: int
+    degree: int | None
+    clip: float
+    vector_length: int
+    max_weight: float
+
+    def __post_init__(self) -> None:
+        if not (self.max_weight >= 1 and self.max_weight < 2**53):
+            raise InvalidRequest(f"max_weight must be at least 1, got {self.max_weight}")
+
+    def config(self, run_id: str, round_: int) -> SecAggConfig:
+        return SecAggConfig(
+            session=session_id(run_id, round_, self.participants),
+            participants=self.participants,
+            threshold=self.threshold,
+            degree=self.degree,
+            clip=self.clip,
+            vector_length=self.vector_length,
+        )
+
+
+def default_threshold(holders: int) -> int:
+    """A strict majority of a node's share holders."""
+    return holders // 2 + 1
