@@ -25,7 +25,7 @@ from flwr.supercore.task_identity import TaskIdentity
 
 from federation.coordinator.client import NodeClient
 from federation.coordinator.secure_round import run_secure_round
-from federation.errors import FederationError
+from federation.errors import FederationError, RoundAborted
 from federation.models.training import NamedArrays
 from federation.secagg.config import RoundParameters, default_threshold
 from federation.secagg.graph import default_degree
@@ -50,6 +50,7 @@ class SecureSettings:
     max_weight: float
     threshold: int = 0  # 0: a strict majority of each node's share holders
     degree: int = 0  # 0: the complete graph up to 16 nodes, SecAgg+ beyond
+    stop_on_abort: bool = False  # False: an aborted round keeps the model and the run goes on
 
     def parameters(self, participants: list[str], arrays: NamedArrays) -> RoundParameters:
         n = len(participants)
@@ -185,6 +186,8 @@ class NodeGrid(Grid):
         )
         if outcome.arrays is None:
             log.warning("round %d: secure aggregation aborted: %s", round_, outcome.aborted)
+            if settings.stop_on_abort:
+                raise RoundAborted(f"round {round_}: {outcome.aborted}")
             return [Message(Error(ErrorCode.CLIENT_APP_RAISED_EXCEPTION, outcome.aborted), reply_to=m) for m in messages]
         metrics = MetricRecord({"num-examples": max(round(outcome.total_weight), 1)})
         return [Message(RecordDict({"arrays": to_array_record(outcome.arrays), "metrics": metrics}), reply_to=first)]

@@ -11,14 +11,14 @@ import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from flwr.app import MetricRecord
+from flwr.app import ArrayRecord, MetricRecord
 from flwr.serverapp.strategy import FedAvg, FedProx
 
 from federation.coordinator.checkpoint import save_checkpoint
 from federation.coordinator.client import NodeClient
 from federation.coordinator.grid import NodeGrid, SecureSettings, from_array_record, to_array_record
 from federation.coordinator.negotiate import parallel
-from federation.errors import FederationError
+from federation.errors import FederationError, RoundAborted
 from federation.models.evaluation import EvalSums, total
 from federation.models.training import NamedArrays
 from federation.task import RunContext, TaskSpec
@@ -77,7 +77,7 @@ def run_federated(
     rounds: list[dict[str, EvalSums]] = []
     grid = NodeGrid(clients, task=task, context=lambda r: RunContext(run_id, purpose, r), secure=secure)
 
-    def evaluate_fn(server_round: int, record) -> MetricRecord | None:  # type: ignore[no-untyped-def]
+    def evaluate_fn(server_round: int, record: ArrayRecord) -> MetricRecord | None:
         if server_round == 0:
             return None
         arrays = from_array_record(record)
@@ -91,14 +91,31 @@ def run_federated(
         return MetricRecord({"loss": overall.loss, "accuracy": overall.accuracy, "auc": overall.auc})
 
     try:
-        make_strategy(strategy, nodes=len(clients), proximal_mu=proximal_mu).start(
+        _start(
+            make_strategy(strategy, nodes=len(clients), proximal_mu=proximal_mu),
             grid,
-            to_array_record(initial),
-            num_rounds=task.rounds,
+            initial,
+            task,
             timeout=clients[0].timeout if clients else 600.0,
             evaluate_fn=evaluate_fn,
+        )
+    except RoundAborted as error:
+        failures.append(
+            {"round": len(rounds) + 1, "node": "*", "rpc": "secure aggregation", "error": f"run stopped: {error.public}"}
         )
     finally:
         grid.close()
     failures.extend({"round": f.round, "node": f.node_id, "rpc": f.rpc, "error": f.error} for f in grid.failures)
     return rounds, failures, grid.secure_rounds
+
+
+def _start(
+    strategy: FedAvg,
+    grid: NodeGrid,
+    initial: NamedArrays,
+    task: TaskSpec,
+    *,
+    timeout: float,
+    evaluate_fn: Callable[[int, ArrayRecord], MetricRecord | None],
+) -> None:
+    strategy.start(grid, to_array_record(initial), num_rounds=task.rounds, timeout=timeout, evaluate_fn=evaluate_fn)

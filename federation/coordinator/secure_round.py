@@ -38,14 +38,26 @@ class SecureOutcome:
 
 
 def run_secure_round(
-    clients: Sequence[NodeClient], context: RunContext, task: TaskSpec, global_arrays: NamedArrays, parameters: RoundParameters
+    clients: Sequence[NodeClient],
+    context: RunContext,
+    task: TaskSpec,
+    global_arrays: NamedArrays,
+    parameters: RoundParameters,
+    *,
+    before_phase: Callable[[str], None] | None = None,
 ) -> SecureOutcome:
-    """Average the nodes' weighted updates so that only their sum is ever seen."""
+    """Average the nodes' weighted updates so that only their sum is ever seen.
+
+    `before_phase` is called with each phase's RPC name before it starts (used
+    by tests to make a node vanish at a chosen moment).
+    """
     by_index = {parameters.participants.index(c.node_id): c for c in clients}
     server = SecAggServer(parameters.config(context.run_id, context.round))
     outcome = SecureOutcome(arrays=None, total_weight=0.0, survivors=[])
 
     def phase(rpc: str, indices: Sequence[int], call: Callable[[int, NodeClient], T]) -> dict[int, T]:
+        if before_phase is not None:
+            before_phase(rpc)
         results = parallel([by_index[i] for i in indices], lambda c: call(parameters.participants.index(c.node_id), c))
         answered: dict[int, T] = {}
         for node_id, result in results.items():

@@ -140,6 +140,7 @@ def compare(
             max_weight=weight_cap(descriptions),
             threshold=experiment.secure.threshold,
             degree=experiment.secure.degree,
+            stop_on_abort=experiment.secure.on_abort == "stop",
         )
         task, comparison.scaling_refusals = global_scaling(
             reachable, experiment.task, run_id=f"{experiment.name}-{stamp}-stats", purpose=experiment.purpose

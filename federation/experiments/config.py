@@ -41,6 +41,7 @@ class SecureAggregationSection(StrictModel):
     clip: float = Field(default=1.0, gt=0)
     threshold: int = Field(default=0, ge=0)
     degree: int = Field(default=0, ge=0)
+    on_abort: Literal["continue", "stop"] = "continue"
 
 
 class NodeEntry(StrictModel):

@@ -1,0 +1,108 @@
+"""Secure aggregation over real gRPC nodes with mutual TLS."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from federation.coordinator.client import NodeClient
+from federation.coordinator.grid import SecureSettings
+from federation.coordinator.negotiate import negotiate
+from federation.coordinator.run import run_federated
+from federation.coordinator.secure_round import run_secure_round
+from federation.errors import PolicyDenied, ProtocolOrderError
+from federation.experiments.topologies import initial_model
+from federation.secagg.config import RoundParameters
+from federation.task import RunContext, TaskSpec
+from tests.conftest import City, LiveNode, small_task
+from tests.coordinator.test_federated import PURPOSE, scaled_task
+
+SETTINGS = SecureSettings(clip=1.0, max_weight=4096.0)
+
+
+def accepted(clients: list[NodeClient], task: TaskSpec, release: str = "masked-update") -> str:
+    run_id = f"sec-{uuid.uuid4().hex[:8]}"
+    assert negotiate(clients, RunContext(run_id, PURPOSE), task, release=release).can_start
+    return run_id
+
+
+def test_secure_training_matches_plain_fedavg_within_quantisation(live_nodes: dict[str, LiveNode], city: City) -> None:
+    clients = [node.client(city) for node in live_nodes.values()]
+    task = scaled_task(clients, small_task("mlp", rounds=3, hidden=[8]))
+    results = {}
+    for secure in (None, SETTINGS):
+        run_id = accepted(clients, task)
+        rounds, failures, secure_rounds = run_federated(
+            clients, task, initial_model(task), run_id=run_id, purpose=PURPOSE, strategy="fedavg",
+            proximal_mu=0.0, checkpoint_dir=None, secure=secure,
+        )
+        assert failures == []
+        results[secure is not None] = (rounds, secure_rounds)
+    (plain, _), (masked, secure_rounds) = results[False], results[True]
+    assert len(secure_rounds) == 3 and all(not r["aborted"] and not r["dropouts"] for r in secure_rounds)
+    for round_plain, round_masked in zip(plain, masked, strict=True):
+        for node in round_plain:
+            assert round_masked[node].loss == pytest.approx(round_plain[node].loss, abs=1e-4)
+            assert round_masked[node].auc == pytest.approx(round_plain[node].auc, abs=0.01)
+
+
+def test_secure_round_equals_the_weighted_mean_of_plain_updates(live_nodes: dict[str, LiveNode], city: City) -> None:
+    clients = [node.client(city) for node in live_nodes.values()]
+    task = scaled_task(clients, small_task(rounds=1))
+    initial = initial_model(task)
+    secure_id, plain_id = accepted(clients, task), accepted(clients, task)
+    parameters = SETTINGS.parameters([c.node_id for c in clients], initial)
+    outcome = run_secure_round(clients, RunContext(secure_id, PURPOSE, 1), task, initial, parameters)
+    assert outcome.arrays is not None and outcome.aborted == ""
+    fits = [c.fit(RunContext(plain_id, PURPOSE, 1), task, initial) for c in clients]
+    weights = np.array([f.num_examples for f in fits], dtype=np.float64)
+    assert outcome.total_weight == pytest.approx(weights.sum(), abs=1e-3)
+    for index, (_, array) in enumerate(outcome.arrays):
+        expected = sum(w * f.arrays[index][1] for w, f in zip(weights, fits, strict=True)) / weights.sum()
+        np.testing.assert_allclose(array, expected, atol=1e-5)
+
+
+def parameters_for(clients: list[NodeClient], task: TaskSpec, **changes: object) -> RoundParameters:
+    return replace(SETTINGS.parameters([c.node_id for c in clients], initial_model(task)), **changes)  # type: ignore[arg-type]
+
+
+def test_a_node_refuses_to_reveal_both_shares_of_a_peer(live_nodes: dict[str, LiveNode], city: City) -> None:
+    clients = [node.client(city) for node in live_nodes.values()]
+    task = scaled_task(clients, small_task(rounds=1))
+    run_id = accepted(clients, task)
+    context = RunContext(run_id, PURPOSE, 1)
+    parameters = parameters_for(clients, task)
+    keys = {i: c.advertise_keys(context, task, parameters) for i, c in enumerate(clients)}
+    sealed = {i: c.share_keys(context, {j: k for j, k in keys.items() if j != i}) for i, c in enumerate(clients)}
+    routed = {i: {j: boxes[i] for j, boxes in sealed.items() if i in boxes} for i in range(3)}
+    clients[0].masked_update(context, task, routed[0], initial_model(task))
+    with pytest.raises(PolicyDenied, match="both shares"):
+        clients[0].unmask(context, frozenset({0, 1, 2}), frozenset({1}))
+    with pytest.raises(ProtocolOrderError):  # and it is not asked again
+        clients[0].unmask(context, frozenset({0, 1, 2}), frozenset())
+
+
+def test_phases_out_of_order_get_failed_precondition(live_nodes: dict[str, LiveNode], city: City) -> None:
+    clients = [node.client(city) for node in live_nodes.values()]
+    task = scaled_task(clients, small_task(rounds=2))
+    run_id = accepted(clients, task)
+    with pytest.raises(ProtocolOrderError, match="AdvertiseKeys first"):
+        clients[0].share_keys(RunContext(run_id, PURPOSE, 1), {})
+    parameters = parameters_for(clients, task)
+    clients[0].advertise_keys(RunContext(run_id, PURPOSE, 1), task, parameters)
+    with pytest.raises(ProtocolOrderError):  # the same round again: a replay
+        clients[0].advertise_keys(RunContext(run_id, PURPOSE, 1), task, parameters)
+    with pytest.raises(ProtocolOrderError):
+        clients[0].unmask(RunContext(run_id, PURPOSE, 1), frozenset({0, 1, 2}), frozenset())
+
+
+def test_a_cohort_below_the_policy_minimum_is_refused(live_nodes: dict[str, LiveNode], city: City) -> None:
+    clients = [node.client(city) for node in live_nodes.values()]
+    task = scaled_task(clients, small_task(rounds=1))
+    run_id = accepted(clients, task)
+    pair = parameters_for(clients[:2], task, threshold=2)
+    with pytest.raises(PolicyDenied, match="cohort of at least"):
+        clients[0].advertise_keys(RunContext(run_id, PURPOSE, 1), task, pair)
