@@ -48,7 +48,7 @@ def test_fedavg_through_the_grid_is_the_example_weighted_mean(
     run_id, reference_id = f"fed-{uuid.uuid4().hex[:6]}", f"ref-{uuid.uuid4().hex[:6]}"
     for rid in (run_id, reference_id):
         assert negotiate(clients, RunContext(rid, PURPOSE), task, release="update").can_start
-    rounds, failures = run_federated(
+    rounds, failures, _ = run_federated(
         clients, task, initial, run_id=run_id, purpose=PURPOSE, strategy="fedavg", proximal_mu=0.0, checkpoint_dir=tmp_path
     )
     assert failures == []
@@ -70,7 +70,7 @@ def test_federated_training_improves_and_fedprox_runs(live_nodes: dict[str, Live
         run_id = f"{strategy}-{uuid.uuid4().hex[:6]}"
         run_task = replace(task, proximal_mu=mu)
         assert negotiate(clients, RunContext(run_id, PURPOSE), run_task, release="update").can_start
-        rounds, failures = run_federated(
+        rounds, failures, _ = run_federated(
             clients,
             run_task,
             initial_model(run_task),
@@ -98,7 +98,7 @@ def test_a_node_that_dies_mid_run_is_recorded_and_the_run_completes(fresh_city: 
             if round_ == 1:
                 nodes[2].server.stop(0)
 
-        rounds, failures = run_federated(
+        rounds, failures, _ = run_federated(
             clients,
             task,
             initial_model(task),
