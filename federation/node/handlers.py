@@ -8,16 +8,19 @@ servicer only converts messages; everything that matters is tested here.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import pyarrow as pa
 
 from federation.data.encoding import encode, encoded_columns
-from federation.errors import InvalidRequest, PolicyDenied
+from federation.errors import BudgetExhausted, FederationError, InvalidRequest, PolicyDenied
 from federation.models.evaluation import EvalSums
 from federation.models.registry import MODEL_NAMES, build_model
 from federation.models.training import NamedArrays, evaluate, flatten, get_arrays, set_arrays, train
+from federation.node.audit import AuditEntry, AuditLog
 from federation.node.runtime import NodeRuntime
 from federation.node.state import RunRegistry, SecureRound
 from federation.node.training import check_task_fields, local_seed, prepare
@@ -43,6 +46,30 @@ class NodeHandlers:
     def __init__(self, runtime: NodeRuntime) -> None:
         self.runtime = runtime
         self.runs = RunRegistry()
+        self.audit = AuditLog(runtime.manifest.state_dir)
+        self._current = threading.local()
+
+    # -- audit --------------------------------------------------------------
+    @contextmanager
+    def _audited(self, caller: str, rpc: str, context: RunContext) -> Iterator[AuditEntry]:
+        """Append one audit entry for this call, whatever its outcome."""
+        entry = AuditEntry(caller=caller, rpc=rpc, purpose=context.purpose, run_id=context.run_id, round=context.round)
+        self._current.entry = entry
+        try:
+            yield entry
+        except (PolicyDenied, BudgetExhausted) as error:
+            entry.decision = "deny"
+            entry.reasons = list(getattr(error, "reasons", None) or [error.public])
+            raise
+        except FederationError as error:
+            entry.decision, entry.reasons = "error", [error.public]
+            raise
+        except Exception:
+            entry.decision, entry.reasons = "error", ["internal error"]
+            raise
+        finally:
+            self._current.entry = None
+            self.audit.append(entry)
 
     # -- policy -------------------------------------------------------------
     def _decide(
@@ -58,6 +85,10 @@ class NodeHandlers:
             cohort_size=cohort_size,
         )
         decision = decide(self.runtime.policy, request, today=self.runtime.today)
+        entry: AuditEntry | None = getattr(self._current, "entry", None)
+        if entry is not None:
+            entry.reasons = list(decision.reasons)
+            entry.decision = "allow" if decision.allowed else "deny"
         log.info(
             "%s %s %s by %s: %s",
             context.run_id,
@@ -83,6 +114,10 @@ class NodeHandlers:
 
     # -- RPCs ---------------------------------------------------------------
     def describe(self, caller: str, context: RunContext) -> NodeDescription:
+        with self._audited(caller, "Describe", context):
+            return self._describe(caller, context)
+
+    def _describe(self, caller: str, context: RunContext) -> NodeDescription:
         decision = self._decide(caller, context, "none")
         if not decision.allowed:
             raise PolicyDenied(decision.reasons)
@@ -99,6 +134,10 @@ class NodeHandlers:
 
     def propose(self, caller: str, context: RunContext, task: TaskSpec, *, cohort_size: int, release: Release) -> ProposalAnswer:
         """Accept or refuse a task; only an unknown caller gets an error instead of an answer."""
+        with self._audited(caller, "Propose", context):
+            return self._propose(caller, context, task, cohort_size=cohort_size, release=release)
+
+    def _propose(self, caller: str, context: RunContext, task: TaskSpec, *, cohort_size: int, release: Release) -> ProposalAnswer:
         if caller not in self.runtime.policy.recipients and "*" not in self.runtime.policy.recipients:
             raise PolicyDenied(self._decide(caller, context, release).reasons)
         check_task_fields(self.runtime.schema, task)
@@ -117,6 +156,12 @@ class NodeHandlers:
         )
 
     def stats(self, caller: str, context: RunContext, task: TaskSpec) -> FeatureStats:
+        with self._audited(caller, "Stats", context) as entry:
+            result = self._stats(caller, context, task)
+            entry.rows, entry.bytes_released = len(self.runtime.train), 24 * len(result.columns)
+            return result
+
+    def _stats(self, caller: str, context: RunContext, task: TaskSpec) -> FeatureStats:
         self._authorise(caller, context, "stats", task)
         rt = self.runtime
         matrix = encode(rt.train, rt.schema, task.features, dtype=np.float64)
@@ -130,6 +175,12 @@ class NodeHandlers:
         )
 
     def fit(self, caller: str, context: RunContext, task: TaskSpec, arrays: NamedArrays) -> FitOutcome:
+        with self._audited(caller, "Fit", context) as entry:
+            outcome = self._fit(caller, context, task, arrays)
+            entry.rows, entry.bytes_released = outcome.num_examples, sum(a.nbytes for _, a in outcome.arrays)
+            return outcome
+
+    def _fit(self, caller: str, context: RunContext, task: TaskSpec, arrays: NamedArrays) -> FitOutcome:
         self._authorise(caller, context, "update", task)
         rt = self.runtime
         x, y = prepare(rt.schema, task, rt.train, reference=rt.train)
@@ -152,6 +203,14 @@ class NodeHandlers:
         self, caller: str, context: RunContext, task: TaskSpec, parameters: RoundParameters
     ) -> tuple[bytes, bytes]:
         """Phase 1: join a secure round if the policy releases masked updates to this cohort."""
+        with self._audited(caller, "AdvertiseKeys", context) as entry:
+            keys = self._advertise_keys(caller, context, task, parameters)
+            entry.bytes_released = sum(len(k) for k in keys)
+            return keys
+
+    def _advertise_keys(
+        self, caller: str, context: RunContext, task: TaskSpec, parameters: RoundParameters
+    ) -> tuple[bytes, bytes]:
         decision = self._decide(caller, context, "masked-update", task=task, cohort_size=len(parameters.participants))
         if not decision.allowed:
             raise PolicyDenied(decision.reasons)
@@ -167,7 +226,11 @@ class NodeHandlers:
 
     def share_keys(self, caller: str, context: RunContext, peers: dict[int, tuple[bytes, bytes]]) -> dict[int, bytes]:
         """Phase 2: encrypted shares for the neighbours that advertised."""
-        return self.runs.secure_round(caller, context).client.share_keys(peers)
+        with self._audited(caller, "ShareKeys", context) as entry:
+            shares = self.runs.secure_round(caller, context).client.share_keys(peers)
+            entry.reasons = [f"encrypted shares for {len(shares)} neighbour(s)"]
+            entry.bytes_released = sum(len(b) for b in shares.values())
+            return shares
 
     def masked_update(
         self, caller: str, context: RunContext, task: TaskSpec, shares: dict[int, bytes], arrays: NamedArrays
@@ -178,6 +241,14 @@ class NodeHandlers:
         securely with the update, so the coordinator learns the cohort's total
         weight but never one node's record count.
         """
+        with self._audited(caller, "MaskedUpdate", context) as entry:
+            masked = self._masked_update(caller, context, task, shares, arrays)
+            entry.rows, entry.bytes_released = len(self.runtime.train), masked.nbytes
+            return masked
+
+    def _masked_update(
+        self, caller: str, context: RunContext, task: TaskSpec, shares: dict[int, bytes], arrays: NamedArrays
+    ) -> np.ndarray:
         secure = self.runs.secure_round(caller, context)
         self._authorise(caller, context, "masked-update", task)
         rt = self.runtime
@@ -204,13 +275,25 @@ class NodeHandlers:
         self, caller: str, context: RunContext, survivors: frozenset[int], dropped: frozenset[int]
     ) -> list[tuple[int, str, bytes]]:
         """Phase 4: the shares that remove masks, after counting the cohort itself."""
-        secure = self.runs.secure_round(caller, context)
-        try:
-            return secure.client.unmask(survivors, dropped)
-        finally:
-            self.runs.end_secure_round(caller, context)
+        with self._audited(caller, "Unmask", context) as entry:
+            secure = self.runs.secure_round(caller, context)
+            try:
+                revealed = secure.client.unmask(survivors, dropped)
+            finally:
+                self.runs.end_secure_round(caller, context)
+            entry.reasons = [
+                f"cohort of {len(survivors)} counted; {len(revealed)} share(s) revealed, {len(dropped)} for dropped peers"
+            ]
+            entry.bytes_released = sum(len(share) for _, _, share in revealed)
+            return revealed
 
     def evaluate(self, caller: str, context: RunContext, task: TaskSpec, arrays: NamedArrays) -> EvalSums:
+        with self._audited(caller, "Evaluate", context) as entry:
+            sums = self._evaluate(caller, context, task, arrays)
+            entry.rows, entry.bytes_released = sums.count, 8 * (4 + 2 * len(sums.positive_histogram))
+            return sums
+
+    def _evaluate(self, caller: str, context: RunContext, task: TaskSpec, arrays: NamedArrays) -> EvalSums:
         self._authorise(caller, context, "stats", task)
         rt = self.runtime
         x, y = prepare(rt.schema, task, rt.test, reference=rt.train)
@@ -218,6 +301,13 @@ class NodeHandlers:
 
     def train_local(self, caller: str, context: RunContext, task: TaskSpec) -> Iterator[tuple[int, EvalSums, int]]:
         """Train on this node alone for the task's rounds; only metrics leave."""
+        with self._audited(caller, "TrainLocal", context) as entry:
+            for round_, sums, n in self._train_local(caller, context, task):
+                entry.rows = n + sums.count
+                entry.bytes_released += 8 * (4 + 2 * len(sums.positive_histogram))
+                yield round_, sums, n
+
+    def _train_local(self, caller: str, context: RunContext, task: TaskSpec) -> Iterator[tuple[int, EvalSums, int]]:
         self._authorise(caller, context, "stats", task)
         rt = self.runtime
         x, y = prepare(rt.schema, task, rt.train, reference=rt.train)
@@ -237,6 +327,9 @@ class NodeHandlers:
 
     def export(self, caller: str, context: RunContext, task: TaskSpec) -> pa.Table:
         """Harmonised training rows of the task's columns, only under `release = "raw"`."""
-        self._authorise(caller, context, "raw", task)
-        frame = self.runtime.train[[*task.features, task.target]]
-        return pa.Table.from_pandas(frame, preserve_index=False)
+        with self._audited(caller, "Export", context) as entry:
+            self._authorise(caller, context, "raw", task)
+            frame = self.runtime.train[[*task.features, task.target]]
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            entry.rows, entry.bytes_released = table.num_rows, table.nbytes
+            return table

@@ -1,0 +1,115 @@
+"""Our own frozen vectors: every value below was computed once with the code as it stood and pasted in.
+
+They exist so that any change of the mask PRG (cipher, nonce, counter,
+byte order), of a HKDF label, of the session-id encoding, of the X25519
+agreement or of the SecAgg+ graph derivation makes a test fail. Nodes
+running two builds must derive identical masks and graphs, or the masks no
+longer cancel and every round with mixed versions silently aborts or is
+wrong. If a change is intended, it is a protocol change: bump the `v1` in
+the labels, then recompute and re-freeze these values in the same commit.
+
+The uint32 values assume a little-endian host (x86-64, AArch64), as the
+masks themselves do: `keystream_into` writes bytes into a native uint32 view.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+from federation.secagg import _crypto, graph, masking
+from federation.secagg.config import session_id
+
+pytestmark = pytest.mark.skipif(sys.byteorder != "little", reason="frozen uint32 words are little-endian")
+
+h = bytes.fromhex
+
+SESSION = h("228e61bcb381c7e267d20b8d1c142ca43ba9dc50e3a2ed78a1c9c18f646db5cd")
+PRIVATE_A = bytes(range(1, 33))
+PRIVATE_B = bytes(range(33, 65))
+
+
+def public(private: bytes) -> bytes:
+    key = X25519PrivateKey.from_private_bytes(private).public_key()
+    return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def first_words(seed: bytes) -> list[int]:
+    return _crypto.keystream_into(seed, np.empty(8, dtype=np.uint32)).tolist()
+
+
+def test_frozen_keystream_of_seed_0_to_31() -> None:
+    assert first_words(bytes(range(32))) == [
+        2100034873,
+        1780073945,
+        1996733837,
+        1229642936,
+        1876440458,
+        3429555900,
+        1283312818,
+        2451892952,
+    ]
+
+
+def test_frozen_session_id() -> None:
+    assert session_id("frozen-run", 7, ("node-a", "node-b", "node-c")) == SESSION
+
+
+def test_frozen_self_mask_seed_and_mask() -> None:
+    seed = masking.self_mask_seed(bytes(range(32)), SESSION)
+    assert seed == h("5c5250ed3d420cd07f912b449be3bf77e96c678c696f7116bbe127ed4a41e373")
+    assert first_words(seed) == [3826062098, 2305117671, 4126863318, 149548914, 714394633, 2078377049, 1430472225, 2709991220]
+
+
+def test_frozen_x25519_public_keys() -> None:
+    assert public(PRIVATE_A) == h("07a37cbc142093c8b755dc1b10e86cb426374ad16aa853ed0bdfc0b2b86d1c7c")
+    assert public(PRIVATE_B) == h("5869aff450549732cbaaed5e5df9b30a6da31cb0e5742bad5ad4a1a768f1a67b")
+
+
+def test_frozen_pairwise_seed_and_mask_from_both_ends() -> None:
+    expected = h("696b49b6ceb13efe31c7256a25eb197a7705bbfde2b35b4116801ee9a3484892")
+    assert masking.pairwise_seed(PRIVATE_A, public(PRIVATE_B), SESSION) == expected
+    assert masking.pairwise_seed(PRIVATE_B, public(PRIVATE_A), SESSION) == expected
+    assert first_words(expected) == [
+        831683028,
+        3797673997,
+        3935449200,
+        1757107285,
+        1758493348,
+        2600595073,
+        1702468161,
+        3780819452,
+    ]
+
+
+def test_frozen_share_encryption_key() -> None:
+    assert masking.share_key(PRIVATE_A, public(PRIVATE_B), SESSION) == h(
+        "f80dbe4603d49de95ff145b76244f52b432af99aaee1d8c36cd69cf9604b615c"
+    )
+
+
+def test_frozen_share_binding_layout() -> None:
+    assert masking.share_binding(SESSION, 3, 258) == SESSION + h("00000003") + h("00000102")
+
+
+def test_frozen_secagg_plus_graph() -> None:
+    """The graph comes from numpy's Generator.permutation, whose stream numpy does not promise
+    to keep across releases (NEP 19): this catches a numpy upgrade that would split a cohort's view."""
+    assert [sorted(n) for n in graph.neighbours(12, degree=4, seed=SESSION)] == [
+        [3, 4, 9, 11],
+        [3, 6, 8, 10],
+        [5, 6, 7, 11],
+        [0, 1, 8, 9],
+        [0, 5, 9, 11],
+        [2, 4, 7, 11],
+        [1, 2, 7, 10],
+        [2, 5, 6, 10],
+        [1, 3, 9, 10],
+        [0, 3, 4, 8],
+        [1, 6, 7, 8],
+        [0, 2, 4, 5],
+    ]
