@@ -266,6 +266,8 @@ class NodeHandlers:
         )
         weight = min(len(y), secure.max_weight) / secure.max_weight
         delta = flatten(get_arrays(model)) - flatten(arrays)
+        if not np.all(np.isfinite(delta)):
+            raise InvalidRequest("local training diverged (non-finite update); lower the learning rate")
         vector = np.append(weight * delta, weight)
         config = secure.client.config
         encoded = config.quantizer.encode(vector, np.random.default_rng())

@@ -69,6 +69,13 @@ def open_sealed(key: bytes, sealed: bytes, *, associated_data: bytes) -> bytes:
         raise InvalidRequest("an encrypted share failed authentication (wrong key, binding or tampered)") from None
 
 
+def _byte_view(out: np.ndarray) -> memoryview:
+    """The array's memory as bytes, in place: a copy would leave `out` unfilled."""
+    if not (out.flags.c_contiguous or out.flags.f_contiguous) or not out.flags.writeable:
+        raise ValueError("keystream goes into a writeable contiguous array")
+    return memoryview(out.reshape(-1, order="A").view(np.uint8))  # type: ignore[arg-type]
+
+
 def keystream_into(seed: bytes, out: np.ndarray) -> np.ndarray:
     """Fill `out` (any dtype, contiguous) with the ChaCha20 keystream of a 256-bit seed.
 
@@ -79,7 +86,7 @@ def keystream_into(seed: bytes, out: np.ndarray) -> np.ndarray:
     if len(seed) != KEY_BYTES:
         raise ValueError("mask seeds are 256-bit")
     encryptor = Cipher(algorithms.ChaCha20(seed, _ZERO_NONCE), mode=None).encryptor()
-    buffer = memoryview(out.reshape(-1).view(np.uint8))  # type: ignore[arg-type]
+    buffer = _byte_view(out)
     zeros = bytes(min(len(buffer), _CHUNK))
     for start in range(0, len(buffer), _CHUNK):
         piece = buffer[start : start + _CHUNK]
@@ -93,8 +100,10 @@ def aes_ctr_keystream_into(seed: bytes, out: np.ndarray) -> np.ndarray:
     """AES-256-CTR keystream, kept for the benchmark's comparison with ChaCha20."""
     from cryptography.hazmat.primitives.ciphers import modes
 
+    if len(seed) != KEY_BYTES:
+        raise ValueError("mask seeds are 256-bit")
     encryptor = Cipher(algorithms.AES(seed), modes.CTR(_ZERO_NONCE)).encryptor()
-    buffer = memoryview(out.reshape(-1).view(np.uint8))  # type: ignore[arg-type]
+    buffer = _byte_view(out)
     zeros = bytes(min(len(buffer), _CHUNK))
     for start in range(0, len(buffer), _CHUNK):
         piece = buffer[start : start + _CHUNK]

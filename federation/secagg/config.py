@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -13,7 +14,8 @@ from federation.secagg.quantize import Quantizer
 
 def session_id(run_id: str, round_: int, participants: tuple[str, ...]) -> bytes:
     """A public 32-byte id that binds keys, shares and masks to one run, round and cohort."""
-    material = "\x1f".join([run_id, str(round_), *participants]).encode()
+    fields = [run_id.encode(), str(round_).encode(), *(p.encode() for p in participants)]
+    material = b"".join(len(f).to_bytes(4, "big") + f for f in fields)  # length-prefixed: injective
     return hashlib.sha256(b"federation/secagg/v1/session\x00" + material).digest()
 
 
@@ -39,6 +41,8 @@ class SecAggConfig:
         n = len(self.participants)
         if len(self.session) != 32:
             problems.append("the session id must be 32 bytes")
+        if self.degree is not None and self.degree < n - 1 and (self.degree < 2 or self.degree % 2):
+            problems.append(f"a SecAgg+ degree must be even and at least 2, got {self.degree}")
         if n < 2 or len(set(self.participants)) != n:
             problems.append("secure aggregation needs at least two distinct participants")
         smallest = min((len(h) for h in self.holders), default=0) if n >= 2 and not problems else 0
@@ -48,8 +52,8 @@ class SecAggConfig:
             )
         if self.vector_length < 1:
             problems.append("the vector length must be positive")
-        if not self.clip > 0:
-            problems.append("the clip must be positive")
+        if not (math.isfinite(self.clip) and self.clip > 0):
+            problems.append(f"the clip must be a positive finite number, got {self.clip}")
         if problems:
             raise InvalidRequest("invalid secure-aggregation parameters: " + "; ".join(problems))
 

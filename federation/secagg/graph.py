@@ -23,8 +23,10 @@ def neighbours(n: int, *, degree: int | None, seed: bytes) -> list[frozenset[int
         return [frozenset(j for j in range(n) if j != i) for i in range(n)]
     if degree < 2 or degree % 2:
         raise ValueError(f"a SecAgg+ degree must be even and >= 2, got {degree}")
-    rng = np.random.default_rng(np.frombuffer(hashlib.sha256(b"federation/secagg/v1/graph" + seed).digest(), dtype=np.uint32))
-    order = rng.permutation(n)
+    # A permutation by sorting hashes: the same at every party, whatever numpy version it runs.
+    order = np.array(
+        sorted(range(n), key=lambda i: hashlib.sha256(b"federation/secagg/v1/graph" + seed + i.to_bytes(4, "big")).digest())
+    )
     position = np.empty(n, dtype=np.int64)
     position[order] = np.arange(n)
     result = []
@@ -36,5 +38,7 @@ def neighbours(n: int, *, degree: int | None, seed: bytes) -> list[frozenset[int
 
 def default_degree(n: int) -> int:
     """An even degree of about 2 log2 n, the SecAgg+ regime for large cohorts."""
-    degree = 2 * math.ceil(math.log2(max(n, 2)))
-    return min(degree + degree % 2, n - 1 if (n - 1) % 2 == 0 else n - 2)
+    if n - 1 <= 2:
+        return n - 1  # the complete graph
+    degree = 2 * math.ceil(math.log2(n))
+    return min(degree, n - 1 if (n - 1) % 2 == 0 else n - 2)

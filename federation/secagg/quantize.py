@@ -31,12 +31,15 @@ class Quantizer:
         return ((2**31 - 1) / self.cohort - 1) / self.clip
 
     def encode(self, values: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """Clip, scale and stochastically round to uint32 (two's complement)."""
-        scaled = np.clip(np.asarray(values, dtype=np.float64), -self.clip, self.clip) * self.scale
+        """Clip, scale and stochastically round to uint32 (two's complement); NaN is refused."""
+        array = np.asarray(values, dtype=np.float64)
+        if np.isnan(array).any():
+            raise ValueError("cannot encode NaN: the update diverged")
+        scaled = np.clip(array, -self.clip, self.clip) * self.scale
         floor = np.floor(scaled)
         rounded = floor + (rng.random(scaled.shape) < (scaled - floor))
         return rounded.astype(np.int64).astype(np.uint32)
 
     def decode(self, total: np.ndarray) -> np.ndarray:
-        """The float sum of the encoded inputs from their uint32 sum."""
-        return (np.asarray(total, dtype=np.uint32).view(np.int32).astype(np.float64) / self.scale).astype(np.float32)
+        """The float64 sum of the encoded inputs from their uint32 sum."""
+        return np.asarray(total, dtype=np.uint32).view(np.int32).astype(np.float64) / self.scale

@@ -62,14 +62,17 @@ class SecAggServer:
         """After ShareKeys: for each sharer, the encrypted shares addressed to it by other sharers."""
         self._enter("keys", "shares")
         alive = frozenset(sealed) & frozenset(self._keys)
+        for sender in alive:
+            strangers = set(sealed[sender]) - self.config.graph[sender]
+            if strangers:
+                self.phase = "aborted"
+                raise InvalidRequest(f"node {sender} sent shares to non-neighbour(s) {sorted(strangers)}")
         self._note_dropouts("share-keys", frozenset(self._keys), alive)
         self._require(alive, "sharing keys")
         self._shared = alive
         routed: dict[int, dict[int, bytes]] = {i: {} for i in alive}
         for sender in alive:
             for receiver, box in sealed[sender].items():
-                if receiver not in self.config.graph[sender]:
-                    raise InvalidRequest(f"node {sender} sent a share to non-neighbour {receiver}")
                 if receiver in alive:
                     routed[receiver][sender] = box
         self._masked_with = {i: frozenset(routed[i]) for i in alive}
@@ -79,12 +82,13 @@ class SecAggServer:
         """After MaskedUpdate: what each survivor is asked to reveal (survivors, its dropped neighbours)."""
         self._enter("shares", "masked")
         alive = frozenset(masked) & self._shared
-        self._note_dropouts("masked-update", self._shared, alive)
-        self._require(alive, "masked updates")
         for i in alive:
             vector = masked[i]
             if vector.dtype != np.uint32 or vector.shape != (self.config.vector_length,):
+                self.phase = "aborted"
                 raise InvalidRequest(f"node {i} sent a masked vector of the wrong type or length")
+        self._note_dropouts("masked-update", self._shared, alive)
+        self._require(alive, "masked updates")
         self._masked = {i: masked[i] for i in alive}
         dropped = self._shared - alive
         return {i: (alive, dropped & self._masked_with[i]) for i in alive}
@@ -96,12 +100,18 @@ class SecAggServer:
         self._note_dropouts("unmask", frozenset(self._masked), responders)
         self_shares: dict[int, dict[int, bytes]] = {}
         key_shares: dict[int, dict[int, bytes]] = {}
+        n = len(self.config.participants)
         for holder in responders:
             for owner, kind, share in revealed[holder]:
+                if not 0 <= owner < n:
+                    self.phase = "aborted"
+                    raise InvalidRequest(f"node {holder} revealed a share of {owner}, who is not in the cohort")
                 if holder not in self.config.holders[owner]:
+                    self.phase = "aborted"
                     raise InvalidRequest(f"node {holder} revealed a share of {owner} it cannot hold")
                 target = self_shares if kind == SELF_MASK else key_shares if kind == MASKING_KEY else None
                 if target is None:
+                    self.phase = "aborted"
                     raise InvalidRequest(f"unknown share kind {kind!r}")
                 target.setdefault(owner, {})[holder + 1] = share
         survivors = frozenset(self._masked)

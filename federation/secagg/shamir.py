@@ -39,6 +39,8 @@ def combine(shares: Mapping[int, bytes], *, threshold: int) -> bytes:
     """Lagrange interpolation at 0 from at least `threshold` shares."""
     if len(shares) < threshold:
         raise InvalidRequest(f"{len(shares)} shares cannot reconstruct a secret shared with threshold {threshold}")
+    if any(not 0 < x < PRIME for x in shares):
+        raise InvalidRequest("a Shamir share names a holder outside the field")
     points = list(shares.items())[:threshold]
     secret = 0
     for i, (x_i, share) in enumerate(points):

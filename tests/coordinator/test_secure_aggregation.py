@@ -36,8 +36,15 @@ def test_secure_training_matches_plain_fedavg_within_quantisation(live_nodes: di
     for secure in (None, SETTINGS):
         run_id = accepted(clients, task)
         rounds, failures, secure_rounds = run_federated(
-            clients, task, initial_model(task), run_id=run_id, purpose=PURPOSE, strategy="fedavg",
-            proximal_mu=0.0, checkpoint_dir=None, secure=secure,
+            clients,
+            task,
+            initial_model(task),
+            run_id=run_id,
+            purpose=PURPOSE,
+            strategy="fedavg",
+            proximal_mu=0.0,
+            checkpoint_dir=None,
+            secure=secure,
         )
         assert failures == []
         results[secure is not None] = (rounds, secure_rounds)

@@ -38,7 +38,9 @@ def test_round_completes_with_the_right_sum_when_a_node_dies_during_masked_updat
                 victim.process.wait()
 
         parameters = SecureSettings(clip=1.0, max_weight=4096.0).parameters([c.node_id for c in clients], initial)
-        outcome = run_secure_round(clients, RunContext(secure_id, PURPOSE, 1), task, initial, parameters, before_phase=kill_before)
+        outcome = run_secure_round(
+            clients, RunContext(secure_id, PURPOSE, 1), task, initial, parameters, before_phase=kill_before
+        )
         assert outcome.aborted == ""
         assert outcome.dropouts == {"masked-update": [victim.node_id]}
         assert sorted(outcome.survivors) == sorted(p for p in PARTIES if p != victim.node_id)

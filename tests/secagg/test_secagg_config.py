@@ -89,21 +89,11 @@ def test_every_problem_is_reported_at_once() -> None:
     assert "32 bytes" in message and "vector length" in message and "clip" in message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: SecAggConfig accepts clip=inf (config.py:51 only checks > 0); the Quantizer then raises a bare "
-    "ValueError at the first encode/decode; check math.isfinite(clip) with the other problems",
-)
 def test_infinite_clip_is_refused_up_front() -> None:
     with pytest.raises(InvalidRequest, match="clip"):
         make(clip=math.inf)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: an odd SecAgg+ degree escapes the problem list: __post_init__ builds the graph (config.py:44), "
-    "so neighbours() raises a bare ValueError instead of InvalidRequest (INVALID_ARGUMENT over gRPC)",
-)
 def test_odd_degree_is_refused_as_invalid_request() -> None:
     with pytest.raises(InvalidRequest, match="degree"):
         make(degree=3, threshold=3)
@@ -142,11 +132,6 @@ def test_session_id_binds_run_round_and_participants(run_id: str, round_: int, p
     assert session_id(run_id, round_, participants) != SESSION
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: session_id joins fields with \\x1f without escaping (config.py:16), so a run id containing \\x1f "
-    "collides with another (run, round, cohort); node ids cannot hold \\x1f, run ids can. Length-prefix each field",
-)
 def test_session_id_encoding_is_injective() -> None:
     assert session_id("r\x1f1", 2, ("a", "b")) != session_id("r", 1, ("2", "a", "b"))
 

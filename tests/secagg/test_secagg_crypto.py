@@ -125,12 +125,6 @@ def test_keystream_into_fills_multidimensional_c_contiguous_arrays() -> None:
     np.testing.assert_array_equal(out.reshape(-1), flat)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: keystream_into on a Fortran-ordered array (contiguous, as its docstring allows) writes into the copy "
-    "that out.reshape(-1) makes (_crypto.py:82) and returns `out` unfilled; use out.reshape(-1, order='A') or "
-    "np.ravel(out, order='K') and refuse arrays that are not contiguous",
-)
 def test_keystream_into_fills_fortran_ordered_arrays() -> None:
     out = np.zeros((4, 4), dtype=np.uint32, order="F")
     _crypto.keystream_into(bytes(range(32)), out)

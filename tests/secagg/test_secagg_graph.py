@@ -102,10 +102,5 @@ def test_default_degree_grows_like_2_log2_n() -> None:
     assert default_degree(1025) == 22
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: default_degree(2) returns 0 (graph.py:40: n - 1 = 1 is odd, so it takes n - 2), a degree that "
-    "neighbours() refuses; it should return 1 (the complete graph). Unreachable from grid.py today (n > 16 only)",
-)
 def test_default_degree_for_two_nodes_is_usable() -> None:
     assert neighbours(2, degree=default_degree(2), seed=b"s") == complete(2)

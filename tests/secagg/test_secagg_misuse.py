@@ -136,12 +136,6 @@ def test_an_aborted_server_answers_nothing_more() -> None:
         server.route_shares({})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: route_shares enters 'shares' before validating (server.py:63) and sets _masked_with only after the "
-    "loop (server.py:75); after a refused share the next phase crashes with KeyError (server.py:90). Validate first, "
-    "or mark the round aborted on any refusal",
-)
 def test_after_a_refused_share_the_server_does_not_crash_in_the_next_phase() -> None:
     r = Round(make_config(6, threshold=2, degree=2)).advertise()
     sealed = {i: r.clients[i].share_keys(r.peers[i]) for i in r.peers}
@@ -388,12 +382,6 @@ def test_unknown_share_kind_is_refused() -> None:
         r.server.finish(revealed)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: finish indexes config.holders[owner] with an unchecked owner (server.py:101): an owner beyond the "
-    "cohort raises IndexError, which run_secure_round does not catch, so one node can crash the coordinator's run; "
-    "check 0 <= owner < n and refuse with InvalidRequest",
-)
 def test_holder_revealing_a_share_of_a_node_outside_the_cohort_is_refused() -> None:
     r = Round(make_config()).advertise().share().mask()
     revealed = r.reveal()

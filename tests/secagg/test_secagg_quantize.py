@@ -50,11 +50,6 @@ def test_round_trip_is_within_one_step_per_element(clip: float, cohort: int, see
     assert np.all(error <= 1 / q.scale + np.abs(expected) * FLOAT32_REL)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: decode casts to float32 (quantize.py:42), so for cohorts below ~128 its error exceeds the "
-    "1/scale per input that the module docstring promises; return float64 (the coordinator upcasts anyway)",
-)
 def test_decode_keeps_the_documented_precision_for_small_cohorts() -> None:
     q = Quantizer(1.0, 2)
     decoded = q.decode(q.encode(np.array([0.1]), np.random.default_rng(0)))
@@ -124,11 +119,6 @@ def test_integral_values_are_encoded_exactly() -> None:
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: encode silently turns NaN into 0 (float->int64 cast of NaN, quantize.py:35-38), so a diverged "
-    "node contributes a zero update with full weight; it should refuse non-finite inputs",
-)
 def test_encode_refuses_nan() -> None:
     with pytest.raises(ValueError):
         Quantizer(1.0, 3).encode(np.array([0.5, np.nan]), np.random.default_rng(0))

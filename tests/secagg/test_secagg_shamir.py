@@ -105,11 +105,6 @@ def test_malformed_shares_are_refused(bad: bytes) -> None:
             shamir.combine({**{1: shares[1], 2: shares[2]}, position: bad}, threshold=2)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: combine does not validate the x coordinates; two holders equal modulo the prime make "
-    "pow(0, -1, PRIME) raise a bare ValueError (shamir.py:49-53) instead of InvalidRequest",
-)
 def test_holder_coordinates_outside_the_field_are_refused_as_invalid_request() -> None:
     shares = shamir.split(SECRET, threshold=2, holders=[1, 2])
     with pytest.raises(InvalidRequest):
