@@ -1,10 +1,10 @@
-"""AES-256-CTR (`_crypto.aes_ctr_keystream_into`, the benchmark's alternative PRG) against NIST SP 800-38A.
+"""AES-256-CTR (`_crypto.aes256_ctr_keystream_into`, the benchmark's alternative PRG) against NIST SP 800-38A.
 
 F.5.5 (CTR-AES256.Encrypt) starts from the counter block f0f1...feff, and
-`aes_ctr_keystream_into` always starts from the all-zero block, so the
+`aes256_ctr_keystream_into` always starts from the all-zero block, so the
 vector cannot go through it directly. Instead a small reference CTR is
 built from single-block AES-256 (ECB): it is checked against F.5.5, then
-`aes_ctr_keystream_into` is checked against the reference for its own
+`aes256_ctr_keystream_into` is checked against the reference for its own
 starting block, across several blocks so the 128-bit big-endian increment
 is exercised too.
 """
@@ -58,12 +58,12 @@ def test_cryptography_aes256_ctr_matches_sp800_38a_f55() -> None:
     assert encryptor.update(F55_PLAINTEXT) + encryptor.finalize() == F55_CIPHERTEXT
 
 
-def test_aes_ctr_keystream_into_is_aes256_ctr_from_the_zero_counter_block() -> None:
+def test_aes256_ctr_keystream_into_is_aes256_ctr_from_the_zero_counter_block() -> None:
     out = np.empty(16 * 5, dtype=np.uint8)
-    _crypto.aes_ctr_keystream_into(F55_KEY, out)
+    _crypto.aes256_ctr_keystream_into(F55_KEY, out)
     assert out.tobytes() == reference_ctr_keystream(F55_KEY, bytes(16), 5)
 
 
-def test_aes_ctr_keystream_into_fills_uint32_masks() -> None:
-    words = _crypto.aes_ctr_keystream_into(F55_KEY, np.zeros(12, dtype="<u4"))
+def test_aes256_ctr_keystream_into_fills_uint32_masks() -> None:
+    words = _crypto.aes256_ctr_keystream_into(F55_KEY, np.zeros(12, dtype="<u4"))
     assert words.tobytes() == reference_ctr_keystream(F55_KEY, bytes(16), 3)

@@ -1,14 +1,14 @@
-"""The mask PRG (`_crypto.keystream_into`, ChaCha20) against RFC 8439.
+"""ChaCha20 (`_crypto.chacha20_keystream_into`, kept beside the AES-256-CTR mask PRG) against RFC 8439.
 
-`keystream_into` runs ChaCha20 with `cryptography`'s 16-byte nonce: a 4-byte
+`chacha20_keystream_into` runs ChaCha20 with `cryptography`'s 16-byte nonce: a 4-byte
 little-endian block counter followed by the 96-bit RFC nonce, all zero here.
 So its output is the RFC keystream for nonce 0 starting at block counter 0,
 and block k of the RFC is bytes [64k, 64k + 64) of our stream. Appendix A.1
 vectors #1-#4 all use the zero nonce, with counters 0, 1, 1 and 2, so each is
-a 64-byte window of one `keystream_into` call. Vector #5 and the section
-2.3.2 / 2.4.2 examples use other nonces, which `keystream_into` cannot take
+a 64-byte window of one `chacha20_keystream_into` call. Vector #5 and the section
+2.3.2 / 2.4.2 examples use other nonces, which `chacha20_keystream_into` cannot take
 (by design: each seed is used once), so they check the primitive through
-`cryptography` with the nonce layout above, which is what `keystream_into`
+`cryptography` with the nonce layout above, which is what `chacha20_keystream_into`
 relies on.
 """
 
@@ -57,14 +57,14 @@ A1_ZERO_NONCE = [
 @pytest.mark.parametrize(("key", "counter", "block"), A1_ZERO_NONCE)
 def test_keystream_into_matches_rfc8439_a1(key: bytes, counter: int, block: str) -> None:
     out = np.empty(64 * (counter + 1), dtype=np.uint8)
-    returned = _crypto.keystream_into(key, out)
+    returned = _crypto.chacha20_keystream_into(key, out)
     assert returned is out
     assert out[64 * counter :].tobytes() == h(block)
 
 
 def test_keystream_into_block_0_through_uint32_view() -> None:
     """The masks are uint32 arrays: the same bytes read as little-endian words."""
-    words = _crypto.keystream_into(bytes(32), np.empty(16, dtype="<u4"))
+    words = _crypto.chacha20_keystream_into(bytes(32), np.empty(16, dtype="<u4"))
     expected = np.frombuffer(h(A1_ZERO_NONCE[0].values[2]), dtype="<u4")  # type: ignore[arg-type]
     np.testing.assert_array_equal(words, expected)
 
@@ -108,7 +108,7 @@ def test_keystream_into_is_continuous_across_its_internal_chunks() -> None:
     """The keystream is written in 4 MiB slices: one stream, not a restart per slice."""
     length = (1 << 22) + 4096 + 64
     out = np.empty(length // 4, dtype=np.uint32)
-    _crypto.keystream_into(bytes(range(32)), out)
+    _crypto.chacha20_keystream_into(bytes(range(32)), out)
     reference = _chacha20(bytes(range(32)), 0, bytes(12), bytes(length))
     assert out.tobytes() == reference
 
@@ -116,4 +116,4 @@ def test_keystream_into_is_continuous_across_its_internal_chunks() -> None:
 def test_keystream_into_refuses_a_seed_that_is_not_256_bit() -> None:
     for seed in (b"", bytes(16), bytes(31), bytes(33)):
         with pytest.raises(ValueError, match="256-bit"):
-            _crypto.keystream_into(seed, np.empty(4, dtype=np.uint32))
+            _crypto.chacha20_keystream_into(seed, np.empty(4, dtype=np.uint32))

@@ -39,19 +39,20 @@ def public(private: bytes) -> bytes:
 
 
 def first_words(seed: bytes) -> list[int]:
+    """The first mask words of the PRG in use (AES-256-CTR since it measured faster than ChaCha20)."""
     return _crypto.keystream_into(seed, np.empty(8, dtype=np.uint32)).tolist()
 
 
 def test_frozen_keystream_of_seed_0_to_31() -> None:
     assert first_words(bytes(range(32))) == [
-        2100034873,
-        1780073945,
-        1996733837,
-        1229642936,
-        1876440458,
-        3429555900,
-        1283312818,
-        2451892952,
+        3053490418,
+        3500099882,
+        1788539817,
+        2155294429,
+        2926992880,
+        3852450122,
+        832304806,
+        1026998856,
     ]
 
 
@@ -66,7 +67,7 @@ def test_frozen_session_id() -> None:
 def test_frozen_self_mask_seed_and_mask() -> None:
     seed = masking.self_mask_seed(bytes(range(32)), SESSION)
     assert seed == h("5c5250ed3d420cd07f912b449be3bf77e96c678c696f7116bbe127ed4a41e373")
-    assert first_words(seed) == [3826062098, 2305117671, 4126863318, 149548914, 714394633, 2078377049, 1430472225, 2709991220]
+    assert first_words(seed) == [1317164597, 3927591101, 3325868055, 3790505267, 1493797386, 1756925171, 580027684, 1820154357]
 
 
 def test_frozen_x25519_public_keys() -> None:
@@ -79,14 +80,14 @@ def test_frozen_pairwise_seed_and_mask_from_both_ends() -> None:
     assert masking.pairwise_seed(PRIVATE_A, public(PRIVATE_B), SESSION) == expected
     assert masking.pairwise_seed(PRIVATE_B, public(PRIVATE_A), SESSION) == expected
     assert first_words(expected) == [
-        831683028,
-        3797673997,
-        3935449200,
-        1757107285,
-        1758493348,
-        2600595073,
-        1702468161,
-        3780819452,
+        1142447737,
+        3491815601,
+        3266099673,
+        1083147902,
+        3968016433,
+        3450558861,
+        3520287500,
+        2735275640,
     ]
 
 
