@@ -180,7 +180,8 @@ def main() -> None:
     chacha = keystream_speed(10**6, _crypto.chacha20_keystream_into) / 1e9
     aes = keystream_speed(10**6, _crypto.aes256_ctr_keystream_into) / 1e9
     print(
-        f"PRG keystream (4 MB into a preallocated buffer): ChaCha20 {chacha:.2f} GB/s, AES-256-CTR {aes:.2f} GB/s (masks use AES-256-CTR)"
+        f"PRG keystream, 4 MB into a preallocated buffer: ChaCha20 {chacha:.2f} GB/s, AES-256-CTR {aes:.2f} GB/s"
+        " (masks use AES-256-CTR)"
     )
     header = (
         f"{'n':>4} {'dim':>8} {'deg':>3} {'drop':>5} {'plain s':>8} {'ours s':>8} {'flower s':>9} "
