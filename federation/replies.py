@@ -42,6 +42,11 @@ class ProposalAnswer:
     min_cohort: int = 0
     usable_columns: tuple[str, ...] = ()
     max_release: str = "none"
+    clip: float | None = None
+    noise_multiplier: float | None = None
+    epsilon_spent: float = 0.0
+    epsilon_budget: float | None = None
+    budget_exhausted: bool = False
 
 
 @dataclass(frozen=True)

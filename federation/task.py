@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from federation.errors import InvalidRequest
 
@@ -57,6 +57,20 @@ class FeatureScaling:
 
 
 @dataclass(frozen=True)
+class PrivacySpec:
+    """Client-level DP for a run: clip each update to `clip` (L2), noise of scale noise_multiplier * clip."""
+
+    noise_multiplier: float
+    clip: float
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.noise_multiplier) and self.noise_multiplier > 0):
+            raise InvalidRequest(f"the noise multiplier must be positive, got {self.noise_multiplier}")
+        if not (math.isfinite(self.clip) and self.clip > 0):
+            raise InvalidRequest(f"the privacy clip must be positive, got {self.clip}")
+
+
+@dataclass(frozen=True)
 class TaskSpec:
     """A training task: model, features, target and the training budget per round."""
 
@@ -70,6 +84,7 @@ class TaskSpec:
     proximal_mu: float = 0.0
     seed: int = 0
     scaling: FeatureScaling | None = None
+    privacy: PrivacySpec | None = None
 
     def __post_init__(self) -> None:
         problems = []
@@ -96,15 +111,4 @@ class TaskSpec:
 
     def with_scaling(self, scaling: FeatureScaling) -> TaskSpec:
         """The same task with global feature scaling attached."""
-        return TaskSpec(
-            model=self.model,
-            features=self.features,
-            target=self.target,
-            rounds=self.rounds,
-            local_epochs=self.local_epochs,
-            batch_size=self.batch_size,
-            learning_rate=self.learning_rate,
-            proximal_mu=self.proximal_mu,
-            seed=self.seed,
-            scaling=scaling,
-        )
+        return replace(self, scaling=scaling)

@@ -14,18 +14,22 @@ from contextlib import contextmanager
 
 import numpy as np
 import pyarrow as pa
+import torch
 
 from federation.data.encoding import encode, encoded_columns
 from federation.errors import BudgetExhausted, FederationError, InvalidRequest, PolicyDenied
 from federation.models.evaluation import EvalSums
 from federation.models.registry import MODEL_NAMES, build_model
-from federation.models.training import NamedArrays, evaluate, flatten, get_arrays, set_arrays, train
+from federation.models.training import NamedArrays, evaluate, flatten, get_arrays, set_arrays, train, unflatten
 from federation.node.audit import AuditEntry, AuditLog
 from federation.node.runtime import NodeRuntime
 from federation.node.state import RunRegistry, SecureRound
 from federation.node.training import check_task_fields, local_seed, prepare
-from federation.policy.evaluate import Decision, Request, decide
+from federation.policy.evaluate import CLIENT_SAMPLE_RATE, MODEL_RELEASES, Decision, Request, decide
 from federation.policy.model import Release
+from federation.privacy.accounting import MechanismStep
+from federation.privacy.ledger import BudgetLedger
+from federation.privacy.noise import privatise
 from federation.replies import FeatureStats, FieldDescription, FitOutcome, NodeDescription, ProposalAnswer
 from federation.secagg.client import SecAggClient
 from federation.secagg.config import RoundParameters
@@ -42,11 +46,19 @@ def _rounded(count: int) -> int:
     return int(round(count, -digits))
 
 
+def _finite_delta(trained: NamedArrays, start: NamedArrays) -> np.ndarray:
+    delta: np.ndarray = flatten(trained) - flatten(start)
+    if not np.all(np.isfinite(delta)):
+        raise InvalidRequest("local training diverged (non-finite update); lower the learning rate")
+    return delta
+
+
 class NodeHandlers:
     def __init__(self, runtime: NodeRuntime) -> None:
         self.runtime = runtime
         self.runs = RunRegistry()
         self.audit = AuditLog(runtime.manifest.state_dir)
+        self.ledger = BudgetLedger(runtime.manifest.state_dir / "ledger.sqlite")
         self._current = threading.local()
 
     # -- audit --------------------------------------------------------------
@@ -73,7 +85,14 @@ class NodeHandlers:
 
     # -- policy -------------------------------------------------------------
     def _decide(
-        self, caller: str, context: RunContext, release: Release, *, task: TaskSpec | None = None, cohort_size: int | None = None
+        self,
+        caller: str,
+        context: RunContext,
+        release: Release,
+        *,
+        task: TaskSpec | None = None,
+        cohort_size: int | None = None,
+        dp_steps: int = 1,
     ) -> Decision:
         request = Request(
             caller=caller,
@@ -83,8 +102,10 @@ class NodeHandlers:
             columns=(*task.features, task.target) if task else (),
             rounds=task.rounds if task else None,
             cohort_size=cohort_size,
+            dp_steps=dp_steps,
         )
-        decision = decide(self.runtime.policy, request, today=self.runtime.today)
+        history = self.ledger.history(caller, context.purpose) if release in MODEL_RELEASES else []
+        decision = decide(self.runtime.policy, request, today=self.runtime.today, history=history)
         entry: AuditEntry | None = getattr(self._current, "entry", None)
         if entry is not None:
             entry.reasons = list(decision.reasons)
@@ -99,13 +120,16 @@ class NodeHandlers:
         )
         return decision
 
-    def _authorise(self, caller: str, context: RunContext, release: Release, task: TaskSpec) -> None:
+    def _authorise(self, caller: str, context: RunContext, release: Release, task: TaskSpec) -> Decision:
         decision = self._decide(caller, context, release, task=task)
+        if decision.budget_exhausted:
+            raise BudgetExhausted("; ".join(decision.reasons))
         if not decision.allowed:
             raise PolicyDenied(decision.reasons)
         self.runs.require(caller, context, task)
+        return decision
 
-    def _model(self, task: TaskSpec, arrays: NamedArrays | None):  # type: ignore[no-untyped-def]
+    def _model(self, task: TaskSpec, arrays: NamedArrays | None) -> torch.nn.Module:
         n_inputs = len(encoded_columns(self.runtime.schema, task.features))
         model = build_model(task.model, n_inputs, seed=task.seed)
         if arrays is not None:
@@ -143,9 +167,9 @@ class NodeHandlers:
         check_task_fields(self.runtime.schema, task)
         if task.model.name not in MODEL_NAMES:
             raise InvalidRequest(f"unknown model {task.model.name!r}; this node runs only {list(MODEL_NAMES)}")
-        decision = self._decide(caller, context, release, task=task, cohort_size=cohort_size)
+        decision = self._decide(caller, context, release, task=task, cohort_size=cohort_size, dp_steps=task.rounds)
         if decision.allowed:
-            self.runs.accept(caller, context, task)
+            self.runs.accept(caller, context, task, noise_required=decision.noise_multiplier)
         return ProposalAnswer(
             accepted=decision.allowed,
             reasons=decision.reasons,
@@ -153,6 +177,36 @@ class NodeHandlers:
             min_cohort=decision.min_cohort,
             usable_columns=decision.usable_columns,
             max_release=decision.max_release,
+            clip=decision.clip,
+            noise_multiplier=decision.noise_multiplier,
+            epsilon_spent=decision.epsilon_spent,
+            epsilon_budget=decision.epsilon_budget,
+            budget_exhausted=decision.budget_exhausted,
+        )
+
+    def _charge_privacy(self, caller: str, context: RunContext, task: TaskSpec, decision: Decision) -> None:
+        """Before any computation: the run's privacy must satisfy this node's rule, and the budget must cover it."""
+        if decision.clip is None:
+            return  # the matching rule has no differential privacy
+        run = self.runs.require(caller, context, task)
+        privacy = task.privacy
+        if privacy is None:
+            raise PolicyDenied([f"rule {decision.rule!r} requires differential privacy; the task carries none"])
+        if privacy.clip > decision.clip:
+            raise PolicyDenied([f"rule {decision.rule!r} requires clip <= {decision.clip:g}, the task uses {privacy.clip:g}"])
+        if run.noise_required is not None and privacy.noise_multiplier < run.noise_required * (1 - 1e-9):
+            needed, used = run.noise_required, privacy.noise_multiplier
+            raise PolicyDenied([f"this node's budget needs a noise multiplier >= {needed:.3g}, the task uses {used:.3g}"])
+        if decision.epsilon_budget is None or decision.delta is None:
+            return
+        self.ledger.charge(
+            caller,
+            context.purpose,
+            context.run_id,
+            context.round,
+            MechanismStep(privacy.noise_multiplier, CLIENT_SAMPLE_RATE, 1),
+            epsilon=decision.epsilon_budget,
+            delta=decision.delta,
         )
 
     def stats(self, caller: str, context: RunContext, task: TaskSpec) -> FeatureStats:
@@ -181,11 +235,12 @@ class NodeHandlers:
             return outcome
 
     def _fit(self, caller: str, context: RunContext, task: TaskSpec, arrays: NamedArrays) -> FitOutcome:
-        self._authorise(caller, context, "update", task)
+        decision = self._authorise(caller, context, "update", task)
         rt = self.runtime
         x, y = prepare(rt.schema, task, rt.train, reference=rt.train)
         model = self._model(task, arrays)
         self.runs.start_fit_round(caller, context, task)
+        self._charge_privacy(caller, context, task, decision)
         loss = train(
             model,
             x,
@@ -196,7 +251,13 @@ class NodeHandlers:
             seed=local_seed(task.seed, rt.node_id, context.round),
             proximal_mu=task.proximal_mu,
         )
-        return FitOutcome(get_arrays(model), num_examples=len(y), train_loss=loss)
+        if task.privacy is None:
+            return FitOutcome(get_arrays(model), num_examples=len(y), train_loss=loss)
+        # An individual update leaves the node: it carries the full noise itself, and
+        # the same weight as every other node's so its record count stays private.
+        delta = _finite_delta(get_arrays(model), arrays)
+        noisy = privatise(delta, clip=task.privacy.clip, noise_multiplier=task.privacy.noise_multiplier, min_contributors=1)
+        return FitOutcome(unflatten(flatten(arrays) + noisy, arrays), num_examples=1, train_loss=loss)
 
     # -- secure aggregation -------------------------------------------------
     def advertise_keys(
@@ -250,7 +311,8 @@ class NodeHandlers:
         self, caller: str, context: RunContext, task: TaskSpec, shares: dict[int, bytes], arrays: NamedArrays
     ) -> np.ndarray:
         secure = self.runs.secure_round(caller, context)
-        self._authorise(caller, context, "masked-update", task)
+        decision = self._authorise(caller, context, "masked-update", task)
+        self._charge_privacy(caller, context, task, decision)
         rt = self.runtime
         x, y = prepare(rt.schema, task, rt.train, reference=rt.train)
         model = self._model(task, arrays)
@@ -264,12 +326,16 @@ class NodeHandlers:
             seed=local_seed(task.seed, rt.node_id, context.round),
             proximal_mu=task.proximal_mu,
         )
-        weight = min(len(y), secure.max_weight) / secure.max_weight
-        delta = flatten(get_arrays(model)) - flatten(arrays)
-        if not np.all(np.isfinite(delta)):
-            raise InvalidRequest("local training diverged (non-finite update); lower the learning rate")
-        vector = np.append(weight * delta, weight)
         config = secure.client.config
+        delta = _finite_delta(get_arrays(model), arrays)
+        if task.privacy is None:
+            weight = min(len(y), secure.max_weight) / secure.max_weight
+        else:  # equal weights under DP; the noise is shared among the threshold's guaranteed survivors
+            weight = 1.0
+            delta = privatise(
+                delta, clip=task.privacy.clip, noise_multiplier=task.privacy.noise_multiplier, min_contributors=config.threshold
+            )
+        vector = np.append(weight * delta, weight)
         encoded = config.quantizer.encode(vector, np.random.default_rng())
         return secure.client.masked_input(encoded, shares)
 

@@ -40,7 +40,7 @@ class NodeRuntime:
     def load(cls, manifest_path: Path) -> NodeRuntime:
         manifest = load_manifest(manifest_path)
         schema = load_schema(manifest.schema_path)
-        policy = load_policy(manifest.policy_path)
+        policy = load_policy(manifest.policy_path, target=schema.target)
         if policy.party != manifest.node_id:
             from federation.errors import ConfigError
 

@@ -21,6 +21,7 @@ class AcceptedRun:
     purpose: str
     task: TaskSpec
     last_fit_round: int = 0
+    noise_required: float | None = None  # the least noise multiplier this node's budget allows
 
 
 @dataclass
@@ -59,12 +60,12 @@ class RunRegistry:
         with self._lock:
             self._secure.pop((caller, context.run_id), None)
 
-    def accept(self, caller: str, context: RunContext, task: TaskSpec) -> None:
+    def accept(self, caller: str, context: RunContext, task: TaskSpec, *, noise_required: float | None = None) -> None:
         """Record an accepted run; a run id is accepted once, so rounds cannot restart."""
         with self._lock:
             if (caller, context.run_id) in self._runs:
                 raise ProtocolOrderError(f"run {context.run_id!r} was already proposed; a new run needs a new id")
-            self._runs[(caller, context.run_id)] = AcceptedRun(caller, context.purpose, task)
+            self._runs[(caller, context.run_id)] = AcceptedRun(caller, context.purpose, task, noise_required=noise_required)
 
     def require(self, caller: str, context: RunContext, task: TaskSpec) -> AcceptedRun:
         """The accepted run this call belongs to; refuses anything else."""
@@ -74,7 +75,8 @@ class RunRegistry:
             raise ProtocolOrderError(f"run {context.run_id!r} was not proposed to this node; call Propose first")
         if run.purpose != context.purpose:
             raise ProtocolOrderError(f"run {context.run_id!r} was accepted for purpose {run.purpose!r}, not {context.purpose!r}")
-        if replace(task, scaling=None) != replace(run.task, scaling=None):  # scaling arrives after Propose
+        # Scaling and the run's privacy settings are agreed after Propose; the rest is fixed.
+        if replace(task, scaling=None, privacy=None) != replace(run.task, scaling=None, privacy=None):
             raise ProtocolOrderError(f"run {context.run_id!r}: the task differs from the one this node accepted")
         return run
 

@@ -1,17 +1,25 @@
-"""The policy decision: a pure function of (policy, request, today).
+"""The policy decision: a pure function of (policy, request, budget history, today).
 
 Every RPC of a node goes through `decide`; its reasons are sent to the caller
-and kept in the node's log. A request matches a rule only when the caller,
-purpose and model are all covered and the rule has not expired; the first
-matching rule that grants the requested release level decides.
+and kept in the node's audit log. A request matches a rule only when the
+caller, purpose and model are all covered and the rule has not expired; the
+first matching rule that grants the requested release level decides. For a
+rule with differential privacy, a model release also needs budget: the
+decision names the noise the planned rounds require, or refuses with
+`budget_exhausted` set, which the node reports as RESOURCE_EXHAUSTED.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from federation.policy.model import Policy, Release, Rule, release_rank
+from federation.privacy.accounting import MechanismStep, epsilon_of, noise_for_budget
+
+MODEL_RELEASES: frozenset[Release] = frozenset({"masked-update", "update"})
+CLIENT_SAMPLE_RATE = 1.0  # a node contributes to every round it joins
 
 
 @dataclass(frozen=True)
@@ -25,10 +33,13 @@ class Request:
     columns: tuple[str, ...] = ()
     rounds: int | None = None
     cohort_size: int | None = None
+    dp_steps: int = 1  # releases this request would make under differential privacy
 
 
 @dataclass(frozen=True)
 class Decision:
+    """Allow or deny, the constraints imposed, and the reasons in words."""
+
     allowed: bool
     reasons: tuple[str, ...]
     rule: str | None = None
@@ -36,6 +47,12 @@ class Decision:
     max_rounds: int = 0
     usable_columns: tuple[str, ...] = ()
     max_release: Release = "none"
+    clip: float | None = None  # L2 bound of an update under differential privacy
+    noise_multiplier: float | None = None  # the least noise the planned rounds need
+    epsilon_spent: float = 0.0
+    epsilon_budget: float | None = None
+    delta: float | None = None
+    budget_exhausted: bool = False
 
 
 def _covers(values: tuple[str, ...], value: str) -> bool:
@@ -68,8 +85,46 @@ def _mismatch(rule: Rule, request: Request, today: dt.date) -> str | None:
     return None
 
 
-def decide(policy: Policy, request: Request, *, today: dt.date) -> Decision:
-    """Allow with the first matching rule's constraints, or deny with every reason."""
+def _allow(rule: Rule, request: Request, history: Sequence[MechanismStep]) -> Decision:
+    columns = tuple(c for c in request.columns if c not in rule.columns.deny)
+    common = {
+        "rule": rule.name,
+        "min_cohort": rule.min_cohort,
+        "max_rounds": rule.max_rounds or 0,
+        "usable_columns": columns,
+        "max_release": rule.release,
+    }
+    granted = f"allowed by rule {rule.name!r} ({rule.release} to {request.caller})"
+    if rule.dp is None or request.release not in MODEL_RELEASES:
+        return Decision(allowed=True, reasons=(granted,), **common)  # type: ignore[arg-type]
+    dp = rule.dp
+    spent = epsilon_of(history, delta=dp.delta)
+    budget = {"clip": dp.clip, "epsilon_spent": spent, "epsilon_budget": dp.epsilon, "delta": dp.delta}
+    rounds = request.dp_steps
+    sigma = noise_for_budget(history, epsilon=dp.epsilon, delta=dp.delta, sample_rate=CLIENT_SAMPLE_RATE, steps=rounds)
+    if sigma is None:
+        return Decision(
+            allowed=False,
+            reasons=(
+                f"privacy budget spent: epsilon {spent:.3g} of {dp.epsilon:.3g} for {request.caller!r} / {request.purpose!r}",
+            ),
+            budget_exhausted=True,
+            **budget,  # type: ignore[arg-type]
+            **common,  # type: ignore[arg-type]
+        )
+    reason = (
+        f"{granted}, with differential privacy: clip {dp.clip:g}, noise multiplier >= {sigma:.3g} for {rounds} round(s) "
+        f"(epsilon {spent:.3g} of {dp.epsilon:.3g} spent)"
+    )
+    return Decision(allowed=True, reasons=(reason,), noise_multiplier=sigma, **budget, **common)  # type: ignore[arg-type]
+
+
+def decide(policy: Policy, request: Request, *, today: dt.date, history: Sequence[MechanismStep] = ()) -> Decision:
+    """Allow with the first matching rule's constraints, or deny with every reason.
+
+    `history` is the node's ledger of releases to this recipient for this
+    purpose; it only matters for rules with differential privacy.
+    """
     if not any(_covers(rule.recipients, request.caller) for rule in policy.rule):
         return Decision(
             allowed=False,
@@ -79,15 +134,7 @@ def decide(policy: Policy, request: Request, *, today: dt.date) -> Decision:
     for rule in policy.rule:
         why_not = _mismatch(rule, request, today)
         if why_not is None:
-            return Decision(
-                allowed=True,
-                reasons=(f"allowed by rule {rule.name!r} ({rule.release} to {request.caller})",),
-                rule=rule.name,
-                min_cohort=rule.min_cohort,
-                max_rounds=rule.max_rounds or 0,
-                usable_columns=tuple(c for c in request.columns if c not in rule.columns.deny),
-                max_release=rule.release,
-            )
+            return _allow(rule, request, history)
         if _covers(rule.recipients, request.caller):
             reasons.append(why_not)  # rules for other recipients stay private
     reasons.append(f"default is {policy.default}")

@@ -3,7 +3,9 @@
 Deny by default. A rule grants a release level to some recipients for some
 purposes; levels are ordered, so a rule that releases `raw` also allows
 `update`, `masked-update` and `stats`. Every problem in a file is reported at
-load time, never at the first request.
+load time, never at the first request: unknown fields, wrong types, expired
+rules, and impossible combinations (differential privacy on raw rows, a
+column list that withholds the target, an empty model list).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from federation.config import StrictModel, load_toml
+from federation.errors import ConfigError
 
 Release = Literal["none", "stats", "masked-update", "update", "raw"]
 RELEASE_LEVELS: tuple[Release, ...] = ("none", "stats", "masked-update", "update", "raw")
@@ -25,6 +28,8 @@ def release_rank(level: Release) -> int:
 
 
 class Columns(StrictModel):
+    """Canonical field names (after harmonisation) the rule allows or denies."""
+
     allow: tuple[str, ...] | None = None
     deny: tuple[str, ...] = ()
 
@@ -37,9 +42,12 @@ class Columns(StrictModel):
 
 
 class DPSettings(StrictModel):
-    epsilon: float = Field(gt=0)
+    """Differential privacy a rule demands: the total budget for its recipients, per purpose."""
+
+    epsilon: float = Field(gt=0, allow_inf_nan=False, description="total budget per recipient and purpose")
     delta: float = Field(gt=0, lt=1)
-    clip: float = Field(gt=0)
+    clip: float = Field(gt=0, allow_inf_nan=False, description="L2 bound of one node's update")
+    level: Literal["client", "record"] = "client"
 
 
 class Rule(StrictModel):
@@ -53,6 +61,14 @@ class Rule(StrictModel):
     models: tuple[str, ...] | None = None
     max_rounds: int | None = Field(default=None, ge=1)
     expires: dt.date | None = None
+
+    @model_validator(mode="after")
+    def _possible(self) -> Rule:
+        if self.dp is not None and self.release == "raw":
+            raise ValueError("differential privacy cannot protect raw rows: use a release below 'raw' or drop dp")
+        if self.models is not None and not self.models:
+            raise ValueError("models = [] allows no model at all; omit the field to allow every registered model")
+        return self
 
 
 class Policy(StrictModel):
@@ -78,23 +94,39 @@ class Policy(StrictModel):
         for r in self.rule:
             if recipient not in r.recipients and "*" not in r.recipients:
                 continue
+            dp = f", dp epsilon {r.dp.epsilon} (clip {r.dp.clip})" if r.dp else ""
             lines.append(
-                f"{r.name}: {r.release} to {', '.join(r.recipients)} for {', '.join(r.purposes)}, min cohort {r.min_cohort}"
+                f"{r.name}: {r.release} to {', '.join(r.recipients)} for {', '.join(r.purposes)}, min cohort {r.min_cohort}{dp}"
             )
         return "\n".join(lines)
 
 
-def load_policy(path: Path, *, today: dt.date | None = None) -> Policy:
-    """Load and validate a policy file; an already expired rule is an error."""
+def load_policy(path: Path, *, today: dt.date | None = None, target: str | None = None) -> Policy:
+    """Load and validate a policy file; expired rules, and rules that hide the target, are errors."""
     policy = load_toml(path, Policy)
     day = today or dt.date.today()
-    expired = [
+    problems = [
         f"rule[{i}] ({r.name!r}).expires: {r.expires} is in the past"
         for i, r in enumerate(policy.rule)
         if r.expires and r.expires < day
     ]
-    if expired:
-        from federation.errors import ConfigError
-
-        raise ConfigError(str(path), expired)
+    if target is not None:
+        problems += target_problems(policy, target)
+    if problems:
+        raise ConfigError(str(path), problems)
     return policy
+
+
+def target_problems(policy: Policy, target: str) -> list[str]:
+    """Rules that release models or statistics but withhold the target column can never be used."""
+    problems = []
+    for i, r in enumerate(policy.rule):
+        if release_rank(r.release) < release_rank("stats"):
+            continue
+        if target in r.columns.deny:
+            problems.append(
+                f"rule[{i}] ({r.name!r}).columns.deny: removes the target column {target!r}, so nothing can be learned"
+            )
+        if r.columns.allow is not None and target not in r.columns.allow:
+            problems.append(f"rule[{i}] ({r.name!r}).columns.allow: does not include the target column {target!r}")
+    return problems

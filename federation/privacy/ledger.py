@@ -1,8 +1,10 @@
 """A node's persistent privacy-budget ledger (SQLite), per recipient and purpose.
 
-Charges are checked and written in one IMMEDIATE transaction, so two
-concurrent requests cannot both squeeze under the budget, and the ledger
-survives restarts: a spent budget stays spent.
+Each release under differential privacy is recorded as a Gaussian-mechanism
+step (noise multiplier, sampling rate, steps); the epsilon spent is their
+composition by Opacus' RDP accountant, never a hand-written sum. A charge is
+checked and written in one IMMEDIATE transaction, so two concurrent requests
+cannot both squeeze under the budget, and the ledger survives restarts.
 """
 
 from __future__ import annotations
@@ -10,10 +12,10 @@ from __future__ import annotations
 import sqlite3
 import threading
 from contextlib import closing
-from dataclasses import dataclass
 from pathlib import Path
 
 from federation.errors import BudgetExhausted
+from federation.privacy.accounting import MechanismStep, epsilon_of
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS charge (
@@ -23,17 +25,13 @@ CREATE TABLE IF NOT EXISTS charge (
     purpose TEXT NOT NULL,
     run_id TEXT NOT NULL,
     round INTEGER NOT NULL,
-    epsilon REAL NOT NULL CHECK (epsilon >= 0),
-    delta REAL NOT NULL CHECK (delta >= 0)
+    noise_multiplier REAL NOT NULL CHECK (noise_multiplier > 0),
+    sample_rate REAL NOT NULL CHECK (sample_rate > 0 AND sample_rate <= 1),
+    steps INTEGER NOT NULL CHECK (steps >= 1),
+    epsilon_after REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS charge_by_party ON charge (recipient, purpose);
 """
-
-
-@dataclass(frozen=True)
-class Spent:
-    epsilon: float
-    delta: float
 
 
 class BudgetLedger:
@@ -47,46 +45,43 @@ class BudgetLedger:
     def _connect(self) -> sqlite3.Connection:
         return sqlite3.connect(self.path, timeout=30, isolation_level=None)
 
-    def spent(self, recipient: str, purpose: str) -> Spent:
-        with closing(self._connect()) as db:
-            row = db.execute(
-                "SELECT COALESCE(SUM(epsilon), 0), COALESCE(SUM(delta), 0) FROM charge WHERE recipient = ? AND purpose = ?",
-                (recipient, purpose),
-            ).fetchone()
-        return Spent(float(row[0]), float(row[1]))
+    @staticmethod
+    def _history(db: sqlite3.Connection, recipient: str, purpose: str) -> list[MechanismStep]:
+        rows = db.execute(
+            "SELECT noise_multiplier, sample_rate, steps FROM charge WHERE recipient = ? AND purpose = ? ORDER BY id",
+            (recipient, purpose),
+        ).fetchall()
+        return [MechanismStep(float(s), float(q), int(n)) for s, q, n in rows]
 
-    def spent_in_run(self, recipient: str, purpose: str, run_id: str) -> Spent:
+    def history(self, recipient: str, purpose: str) -> list[MechanismStep]:
         with closing(self._connect()) as db:
-            row = db.execute(
-                "SELECT COALESCE(SUM(epsilon), 0), COALESCE(SUM(delta), 0) FROM charge"
-                " WHERE recipient = ? AND purpose = ? AND run_id = ?",
-                (recipient, purpose, run_id),
-            ).fetchone()
-        return Spent(float(row[0]), float(row[1]))
+            return self._history(db, recipient, purpose)
+
+    def spent(self, recipient: str, purpose: str, *, delta: float) -> float:
+        return epsilon_of(self.history(recipient, purpose), delta=delta)
 
     def charge(
-        self, recipient: str, purpose: str, run_id: str, round_: int, *, epsilon: float, delta: float, budget: float
-    ) -> Spent:
-        """Record a release's cost, or refuse it if the budget would be exceeded; returns the new total."""
+        self, recipient: str, purpose: str, run_id: str, round_: int, step: MechanismStep, *, epsilon: float, delta: float
+    ) -> float:
+        """Record a release, or refuse it if the budget `epsilon` would be exceeded; returns epsilon spent after it."""
         with self._lock, closing(self._connect()) as db:
             db.execute("BEGIN IMMEDIATE")
             try:
-                row = db.execute(
-                    "SELECT COALESCE(SUM(epsilon), 0), COALESCE(SUM(delta), 0) FROM charge WHERE recipient = ? AND purpose = ?",
-                    (recipient, purpose),
-                ).fetchone()
-                total = float(row[0]) + epsilon
-                if total > budget + 1e-12:
+                history = self._history(db, recipient, purpose)
+                before = epsilon_of(history, delta=delta)
+                after = epsilon_of([*history, step], delta=delta)
+                if after > epsilon * (1 + 1e-9):
                     raise BudgetExhausted(
-                        f"privacy budget for {recipient!r} / {purpose!r} would be exceeded: "
-                        f"{float(row[0]):.4g} spent + {epsilon:.4g} requested > {budget:.4g}"
+                        f"privacy budget of {recipient!r} for {purpose!r} would be exceeded: "
+                        f"epsilon {before:.3g} spent, {after:.3g} after this release, budget {epsilon:.3g}"
                     )
                 db.execute(
-                    "INSERT INTO charge (recipient, purpose, run_id, round, epsilon, delta) VALUES (?, ?, ?, ?, ?, ?)",
-                    (recipient, purpose, run_id, round_, epsilon, delta),
+                    "INSERT INTO charge (recipient, purpose, run_id, round, noise_multiplier, sample_rate, steps, epsilon_after)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (recipient, purpose, run_id, round_, step.noise_multiplier, step.sample_rate, step.steps, after),
                 )
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
-        return Spent(total, float(row[1]) + delta)
+        return after

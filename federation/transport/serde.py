@@ -16,7 +16,7 @@ from federation.models.evaluation import HISTOGRAM_BINS, EvalSums
 from federation.proto.v1 import node_pb2 as pb
 from federation.replies import FeatureStats, FieldDescription, NodeDescription, ProposalAnswer
 from federation.secagg.config import RoundParameters
-from federation.task import FeatureScaling, ModelSpec, ParamValue, RunContext, TaskSpec
+from federation.task import FeatureScaling, ModelSpec, ParamValue, PrivacySpec, RunContext, TaskSpec
 
 
 def context_to_pb(context: RunContext) -> pb.RunContext:
@@ -52,6 +52,8 @@ def task_to_pb(task: TaskSpec) -> pb.TaskSpec:
         proximal_mu=task.proximal_mu,
         seed=task.seed,
     )
+    if task.privacy is not None:
+        message.privacy.CopyFrom(pb.PrivacySpec(noise_multiplier=task.privacy.noise_multiplier, clip=task.privacy.clip))
     if task.scaling is not None:
         message.scaling.CopyFrom(
             pb.FeatureScaling(columns=list(task.scaling.columns), mean=list(task.scaling.mean), std=list(task.scaling.std))
@@ -76,6 +78,7 @@ def task_from_pb(message: pb.TaskSpec) -> TaskSpec:
         proximal_mu=message.proximal_mu,
         seed=message.seed,
         scaling=scaling,
+        privacy=PrivacySpec(message.privacy.noise_multiplier, message.privacy.clip) if message.HasField("privacy") else None,
     )
 
 
@@ -135,12 +138,27 @@ def answer_to_pb(a: ProposalAnswer) -> pb.ProposeReply:
         min_cohort=a.min_cohort,
         usable_columns=list(a.usable_columns),
         max_release=a.max_release,
+        clip=a.clip or 0.0,
+        noise_multiplier=a.noise_multiplier or 0.0,
+        epsilon_spent=a.epsilon_spent,
+        epsilon_budget=a.epsilon_budget or 0.0,
+        budget_exhausted=a.budget_exhausted,
     )
 
 
 def answer_from_pb(m: pb.ProposeReply) -> ProposalAnswer:
     return ProposalAnswer(
-        m.accepted, tuple(m.reasons), m.max_rounds, m.min_cohort, tuple(m.usable_columns), m.max_release or "none"
+        accepted=m.accepted,
+        reasons=tuple(m.reasons),
+        max_rounds=m.max_rounds,
+        min_cohort=m.min_cohort,
+        usable_columns=tuple(m.usable_columns),
+        max_release=m.max_release or "none",
+        clip=m.clip or None,
+        noise_multiplier=m.noise_multiplier or None,
+        epsilon_spent=m.epsilon_spent,
+        epsilon_budget=m.epsilon_budget or None,
+        budget_exhausted=m.budget_exhausted,
     )
 
 

@@ -26,7 +26,7 @@ class ModelSpec(_message.Message):
     def __init__(self, name: _Optional[str] = ..., params: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
 
 class TaskSpec(_message.Message):
-    __slots__ = ("model", "features", "target", "rounds", "local_epochs", "batch_size", "learning_rate", "proximal_mu", "seed", "scaling")
+    __slots__ = ("model", "features", "target", "rounds", "local_epochs", "batch_size", "learning_rate", "proximal_mu", "seed", "scaling", "privacy")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     FEATURES_FIELD_NUMBER: _ClassVar[int]
     TARGET_FIELD_NUMBER: _ClassVar[int]
@@ -37,6 +37,7 @@ class TaskSpec(_message.Message):
     PROXIMAL_MU_FIELD_NUMBER: _ClassVar[int]
     SEED_FIELD_NUMBER: _ClassVar[int]
     SCALING_FIELD_NUMBER: _ClassVar[int]
+    PRIVACY_FIELD_NUMBER: _ClassVar[int]
     model: ModelSpec
     features: _containers.RepeatedScalarFieldContainer[str]
     target: str
@@ -47,7 +48,16 @@ class TaskSpec(_message.Message):
     proximal_mu: float
     seed: int
     scaling: FeatureScaling
-    def __init__(self, model: _Optional[_Union[ModelSpec, _Mapping]] = ..., features: _Optional[_Iterable[str]] = ..., target: _Optional[str] = ..., rounds: _Optional[int] = ..., local_epochs: _Optional[int] = ..., batch_size: _Optional[int] = ..., learning_rate: _Optional[float] = ..., proximal_mu: _Optional[float] = ..., seed: _Optional[int] = ..., scaling: _Optional[_Union[FeatureScaling, _Mapping]] = ...) -> None: ...
+    privacy: PrivacySpec
+    def __init__(self, model: _Optional[_Union[ModelSpec, _Mapping]] = ..., features: _Optional[_Iterable[str]] = ..., target: _Optional[str] = ..., rounds: _Optional[int] = ..., local_epochs: _Optional[int] = ..., batch_size: _Optional[int] = ..., learning_rate: _Optional[float] = ..., proximal_mu: _Optional[float] = ..., seed: _Optional[int] = ..., scaling: _Optional[_Union[FeatureScaling, _Mapping]] = ..., privacy: _Optional[_Union[PrivacySpec, _Mapping]] = ...) -> None: ...
+
+class PrivacySpec(_message.Message):
+    __slots__ = ("noise_multiplier", "clip")
+    NOISE_MULTIPLIER_FIELD_NUMBER: _ClassVar[int]
+    CLIP_FIELD_NUMBER: _ClassVar[int]
+    noise_multiplier: float
+    clip: float
+    def __init__(self, noise_multiplier: _Optional[float] = ..., clip: _Optional[float] = ...) -> None: ...
 
 class FeatureScaling(_message.Message):
     __slots__ = ("columns", "mean", "std")
@@ -126,20 +136,30 @@ class ProposeRequest(_message.Message):
     def __init__(self, context: _Optional[_Union[RunContext, _Mapping]] = ..., task: _Optional[_Union[TaskSpec, _Mapping]] = ..., cohort_size: _Optional[int] = ..., release: _Optional[str] = ...) -> None: ...
 
 class ProposeReply(_message.Message):
-    __slots__ = ("accepted", "reasons", "max_rounds", "min_cohort", "usable_columns", "max_release")
+    __slots__ = ("accepted", "reasons", "max_rounds", "min_cohort", "usable_columns", "max_release", "clip", "noise_multiplier", "epsilon_spent", "epsilon_budget", "budget_exhausted")
     ACCEPTED_FIELD_NUMBER: _ClassVar[int]
     REASONS_FIELD_NUMBER: _ClassVar[int]
     MAX_ROUNDS_FIELD_NUMBER: _ClassVar[int]
     MIN_COHORT_FIELD_NUMBER: _ClassVar[int]
     USABLE_COLUMNS_FIELD_NUMBER: _ClassVar[int]
     MAX_RELEASE_FIELD_NUMBER: _ClassVar[int]
+    CLIP_FIELD_NUMBER: _ClassVar[int]
+    NOISE_MULTIPLIER_FIELD_NUMBER: _ClassVar[int]
+    EPSILON_SPENT_FIELD_NUMBER: _ClassVar[int]
+    EPSILON_BUDGET_FIELD_NUMBER: _ClassVar[int]
+    BUDGET_EXHAUSTED_FIELD_NUMBER: _ClassVar[int]
     accepted: bool
     reasons: _containers.RepeatedScalarFieldContainer[str]
     max_rounds: int
     min_cohort: int
     usable_columns: _containers.RepeatedScalarFieldContainer[str]
     max_release: str
-    def __init__(self, accepted: _Optional[bool] = ..., reasons: _Optional[_Iterable[str]] = ..., max_rounds: _Optional[int] = ..., min_cohort: _Optional[int] = ..., usable_columns: _Optional[_Iterable[str]] = ..., max_release: _Optional[str] = ...) -> None: ...
+    clip: float
+    noise_multiplier: float
+    epsilon_spent: float
+    epsilon_budget: float
+    budget_exhausted: bool
+    def __init__(self, accepted: _Optional[bool] = ..., reasons: _Optional[_Iterable[str]] = ..., max_rounds: _Optional[int] = ..., min_cohort: _Optional[int] = ..., usable_columns: _Optional[_Iterable[str]] = ..., max_release: _Optional[str] = ..., clip: _Optional[float] = ..., noise_multiplier: _Optional[float] = ..., epsilon_spent: _Optional[float] = ..., epsilon_budget: _Optional[float] = ..., budget_exhausted: _Optional[bool] = ...) -> None: ...
 
 class StatsRequest(_message.Message):
     __slots__ = ("context", "task")
