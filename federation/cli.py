@@ -26,10 +26,12 @@ if TYPE_CHECKING:
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, help=__doc__)
 node_app = typer.Typer(no_args_is_help=True, help="Run a department's node.")
 pki_app = typer.Typer(no_args_is_help=True, help="Certificates for nodes and coordinators.")
-policy_app = typer.Typer(no_args_is_help=True, help="Check sharing policies.")
+policy_app = typer.Typer(no_args_is_help=True, help="Check, explain and compare sharing policies.")
+audit_app = typer.Typer(no_args_is_help=True, help="Read and verify a node's audit log.")
 app.add_typer(node_app, name="node")
 app.add_typer(pki_app, name="pki")
 app.add_typer(policy_app, name="policy")
+app.add_typer(audit_app, name="audit")
 console = Console()
 err = Console(stderr=True)
 
@@ -64,13 +66,14 @@ def node_serve(
     listen: Annotated[str, typer.Option(help="HOST:PORT to bind; port 0 picks a free one.")] = "127.0.0.1:0",
     address_file: Annotated[Path | None, typer.Option(help="Write the bound HOST:PORT here once serving.")] = None,
     pki: Annotated[Path | None, typer.Option(help="PKI directory; defaults to the manifest's [tls] dir.")] = None,
+    policy: Annotated[Path | None, typer.Option(help="A policy or preset file replacing the manifest's policy.")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = True,
 ) -> None:
     """Serve a node: load and harmonise its data, enforce its policy, answer over mTLS."""
     _setup_logging(verbose)
     from federation.node.serve import serve_forever, start_node
 
-    server, port, runtime = start_node(manifest, listen=listen, pki_dir=pki)
+    server, port, runtime = start_node(manifest, listen=listen, pki_dir=pki, policy_path=policy)
     address = f"{listen.rsplit(':', 1)[0]}:{port}"
     if address_file is not None:
         tmp = address_file.with_suffix(".tmp")
@@ -120,6 +123,125 @@ def policy_check(files: Annotated[list[Path], typer.Argument(help="Policy files 
             err.print(f"[red]invalid[/] {error}")
     if failed:
         raise typer.Exit(2)
+
+
+@policy_app.command("explain")
+def policy_explain(
+    files: Annotated[list[Path], typer.Argument(help="Policy files (or presets) to explain.")],
+    experiment: Annotated[Path, typer.Option(help="The experiment whose request is explained.")],
+) -> None:
+    """For each policy: which rule matches the experiment's request under each topology, and why."""
+    import datetime as dt
+
+    from federation.experiments.config import load_experiment
+    from federation.policy.evaluate import Request
+    from federation.policy.explain import explain
+    from federation.policy.model import load_policy
+
+    loaded = load_experiment(experiment)
+    task = loaded.task
+    request = Request(
+        caller=loaded.coordinator,
+        purpose=loaded.purpose,
+        release="none",
+        model=task.model.name,
+        columns=(*task.features, task.target),
+        rounds=task.rounds,
+        cohort_size=len(loaded.nodes),
+    )
+    for path in files:
+        policy = load_policy(path, party=path.stem)
+        table = Table(title=f"{policy.party} ({path}) for {loaded.coordinator} / {loaded.purpose}", show_lines=True)
+        for column in ("topology", "decision", "rule", "why"):
+            table.add_column(column, overflow="fold")
+        for item in explain(policy, request, today=dt.date.today()):
+            d = item.decision
+            verdict = "[green]allow[/]" if d.allowed else "[red]budget spent[/]" if d.budget_exhausted else "[red]refuse[/]"
+            table.add_row(item.topology, verdict, d.rule or "-", "\n".join(d.reasons))
+        console.print(table)
+
+
+@policy_app.command("diff")
+def policy_diff(
+    old: Annotated[Path, typer.Argument(help="The policy before.")],
+    new: Annotated[Path, typer.Argument(help="The policy after.")],
+) -> None:
+    """What changes between two policies, in plain words."""
+    from federation.policy.explain import diff
+    from federation.policy.model import load_policy
+
+    for line in diff(load_policy(old, party=old.stem), load_policy(new, party=new.stem)):
+        console.print(f"- {line}")
+
+
+# -- audit ----------------------------------------------------------------------
+@audit_app.command("show")
+def audit_show(
+    node_dir: Annotated[Path, typer.Argument(help="The node's state directory (holds audit.jsonl).")],
+    caller: Annotated[str | None, typer.Option(help="Only this caller.")] = None,
+    purpose: Annotated[str | None, typer.Option(help="Only this purpose.")] = None,
+    since: Annotated[str | None, typer.Option(help="From this date (YYYY-MM-DD).")] = None,
+    until: Annotated[str | None, typer.Option(help="Up to and including this date (YYYY-MM-DD).")] = None,
+    decision: Annotated[str | None, typer.Option(help="allow, deny or error.")] = None,
+) -> None:
+    """Print a node's audit log, optionally filtered."""
+    from federation.node.audit import read_entries
+
+    if not (node_dir / "audit.jsonl").is_file():
+        raise ConfigError(str(node_dir), ["no audit.jsonl here: pass the node's state directory ([state] dir in its manifest)"])
+    for label, value in (("--since", since), ("--until", until)):
+        if value is not None and not _is_date(value):
+            raise ConfigError(label, [f"expected a date as YYYY-MM-DD, got {value!r}"])
+    table = Table(title=f"audit log of {node_dir}")
+    for column in ("seq", "time", "caller", "rpc", "purpose", "run / round", "decision", "rows", "bytes", "reasons"):
+        table.add_column(column, overflow="fold")
+    shown = 0
+    for e in read_entries(node_dir):
+        day = str(e.get("time", ""))[:10]
+        if (caller and e.get("caller") != caller) or (purpose and e.get("purpose") != purpose):
+            continue
+        if (since and day < since) or (until and day > until) or (decision and e.get("decision") != decision):
+            continue
+        shown += 1
+        colour = {"allow": "green", "deny": "red"}.get(str(e.get("decision")), "yellow")
+        table.add_row(
+            str(e.get("seq")),
+            str(e.get("time")),
+            str(e.get("caller")),
+            str(e.get("rpc")),
+            str(e.get("purpose")),
+            f"{e.get('run_id')} / {e.get('round')}",
+            f"[{colour}]{e.get('decision')}[/]",
+            str(e.get("rows")),
+            str(e.get("bytes_released")),
+            "; ".join(e.get("reasons", [])),
+        )
+    console.print(table)
+    console.print(f"{shown} entr{'y' if shown == 1 else 'ies'} shown")
+
+
+def _is_date(value: str) -> bool:
+    import datetime as dt
+
+    try:
+        dt.date.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
+@audit_app.command("verify")
+def audit_verify(node_dir: Annotated[Path, typer.Argument(help="The node's state directory (holds audit.jsonl).")]) -> None:
+    """Check the hash chain: any edited, deleted, inserted or reordered entry is found."""
+    from federation.node.audit import verify
+
+    result = verify(node_dir)
+    if result.intact:
+        console.print(f"[green]intact[/]: {result.entries} entries, chain and head agree")
+        return
+    for problem in result.problems:
+        err.print(f"[red]broken[/]: {problem}")
+    raise typer.Exit(1)
 
 
 # -- run / compare --------------------------------------------------------------
@@ -203,6 +325,9 @@ def demo_cmd(
     experiment: Annotated[Path, typer.Argument(help="The experiment file.")] = Path(
         "examples/pollution_enforcement/experiment.toml"
     ),
+    preset: Annotated[
+        str | None, typer.Option(help="Run every node under policies/presets/NAME.toml (strict, default, open).")
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Start a real node process per party, compare the three topologies, stop the nodes."""
@@ -220,7 +345,14 @@ def demo_cmd(
         )
     ensure_identities(loaded.pki_dir, [*manifests, loaded.coordinator])
     console.print(f"starting {len(manifests)} node processes ...")
-    nodes = start_nodes(manifests, loaded.output_dir / "nodes", pki_dir=loaded.pki_dir)
+    policy = None
+    if preset is not None:
+        policy = Path("policies") / "presets" / f"{preset}.toml"
+        if not policy.is_file():
+            known = sorted(p.stem for p in policy.parent.glob("*.toml"))
+            raise ConfigError("--preset", [f"no preset {preset!r} in {policy.parent} (known: {', '.join(known) or 'none'})"])
+        console.print(f"every node runs under the [bold]{preset}[/] preset")
+    nodes = start_nodes(manifests, loaded.output_dir / "nodes", pki_dir=loaded.pki_dir, policy=policy)
     try:
         for node in nodes:
             console.print(f"  {node.node_id:<20} pid {node.process.pid:<7} {node.address}")

@@ -30,6 +30,8 @@ class NodeDescription:
     approx_records: int
     models: tuple[str, ...]
     policy_summary: str
+    epsilon_spent: float = 0.0
+    epsilon_budget: float | None = None
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ import numpy as np
 from federation.coordinator.client import NodeClient
 from federation.errors import FederationError, InvalidRequest
 from federation.replies import FeatureStats
-from federation.task import FeatureScaling, RunContext, TaskSpec
+from federation.task import FeatureScaling, PrivacySpec, RunContext, TaskSpec
 
 T = TypeVar("T")
 
@@ -28,6 +28,7 @@ class Negotiation:
     refusals: dict[str, list[str]] = field(default_factory=dict)
     min_cohort: int = 1
     max_release: dict[str, str] = field(default_factory=dict)
+    privacy: PrivacySpec | None = None  # the tightest any accepting node demands
 
     @property
     def can_start(self) -> bool:
@@ -62,6 +63,12 @@ def negotiate(clients: Sequence[NodeClient], context: RunContext, task: TaskSpec
             result.accepted.append(client)
             result.min_cohort = max(result.min_cohort, answer.min_cohort)
             result.max_release[client.node_id] = answer.max_release
+            if answer.noise_multiplier is not None and answer.clip is not None:
+                current = result.privacy
+                result.privacy = PrivacySpec(
+                    max(answer.noise_multiplier, current.noise_multiplier if current else 0.0),
+                    min(answer.clip, current.clip if current else answer.clip),
+                )
     return result
 
 

@@ -42,6 +42,7 @@ class Comparison:
     unreachable: dict[str, str] = field(default_factory=dict)
     scaling_refusals: dict[str, list[str]] = field(default_factory=dict)
     results: list[TopologyResult] = field(default_factory=list)
+    privacy_spent: dict[str, dict[str, float | None]] = field(default_factory=dict)
 
     def by_kind(self, kind: str) -> TopologyResult | None:
         return next((r for r in self.results if r.kind == kind and r.started), None)
@@ -63,6 +64,7 @@ class Comparison:
             "scaling_refusals": self.scaling_refusals,
             "topologies": [r.to_json(self.metric) for r in self.results],
             "gain_vs_local_only": gains,
+            "privacy_spent": self.privacy_spent,
         }
 
 
@@ -180,6 +182,12 @@ def compare(
                         reachable, task, run_id=run_id, purpose=experiment.purpose, on_round=on_round("local-only")
                     )
                 )
+        _, _, after = describe_all(reachable, experiment.purpose, f"{experiment.name}-{stamp}-after")
+        comparison.privacy_spent = {
+            d.node_id: {"epsilon_spent": round(d.epsilon_spent, 6), "epsilon_budget": d.epsilon_budget}
+            for d in after
+            if d.epsilon_budget is not None
+        }
         write_results(comparison)
         return comparison
     finally:

@@ -28,7 +28,7 @@ class NodeProcess:
 
 
 def start_nodes(
-    manifests: dict[str, Path], work_dir: Path, *, pki_dir: Path | None = None, timeout: float = 90.0
+    manifests: dict[str, Path], work_dir: Path, *, pki_dir: Path | None = None, policy: Path | None = None, timeout: float = 90.0
 ) -> list[NodeProcess]:
     """Start one process per manifest and wait until every node serves."""
     work_dir.mkdir(parents=True, exist_ok=True)
@@ -51,6 +51,8 @@ def start_nodes(
         ]
         if pki_dir is not None:
             command += ["--pki", str(pki_dir)]
+        if policy is not None:
+            command += ["--policy", str(policy)]
         with log_file.open("wb") as log:
             process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
         started.append(NodeProcess(node_id, process, address_file, log_file))

@@ -25,6 +25,7 @@ class TopologyResult:
     wall_seconds: float = 0.0
     secure_aggregation: bool = False
     secure_rounds: list[dict[str, Any]] = field(default_factory=list)
+    privacy: dict[str, float] = field(default_factory=dict)
     started: bool = True
     note: str = ""
 
@@ -57,6 +58,7 @@ class TopologyResult:
             "failures": self.failures,
             "secure_aggregation": self.secure_aggregation,
             "secure_rounds": self.secure_rounds,
+            "privacy": self.privacy,
             "rounds": len(self.rounds),
             "wall_seconds": round(self.wall_seconds, 3),
             "overall": {m: clean(self.overall(m)) for m in ("auc", "accuracy", "loss")},

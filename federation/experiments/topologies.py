@@ -94,6 +94,9 @@ def federated(
     negotiation = negotiate(clients, RunContext(run_id, purpose), task, release=release)
     if not _refused(result, negotiation).started:
         return result
+    if negotiation.privacy is not None:  # every node applies the tightest noise and clip any of them demands
+        task = replace(task, privacy=negotiation.privacy)
+        result.privacy = {"noise_multiplier": negotiation.privacy.noise_multiplier, "clip": negotiation.privacy.clip}
     masked_only = sorted(n for n, level in negotiation.max_release.items() if level == "masked-update")
     use_secure = secure_mode == "always" or (secure_mode == "auto" and bool(masked_only))
     if use_secure and secure is None:

@@ -154,7 +154,19 @@ class NodeHandlers:
             approx_records=_rounded(len(rt.train) + len(rt.test)),
             models=MODEL_NAMES,
             policy_summary=rt.policy.summary(caller),
+            **self._budget_status(caller, context.purpose),
         )
+
+    def _budget_status(self, caller: str, purpose: str) -> dict[str, float]:
+        """Epsilon spent by `caller` for `purpose`, and the budget of the first rule that sets one."""
+        for rule in self.runtime.policy.rule:
+            covers = ("*" in rule.recipients or caller in rule.recipients) and ("*" in rule.purposes or purpose in rule.purposes)
+            if covers and rule.dp is not None:
+                return {
+                    "epsilon_spent": self.ledger.spent(caller, purpose, delta=rule.dp.delta),
+                    "epsilon_budget": rule.dp.epsilon,
+                }
+        return {}
 
     def propose(self, caller: str, context: RunContext, task: TaskSpec, *, cohort_size: int, release: Release) -> ProposalAnswer:
         """Accept or refuse a task; only an unknown caller gets an error instead of an answer."""

@@ -37,10 +37,13 @@ class NodeRuntime:
         return self.manifest.node_id
 
     @classmethod
-    def load(cls, manifest_path: Path) -> NodeRuntime:
+    def load(cls, manifest_path: Path, *, policy_path: Path | None = None) -> NodeRuntime:
+        """Load a node; `policy_path` replaces the manifest's policy (e.g. a preset)."""
         manifest = load_manifest(manifest_path)
+        if policy_path is not None:
+            manifest.policy_path = policy_path.resolve()
         schema = load_schema(manifest.schema_path)
-        policy = load_policy(manifest.policy_path, target=schema.target)
+        policy = load_policy(manifest.policy_path, target=schema.target, party=manifest.node_id)
         if policy.party != manifest.node_id:
             from federation.errors import ConfigError
 

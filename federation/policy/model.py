@@ -101,9 +101,14 @@ class Policy(StrictModel):
         return "\n".join(lines)
 
 
-def load_policy(path: Path, *, today: dt.date | None = None, target: str | None = None) -> Policy:
-    """Load and validate a policy file; expired rules, and rules that hide the target, are errors."""
+def load_policy(path: Path, *, today: dt.date | None = None, target: str | None = None, party: str | None = None) -> Policy:
+    """Load and validate a policy file; expired rules, and rules that hide the target, are errors.
+
+    A preset (`party = "*"`) becomes the policy of `party` when one is given.
+    """
     policy = load_toml(path, Policy)
+    if policy.party == "*" and party is not None:
+        policy = policy.model_copy(update={"party": party})
     day = today or dt.date.today()
     problems = [
         f"rule[{i}] ({r.name!r}).expires: {r.expires} is in the past"

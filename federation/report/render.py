@@ -131,6 +131,21 @@ node sent to the coordinator (model updates, metric sums, statistics, exported r
 
 {chr(10).join(failures) or "None."}
 """
+    spent = results.get("privacy_spent") or {}
+    if spent:
+        rows = [[n, f"{v['epsilon_spent']:.3g}", f"{v['epsilon_budget']:g}"] for n, v in sorted(spent.items())]
+        text += "\n## Privacy spent\n\n" + _table(["node", "epsilon spent", "budget"], rows) + "\n"
+        text += "\nEach node's own ledger (Opacus RDP accounting of every release to this coordinator for this purpose).\n"
+    dp_runs = [t for t in started if t.get("privacy")]
+    if dp_runs:
+        text += (
+            "\nDifferential privacy per run: "
+            + "; ".join(
+                f"{t['name']}: noise multiplier {t['privacy']['noise_multiplier']:.3g}, clip {t['privacy']['clip']:g}"
+                for t in dp_runs
+            )
+            + ".\n"
+        )
     path = run_dir / "report.md"
     path.write_text(text)
     return path

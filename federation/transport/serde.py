@@ -115,6 +115,8 @@ def description_to_pb(d: NodeDescription) -> pb.DescribeReply:
         approx_records=d.approx_records,
         models=list(d.models),
         policy_summary=d.policy_summary,
+        epsilon_spent=d.epsilon_spent,
+        epsilon_budget=d.epsilon_budget or 0.0,
     )
 
 
@@ -127,6 +129,8 @@ def description_from_pb(m: pb.DescribeReply) -> NodeDescription:
         approx_records=m.approx_records,
         models=tuple(m.models),
         policy_summary=m.policy_summary,
+        epsilon_spent=m.epsilon_spent,
+        epsilon_budget=m.epsilon_budget or None,
     )
 
 

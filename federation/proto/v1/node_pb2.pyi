@@ -106,7 +106,7 @@ class DescribeRequest(_message.Message):
     def __init__(self, context: _Optional[_Union[RunContext, _Mapping]] = ...) -> None: ...
 
 class DescribeReply(_message.Message):
-    __slots__ = ("node_id", "kind", "scenario", "fields", "approx_records", "models", "policy_summary")
+    __slots__ = ("node_id", "kind", "scenario", "fields", "approx_records", "models", "policy_summary", "epsilon_spent", "epsilon_budget")
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     SCENARIO_FIELD_NUMBER: _ClassVar[int]
@@ -114,6 +114,8 @@ class DescribeReply(_message.Message):
     APPROX_RECORDS_FIELD_NUMBER: _ClassVar[int]
     MODELS_FIELD_NUMBER: _ClassVar[int]
     POLICY_SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    EPSILON_SPENT_FIELD_NUMBER: _ClassVar[int]
+    EPSILON_BUDGET_FIELD_NUMBER: _ClassVar[int]
     node_id: str
     kind: str
     scenario: str
@@ -121,7 +123,9 @@ class DescribeReply(_message.Message):
     approx_records: int
     models: _containers.RepeatedScalarFieldContainer[str]
     policy_summary: str
-    def __init__(self, node_id: _Optional[str] = ..., kind: _Optional[str] = ..., scenario: _Optional[str] = ..., fields: _Optional[_Iterable[_Union[FieldInfo, _Mapping]]] = ..., approx_records: _Optional[int] = ..., models: _Optional[_Iterable[str]] = ..., policy_summary: _Optional[str] = ...) -> None: ...
+    epsilon_spent: float
+    epsilon_budget: float
+    def __init__(self, node_id: _Optional[str] = ..., kind: _Optional[str] = ..., scenario: _Optional[str] = ..., fields: _Optional[_Iterable[_Union[FieldInfo, _Mapping]]] = ..., approx_records: _Optional[int] = ..., models: _Optional[_Iterable[str]] = ..., policy_summary: _Optional[str] = ..., epsilon_spent: _Optional[float] = ..., epsilon_budget: _Optional[float] = ...) -> None: ...
 
 class ProposeRequest(_message.Message):
     __slots__ = ("context", "task", "cohort_size", "release")
