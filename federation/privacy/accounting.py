@@ -15,7 +15,13 @@ from dataclasses import dataclass
 
 from opacus.accountants import RDPAccountant
 
-MAX_NOISE_MULTIPLIER = 1e4
+# Beyond this much noise a release carries no usable signal (one step at sigma 100
+# already costs epsilon ~0.05 at delta 1e-5), so a budget that cannot fit even
+# this is treated as spent rather than draining it with ever noisier releases.
+MAX_NOISE_MULTIPLIER = 100.0
+# RDP composition makes a very noisy step almost free, so "spent" needs a floor:
+# a budget with less than this share left is spent.
+SPENT_SHARE = 0.01
 
 
 @dataclass(frozen=True)
@@ -51,13 +57,14 @@ def noise_for_budget(
 ) -> float | None:
     """The smallest noise multiplier with which `steps` more releases keep the total within `epsilon`.
 
-    None when even the largest noise considered would exceed the budget, i.e. it is spent.
+    None when the budget is spent: less than `SPENT_SHARE` of it is left, or even
+    `MAX_NOISE_MULTIPLIER` would exceed it.
     """
 
     def total(sigma: float) -> float:
         return epsilon_of([*history, MechanismStep(sigma, sample_rate, steps)], delta=delta)
 
-    if total(MAX_NOISE_MULTIPLIER) > epsilon:
+    if epsilon - epsilon_of(history, delta=delta) < SPENT_SHARE * epsilon or total(MAX_NOISE_MULTIPLIER) > epsilon:
         return None
     low, high = 1e-2, MAX_NOISE_MULTIPLIER
     if total(low) <= epsilon:

@@ -1,0 +1,105 @@
+"""Policies enforced by real nodes over gRPC: refusals, audit entries, budgets across restarts."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+
+from federation.coordinator.negotiate import negotiate
+from federation.errors import BudgetExhausted, PolicyDenied
+from federation.experiments.topologies import initial_model
+from federation.task import PrivacySpec, RunContext
+from tests.conftest import STRANGER, City, LiveNode, serve, small_task
+from tests.coordinator.test_federated import PURPOSE, scaled_task
+
+
+def audit_entries(city: City, party: str) -> list[dict[str, object]]:
+    path = city.root / ".federation" / "state" / party / "audit.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def test_an_unlisted_caller_is_refused_and_audited(live_nodes: dict[str, LiveNode], city: City) -> None:
+    run_id = f"stranger-{uuid.uuid4().hex[:6]}"
+    with pytest.raises(PolicyDenied):
+        live_nodes["hills-district"].client(city, STRANGER).describe(RunContext(run_id, PURPOSE))
+    entry = next(e for e in audit_entries(city, "hills-district") if e["run_id"] == run_id)
+    assert entry["caller"] == STRANGER and entry["rpc"] == "Describe" and entry["decision"] == "deny"
+    assert any(STRANGER in str(r) for r in entry["reasons"])  # type: ignore[union-attr]
+
+
+def test_every_call_leaves_a_verifiable_entry(live_nodes: dict[str, LiveNode], city: City) -> None:
+    from federation.node.audit import verify
+
+    client = live_nodes["north-district"].client(city)
+    task = small_task()
+    run_id = f"audit-{uuid.uuid4().hex[:6]}"
+    assert client.propose(RunContext(run_id, PURPOSE), task, cohort_size=3, release="raw").accepted
+    table = client.export(RunContext(run_id, PURPOSE), task)
+    mine = [e for e in audit_entries(city, "north-district") if e["run_id"] == run_id]
+    assert [e["rpc"] for e in mine] == ["Propose", "Export"]
+    assert mine[1]["rows"] == table.num_rows and int(mine[1]["bytes_released"]) > 0  # type: ignore[arg-type]
+    assert verify(city.root / ".federation" / "state" / "north-district").intact
+
+
+DP_POLICY = """
+party = "north-district"
+default = "deny"
+
+[[rule]]
+name = "private model"
+recipients = ["city-platform"]
+purposes = ["pollution-enforcement"]
+release = "update"
+min_cohort = 1
+dp = {{ epsilon = {epsilon}, delta = 1e-5, clip = 1.0 }}
+"""
+
+
+def test_a_spent_budget_stays_spent_after_a_restart(fresh_city: City) -> None:
+    fresh_city.policy("north-district").write_text(DP_POLICY.format(epsilon=2.0))
+    node = serve(fresh_city, "north-district")
+    client = node.client(fresh_city)
+    task = small_task(rounds=2)
+    first = f"dp-{uuid.uuid4().hex[:6]}"
+    answer = client.propose(RunContext(first, PURPOSE), task, cohort_size=1, release="update")
+    assert answer.accepted and answer.noise_multiplier is not None and answer.epsilon_budget == 2.0
+    private = task.__class__(**{**task.__dict__, "privacy": PrivacySpec(answer.noise_multiplier, 1.0)})
+    scaled = scaled_task([client], private)
+    arrays = initial_model(scaled)
+    for round_ in (1, 2):
+        client.fit(RunContext(first, PURPOSE, round_), scaled, arrays)
+    assert client.describe(RunContext(first, PURPOSE)).epsilon_spent == pytest.approx(2.0, rel=0.01)
+    node.server.stop(0)
+
+    restarted = serve(fresh_city, "north-district")  # same state directory, new process state
+    try:
+        client = restarted.client(fresh_city)
+        assert client.describe(RunContext(first, PURPOSE)).epsilon_spent == pytest.approx(2.0, rel=0.01)
+        second = f"dp-{uuid.uuid4().hex[:6]}"
+        refused = client.propose(RunContext(second, PURPOSE), task, cohort_size=1, release="update")
+        assert not refused.accepted and refused.budget_exhausted
+        assert any("budget spent" in r for r in refused.reasons)
+        with pytest.raises(BudgetExhausted):
+            client.fit(RunContext(first, PURPOSE, 3), scaled, arrays)
+    finally:
+        restarted.server.stop(0)
+
+
+def test_a_task_without_the_required_privacy_is_refused(fresh_city: City) -> None:
+    fresh_city.policy("north-district").write_text(DP_POLICY.format(epsilon=8.0))
+    node = serve(fresh_city, "north-district")
+    try:
+        client = node.client(fresh_city)
+        task = scaled_task([client], small_task(rounds=2))
+        run_id = f"nodp-{uuid.uuid4().hex[:6]}"
+        assert negotiate([client], RunContext(run_id, PURPOSE), task, release="update").privacy is not None
+        with pytest.raises(PolicyDenied, match="requires differential privacy"):
+            client.fit(RunContext(run_id, PURPOSE, 1), task, initial_model(task))
+        weak = task.__class__(**{**task.__dict__, "privacy": PrivacySpec(0.1, 1.0)})
+        with pytest.raises(PolicyDenied, match="noise multiplier"):
+            client.fit(RunContext(run_id, PURPOSE, 2), weak, initial_model(task))
+        assert client.describe(RunContext(run_id, PURPOSE)).epsilon_spent == 0.0  # refused before any charge
+    finally:
+        node.server.stop(0)

@@ -1,0 +1,56 @@
+"""The example city under the policy presets, with real node processes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from federation.experiments.launcher import start_nodes, stop_nodes
+from federation.node.audit import verify
+from tests.conftest import REPO, City
+from tests.integration.test_city_processes import PARTIES, federation_cli, write_experiment
+
+pytestmark = pytest.mark.slow
+
+
+def test_strict_preset_refuses_the_central_pool_everywhere_and_trains_privately(fresh_city: City) -> None:
+    strict = REPO / "policies" / "presets" / "strict.toml"
+    nodes = start_nodes({p: fresh_city.manifest(p) for p in PARTIES}, fresh_city.root / "node-logs", policy=strict)
+    try:
+        experiment = write_experiment(fresh_city, PARTIES, rounds=2)
+        args = [a for n in nodes for a in ("--address", f"{n.node_id}={n.address}")]
+        result = federation_cli("compare", str(experiment), *args, cwd=fresh_city.root)
+    finally:
+        stop_nodes(nodes)
+    assert result.returncode == 0, result.stderr
+    run_dir = next((fresh_city.root / "runs").iterdir())
+    results = json.loads((run_dir / "results.json").read_text())
+    by_name = {t["name"]: t for t in results["topologies"]}
+    pool = by_name["central-pool"]
+    assert not pool["started"] and pool["raw_records_out"] == {}
+    assert set(pool["refusals"]) == set(PARTIES)
+    assert all(any("'raw'" in r for r in reasons) for reasons in pool["refusals"].values())
+    fedavg = by_name["federated (fedavg)"]
+    assert fedavg["started"] and fedavg["secure_aggregation"]
+    assert fedavg["privacy"]["noise_multiplier"] > 0 and fedavg["privacy"]["clip"] == 1.0
+    assert all(0 < v["epsilon_spent"] <= v["epsilon_budget"] for v in results["privacy_spent"].values())
+    report = (run_dir / "report.md").read_text()
+    assert "## Privacy spent" in report and "releases at most 'masked-update'" in report
+    for party in PARTIES:
+        assert verify(fresh_city.root / ".federation" / "state" / party).intact
+
+
+def test_open_preset_lets_the_central_pool_take_every_row(fresh_city: City) -> None:
+    open_preset = REPO / "policies" / "presets" / "open.toml"
+    nodes = start_nodes({p: fresh_city.manifest(p) for p in PARTIES[:3]}, fresh_city.root / "node-logs", policy=open_preset)
+    try:
+        experiment = write_experiment(fresh_city, PARTIES[:3], rounds=1)
+        args = [a for n in nodes for a in ("--address", f"{n.node_id}={n.address}")]
+        result = federation_cli("compare", str(experiment), *args, cwd=fresh_city.root)
+    finally:
+        stop_nodes(nodes)
+    assert result.returncode == 0, result.stderr
+    results = json.loads((next((fresh_city.root / "runs").iterdir()) / "results.json").read_text())
+    pool = next(t for t in results["topologies"] if t["name"] == "central-pool")
+    assert pool["started"] and set(pool["participants"]) == set(PARTIES[:3]) and not pool["refusals"]
