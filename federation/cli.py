@@ -109,14 +109,19 @@ def pki_issue(
 
 # -- policy -------------------------------------------------------------------
 @policy_app.command("check")
-def policy_check(files: Annotated[list[Path], typer.Argument(help="Policy files to validate.")]) -> None:
+def policy_check(
+    files: Annotated[list[Path], typer.Argument(help="Policy files to validate.")],
+    schema: Annotated[Path | None, typer.Option(help="The scenario's schema, to check rules against its target.")] = None,
+) -> None:
     """Validate policy files; report every problem of every file."""
+    from federation.data.schema import load_schema
     from federation.policy.model import load_policy
 
+    target = load_schema(schema).target if schema is not None else None
     failed = False
     for path in files:
         try:
-            policy = load_policy(path)
+            policy = load_policy(path, target=target, party=path.stem)
             console.print(f"[green]ok[/] {path}: {len(policy.rule)} rule(s) for {policy.party}")
         except ConfigError as error:
             failed = True
@@ -254,7 +259,7 @@ def _progress_factory(progress: Progress) -> ProgressFactory:
 
 
 def print_summary(results: dict[str, Any]) -> None:
-    from federation.report.render import SUMMARY_HEADER, summary_rows
+    from federation.report.render import SUMMARY_HEADER, summary_notes, summary_rows
 
     table = Table(title=f"{results['experiment']}: overall {str(results['metric']).upper()} and what left the nodes")
     header = [SUMMARY_HEADER[0], str(results["metric"]).upper(), *SUMMARY_HEADER[2:]]
@@ -263,6 +268,8 @@ def print_summary(results: dict[str, Any]) -> None:
     for row in summary_rows(results):
         table.add_row(*row)
     console.print(table)
+    for note in summary_notes(results):
+        console.print(f"  {note}")
     gains = results["gain_vs_local_only"]
     if gains:
         gain_table = Table(title=f"{str(results['metric']).upper()} gain against local-only, per node")

@@ -12,13 +12,19 @@ def _fmt(value: float | None, digits: int = 3) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
+def summary_notes(results: dict[str, Any]) -> list[str]:
+    """Why topologies did not run, one line each."""
+    return [f"{top['name']}: {top['note']}" for top in results["topologies"] if not top["started"] and top["note"]]
+
+
 def summary_rows(results: dict[str, Any]) -> list[list[str]]:
     """Rows of the summary table shared by the report and the terminal."""
     metric = results["metric"]
     rows = []
     for top in results["topologies"]:
         if not top["started"]:
-            rows.append([top["name"], "not run", "-", "-", "-", "-", top["note"]])
+            verdict = "refused" if top["refusals"] else "not run"
+            rows.append([top["name"], verdict, "-", "0", "0", "-", f"{len(top['participants'])}/{len(results['nodes'])}"])
             continue
         rows.append(
             [
@@ -95,6 +101,8 @@ scaling (from federated statistics) and training budget (rounds x local epochs).
 ## Summary
 
 {_table(header, summary_rows(results))}
+
+{chr(10).join(f"- {n}" for n in summary_notes(results))}
 
 Secure aggregation: {secure}.
 
