@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
 import pytest
 
@@ -39,6 +41,30 @@ def test_strict_preset_refuses_the_central_pool_everywhere_and_trains_privately(
     assert "## Privacy spent" in report and "releases at most 'masked-update'" in report
     for party in PARTIES:
         assert verify(fresh_city.root / ".federation" / "state" / party).intact
+    tamper_with_a_copy_of(fresh_city.root / ".federation" / "state" / PARTIES[0], fresh_city.root / "copies")
+
+
+def tamper_with_a_copy_of(state: Path, copies: Path) -> None:
+    """A modified, a deleted and a reordered entry in copies of a real node's log are all found."""
+
+    def copy(name: str) -> tuple[Path, list[str]]:
+        target = copies / name
+        shutil.copytree(state, target)
+        return target, (target / "audit.jsonl").read_text().splitlines(keepends=True)
+
+    edited, lines = copy("edited")
+    entry = json.loads(lines[3])
+    entry["decision"] = "deny" if entry["decision"] == "allow" else "allow"
+    lines[3] = json.dumps(entry, sort_keys=True) + "\n"
+    (edited / "audit.jsonl").write_text("".join(lines))
+    deleted, lines = copy("deleted")
+    (deleted / "audit.jsonl").write_text("".join(lines[:5] + lines[6:]))
+    reordered, lines = copy("reordered")
+    lines[7], lines[8] = lines[8], lines[7]
+    (reordered / "audit.jsonl").write_text("".join(lines))
+    for directory, where in ((edited, "line 4"), (deleted, "line 6"), (reordered, "line 8")):
+        result = verify(directory)
+        assert not result.intact and where in result.problems[0], (directory.name, result.problems)
 
 
 def test_open_preset_lets_the_central_pool_take_every_row(fresh_city: City) -> None:

@@ -33,7 +33,7 @@ def stepped(history: list[tuple[float, float, int]], delta: float) -> float:
     [
         pytest.param(1.0, 1.0, 1, 1e-5, id="one-full-release"),
         pytest.param(2.0, 1.0, 30, 1e-5, id="thirty-full-releases"),
-        pytest.param(0.8, 0.05, 200, 1e-5, id="subsampled-many"),
+        pytest.param(0.8, 0.05, 40, 1e-5, id="subsampled-many"),
         pytest.param(5.0, 0.3, 10, 1e-6, id="subsampled-small-delta"),
         pytest.param(0.6, 1.0, 3, 1e-3, id="little-noise"),
     ],
