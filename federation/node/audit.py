@@ -21,6 +21,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from federation.errors import ConfigError
+
 GENESIS = "0" * 64
 LOG_NAME = "audit.jsonl"
 HEAD_NAME = "audit.head"
@@ -57,10 +59,20 @@ class AuditLog:
         self._seq, self._last = self._read_head()
 
     def _read_head(self) -> tuple[int, str]:
-        if not self.head_path.is_file():
+        """Where the chain ends; a log one entry ahead of its head (a crash between the two writes) is adopted."""
+        head = _parse_head(self.head_path)
+        last = _last_entry(self.path)
+        if head is None and last is None:
             return 0, GENESIS
-        seq, last = self.head_path.read_text().split()
-        return int(seq), last
+        if head is not None and last is not None and (last.get("seq"), last.get("hash")) == head:
+            return head
+        previous = head or (0, GENESIS)
+        if last is not None and last.get("seq") == previous[0] + 1 and last.get("prev") == previous[1]:
+            if last.get("hash") == _digest(previous[1], {k: v for k, v in last.items() if k != "hash"}):
+                return int(last["seq"]), str(last["hash"])
+        raise ConfigError(
+            str(self.path), ["the audit log and its head disagree: run `federation audit verify` before this node appends again"]
+        )
 
     def append(self, entry: AuditEntry) -> dict[str, Any]:
         with self._lock:
@@ -76,6 +88,32 @@ class AuditLog:
             tmp.write_text(f"{self._seq} {self._last}\n")
             tmp.replace(self.head_path)
             return body
+
+
+def _parse_head(path: Path) -> tuple[int, str] | None:
+    if not path.is_file():
+        return None
+    parts = path.read_text().split()
+    if len(parts) != 2 or not parts[0].isdigit() or len(parts[1]) != 64:
+        raise ConfigError(str(path), ["the audit head is unreadable: run `federation audit verify`"])
+    return int(parts[0]), parts[1]
+
+
+def _last_entry(path: Path) -> dict[str, Any] | None:
+    if not path.is_file():
+        return None
+    last = None
+    with path.open(encoding="utf-8") as handle:
+        for line in handle:
+            if line.strip():
+                last = line
+    if last is None:
+        return None
+    try:
+        body = json.loads(last)
+    except json.JSONDecodeError:
+        return {}
+    return body if isinstance(body, dict) else {}
 
 
 def read_entries(directory: Path) -> Iterator[dict[str, Any]]:
@@ -111,6 +149,8 @@ def verify(directory: Path) -> Verification:
             try:
                 body = json.loads(line)
             except json.JSONDecodeError:
+                body = None
+            if not isinstance(body, dict):
                 return Verification(count, (f"line {line_number}: not a JSON entry (edited or corrupted)",))
             count += 1
             seq = body.get("seq")
@@ -126,12 +166,21 @@ def verify(directory: Path) -> Verification:
             if seq != expected_seq:
                 return Verification(count, (f"line {line_number}: sequence number {seq} where {expected_seq} was expected",))
             previous, expected_seq = body["hash"], expected_seq + 1
-    head = directory / HEAD_NAME
-    if head.is_file():
-        seq_text, last = head.read_text().split()
-        if int(seq_text) != expected_seq - 1 or last != previous:
-            return Verification(
-                count,
-                (f"the log ends at seq {expected_seq - 1} but the head records seq {seq_text}: entries were cut off the end",),
-            )
+    try:
+        head = _parse_head(directory / HEAD_NAME)
+    except ConfigError:
+        return Verification(count, (f"{HEAD_NAME} is unreadable (edited or corrupted)",))
+    last_seq = expected_seq - 1
+    if head is None:
+        return Verification(count, (f"{HEAD_NAME} is missing, so a cut-off end of the log would go unnoticed",) if count else ())
+    if head[0] > last_seq:
+        return Verification(
+            count, (f"the log ends at seq {last_seq} but the head records seq {head[0]}: entries were cut off the end",)
+        )
+    if head[0] < last_seq:
+        return Verification(
+            count, (f"the log goes on to seq {last_seq} past the head's seq {head[0]}: entries were appended outside the node",)
+        )
+    if head[1] != previous:
+        return Verification(count, (f"seq {last_seq}: the last entry does not match the head's hash; it was edited",))
     return Verification(count, ())

@@ -80,10 +80,10 @@ def diff(old: Policy, new: Policy) -> list[str]:
         lines.append(f"party {old.party} -> {new.party}")
     before = {r.name: r for r in old.rule}
     after = {r.name: r for r in new.rule}
-    for name in before.keys() - after.keys():
+    for name in [n for n in before if n not in after]:
         r = before[name]
         lines.append(f"rule {name!r} removed: no longer releases {r.release} to {', '.join(r.recipients)}")
-    for name in after.keys() - before.keys():
+    for name in [n for n in after if n not in before]:
         r = after[name]
         dp = f" under differential privacy (epsilon {r.dp.epsilon:g})" if r.dp else ""
         lines.append(f"rule {name!r} added: releases {r.release} to {', '.join(r.recipients)} for {', '.join(r.purposes)}{dp}")

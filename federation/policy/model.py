@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from federation.config import StrictModel, load_toml
+from federation.config import StrictModel, read_toml, validate
 from federation.errors import ConfigError
 
 Release = Literal["none", "stats", "masked-update", "update", "raw"]
@@ -62,13 +62,19 @@ class Rule(StrictModel):
     max_rounds: int | None = Field(default=None, ge=1)
     expires: dt.date | None = None
 
-    @model_validator(mode="after")
-    def _possible(self) -> Rule:
-        if self.dp is not None and self.release == "raw":
-            raise ValueError("differential privacy cannot protect raw rows: use a release below 'raw' or drop dp")
-        if self.models is not None and not self.models:
+    @field_validator("models")
+    @classmethod
+    def _some_model(cls, models: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if models is not None and not models:
             raise ValueError("models = [] allows no model at all; omit the field to allow every registered model")
-        return self
+        return models
+
+    @field_validator("dp")
+    @classmethod
+    def _dp_not_on_raw(cls, dp: DPSettings | None, info: ValidationInfo) -> DPSettings | None:
+        if dp is not None and info.data.get("release") == "raw":
+            raise ValueError("differential privacy cannot protect raw rows: use a release below 'raw' or drop dp")
+        return dp
 
 
 class Policy(StrictModel):
@@ -106,20 +112,44 @@ def load_policy(path: Path, *, today: dt.date | None = None, target: str | None 
 
     A preset (`party = "*"`) becomes the policy of `party` when one is given.
     """
-    policy = load_toml(path, Policy)
-    if policy.party == "*" and party is not None:
-        policy = policy.model_copy(update={"party": party})
+    data = read_toml(path)
     day = today or dt.date.today()
-    problems = [
-        f"rule[{i}] ({r.name!r}).expires: {r.expires} is in the past"
-        for i, r in enumerate(policy.rule)
-        if r.expires and r.expires < day
-    ]
-    if target is not None:
-        problems += target_problems(policy, target)
+    problems = _raw_rule_problems(data, day, target)  # checked even when the schema check fails, so all show at once
+    try:
+        policy = validate(Policy, data, source=str(path))
+    except ConfigError as error:
+        raise ConfigError(str(path), [*error.problems, *problems]) from None
     if problems:
         raise ConfigError(str(path), problems)
+    if policy.party == "*" and party is not None:
+        policy = policy.model_copy(update={"party": party})
     return policy
+
+
+def _raw_rule_problems(data: dict[str, Any], today: dt.date, target: str | None) -> list[str]:
+    """Expired rules and rules that withhold the target, read defensively from the raw file."""
+    rules = data.get("rule")
+    if not isinstance(rules, list):
+        return []
+    problems = []
+    for i, rule in enumerate(rules):
+        if not isinstance(rule, dict):
+            continue
+        name = rule.get("name", "?")
+        expires = rule.get("expires")
+        if isinstance(expires, dt.date) and expires < today:
+            problems.append(f"rule[{i}] ({name!r}).expires: {expires} is in the past")
+        release = rule.get("release")
+        if target is None or release not in RELEASE_LEVELS or release_rank(release) < release_rank("stats"):
+            continue
+        raw_columns = rule.get("columns")
+        columns: dict[str, Any] = raw_columns if isinstance(raw_columns, dict) else {}
+        deny, allow = columns.get("deny", []), columns.get("allow")
+        if isinstance(deny, list) and target in deny:
+            problems.append(f"rule[{i}] ({name!r}).columns.deny: removes the target column {target!r}, so nothing can be learned")
+        if isinstance(allow, list) and target not in allow:
+            problems.append(f"rule[{i}] ({name!r}).columns.allow: does not include the target column {target!r}")
+    return problems
 
 
 def target_problems(policy: Policy, target: str) -> list[str]:

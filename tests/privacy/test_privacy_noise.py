@@ -96,7 +96,9 @@ def test_noise_std_needs_a_contributor(contributors: int) -> None:
 
 def test_privatise_adds_noise_of_the_promised_variance() -> None:
     std = noise_std(SIGMA, CLIP, min_contributors=CONTRIBUTORS)
-    noise = privatise(np.zeros(N), clip=CLIP, noise_multiplier=SIGMA, min_contributors=CONTRIBUTORS, rng=np.random.default_rng(11))
+    noise = privatise(
+        np.zeros(N), clip=CLIP, noise_multiplier=SIGMA, min_contributors=CONTRIBUTORS, rng=np.random.default_rng(11)
+    )
     assert noise.shape == (N,)
     assert variance_matches(noise, std**2)
     assert mean_matches(noise, std)
@@ -125,7 +127,8 @@ def test_the_shares_of_the_guaranteed_contributors_sum_to_sigma_c() -> None:
     rng = np.random.default_rng(13)
     n = N // 2
     total = sum(
-        privatise(np.zeros(n), clip=CLIP, noise_multiplier=SIGMA, min_contributors=CONTRIBUTORS, rng=rng) for _ in range(CONTRIBUTORS)
+        privatise(np.zeros(n), clip=CLIP, noise_multiplier=SIGMA, min_contributors=CONTRIBUTORS, rng=rng)
+        for _ in range(CONTRIBUTORS)
     )
     assert variance_matches(total, (SIGMA * CLIP) ** 2)
     # one share alone carries only a quarter of it
