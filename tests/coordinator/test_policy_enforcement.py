@@ -103,3 +103,35 @@ def test_a_task_without_the_required_privacy_is_refused(fresh_city: City) -> Non
         assert client.describe(RunContext(run_id, PURPOSE)).epsilon_spent == 0.0  # refused before any charge
     finally:
         node.server.stop(0)
+
+
+def test_nodes_count_the_cohort_themselves_before_unmasking(fresh_city: City) -> None:
+    """The coordinator announces four parties; one drops; three survive the threshold but not the policy."""
+    from federation.coordinator.grid import SecureSettings
+    from federation.coordinator.secure_round import run_secure_round
+
+    parties = ("central-district", "north-district", "hills-district", "river-district")
+    for party in parties:
+        policy = fresh_city.policy(party)
+        text = policy.read_text()
+        policy.write_text(text.replace("min_cohort = 3", "min_cohort = 4").replace("min_cohort = 2", "min_cohort = 4"))
+    nodes = [serve(fresh_city, party) for party in parties]
+    try:
+        clients = [node.client(fresh_city) for node in nodes]
+        task = scaled_task(clients, small_task(rounds=1))
+        run_id = f"cohort-{uuid.uuid4().hex[:6]}"
+        assert negotiate(clients, RunContext(run_id, PURPOSE), task, release="masked-update").min_cohort == 4
+        initial = initial_model(task)
+        parameters = SecureSettings(clip=1.0, max_weight=4096.0, threshold=3).parameters([c.node_id for c in clients], initial)
+
+        def drop_one(rpc: str) -> None:
+            if rpc == "MaskedUpdate":
+                nodes[0].server.stop(0)
+
+        outcome = run_secure_round(clients, RunContext(run_id, PURPOSE, 1), task, initial, parameters, before_phase=drop_one)
+        assert outcome.arrays is None and "too few shares" in outcome.aborted
+        refusals = [e for e in outcome.errors if e["rpc"] == "Unmask"]
+        assert len(refusals) == 3 and all("fewer than this node's minimum of 4" in str(e["error"]) for e in refusals)
+    finally:
+        for node in nodes:
+            node.server.stop(0)
