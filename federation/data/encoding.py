@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from federation.data.schema import Schema
+from federation.data.schema import FEATURE_TYPES, Schema
 from federation.errors import InvalidRequest
 
 
@@ -23,6 +23,8 @@ def encoded_columns(schema: Schema, features: Sequence[str]) -> tuple[str, ...]:
             field = schema.by_name(name)
         except KeyError:
             raise InvalidRequest(f"feature {name!r} is not a field of schema {schema.name!r}") from None
+        if field.type not in FEATURE_TYPES:
+            raise InvalidRequest(f"{field.type} field {name!r} cannot be a model feature")
         if field.type == "category":
             columns.extend(f"{name}={code}" for code in field.codes)
         else:

@@ -14,3 +14,22 @@ def split(frame: pd.DataFrame, *, test_fraction: float, seed: int) -> tuple[pd.D
     n_test = min(max(1, round(len(frame) * test_fraction)), max(len(frame) - 1, 0))
     test, train = order[:n_test], order[n_test:]
     return frame.iloc[np.sort(train)].reset_index(drop=True), frame.iloc[np.sort(test)].reset_index(drop=True)
+
+
+def test_rows(total: int, *, test_fraction: float, seed: int) -> np.ndarray:
+    """Positions in the local table that form the test split, fixed before any record is excluded.
+
+    Fixing the split on the local table, not on what survives harmonisation,
+    keeps the same records in the test split whichever way the data is read.
+    """
+    if not 0 < test_fraction < 1:
+        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
+    order = np.random.default_rng(seed).permutation(total)
+    n_test = min(max(1, round(total * test_fraction)), max(total - 1, 0))
+    return np.sort(order[:n_test])
+
+
+def split_by_rows(frame: pd.DataFrame, test: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split a frame carrying a `__row` column (local positions) into (train, test)."""
+    in_test = frame["__row"].isin(test)
+    return frame.loc[~in_test].reset_index(drop=True), frame.loc[in_test].reset_index(drop=True)

@@ -12,13 +12,13 @@ import json
 import logging
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from federation.coordinator.client import NodeClient
 from federation.coordinator.grid import SecureSettings
-from federation.coordinator.negotiate import combine_stats, negotiate, parallel
+from federation.coordinator.negotiate import combine_histograms, combine_stats, histogram_quantile, negotiate, parallel
 from federation.data.schema import Schema
 from federation.errors import FederationError, NodeUnavailable, PolicyDenied
 from federation.experiments import topologies
@@ -30,6 +30,7 @@ from federation.task import RunContext, TaskSpec
 from federation.transport.tls import Identity
 
 log = logging.getLogger(__name__)
+NAIVE_LABEL = "federated (naive reading)"
 ProgressFactory = Callable[[str, int], Callable[[int, dict[str, EvalSums]], None]]
 
 
@@ -43,6 +44,8 @@ class Comparison:
     scaling_refusals: dict[str, list[str]] = field(default_factory=dict)
     results: list[TopologyResult] = field(default_factory=list)
     privacy_spent: dict[str, dict[str, float | None]] = field(default_factory=dict)
+    quality: dict[str, dict[str, Any]] = field(default_factory=dict)
+    quantiles: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def by_kind(self, kind: str) -> TopologyResult | None:
         return next((r for r in self.results if r.kind == kind and r.started), None)
@@ -65,6 +68,8 @@ class Comparison:
             "topologies": [r.to_json(self.metric) for r in self.results],
             "gain_vs_local_only": gains,
             "privacy_spent": self.privacy_spent,
+            "quality": self.quality,
+            "feature_quantiles": self.quantiles,
         }
 
 
@@ -105,8 +110,8 @@ def weight_cap(descriptions: Sequence[NodeDescription]) -> float:
 
 def global_scaling(
     clients: Sequence[NodeClient], task: TaskSpec, *, run_id: str, purpose: str
-) -> tuple[TaskSpec, dict[str, list[str]]]:
-    """Attach global standardisation computed from the nodes' sums."""
+) -> tuple[TaskSpec, dict[str, list[str]], list[FeatureStats]]:
+    """Attach global standardisation computed from the nodes' sums; also return the nodes' statistics."""
     negotiation = negotiate(clients, RunContext(run_id, purpose), task, release="stats")
     answers = parallel(negotiation.accepted, lambda c: c.stats(RunContext(run_id, purpose), task))
     stats = [a for a in answers.values() if isinstance(a, FeatureStats)]
@@ -114,7 +119,7 @@ def global_scaling(
     refusals.update({n: [a.public] for n, a in answers.items() if isinstance(a, FederationError)})
     if not stats:
         raise PolicyDenied([f"{n}: {'; '.join(r)}" for n, r in refusals.items()] or ["no node returned statistics"])
-    return task.with_scaling(combine_stats(stats)), refusals
+    return task.with_scaling(combine_stats(stats)), refusals, stats
 
 
 def compare(
@@ -144,9 +149,18 @@ def compare(
             degree=experiment.secure.degree,
             stop_on_abort=experiment.secure.on_abort == "stop",
         )
-        task, comparison.scaling_refusals = global_scaling(
+        comparison.quality = {
+            d.node_id: {"total": d.quality.total, "kept": d.quality.kept, "excluded": dict(d.quality.excluded)}
+            for d in descriptions
+            if d.quality is not None
+        }
+        task, comparison.scaling_refusals, stats = global_scaling(
             reachable, experiment.task, run_id=f"{experiment.name}-{stamp}-stats", purpose=experiment.purpose
         )
+        comparison.quantiles = {
+            column: {f"p{round(q * 100)}": round(histogram_quantile(edges, counts, q), 4) for q in (0.25, 0.5, 0.75)}
+            for column, (edges, counts) in combine_histograms(stats).items()
+        }
         wanted = topologies_to_run or experiment.topologies
 
         def on_round(label: str) -> Callable[[int, dict[str, EvalSums]], None] | None:
@@ -182,6 +196,30 @@ def compare(
                         reachable, task, run_id=run_id, purpose=experiment.purpose, on_round=on_round("local-only")
                     )
                 )
+        if experiment.compare_naive and (topologies_to_run is None or "federated" in wanted):
+            # The same federated training on the same records read naively: what harmonisation buys.
+            naive, _, _ = global_scaling(
+                reachable,
+                replace(experiment.task, view="naive"),
+                run_id=f"{experiment.name}-{stamp}-naive-stats",
+                purpose=experiment.purpose,
+            )
+            strategy = experiment.strategies[0]
+            comparison.results.append(
+                topologies.federated(
+                    reachable,
+                    naive,
+                    run_id=f"{experiment.name}-{stamp}-naive-{strategy}",
+                    purpose=experiment.purpose,
+                    strategy=strategy,
+                    proximal_mu=experiment.proximal_mu,
+                    checkpoint_dir=None,
+                    on_round=on_round(NAIVE_LABEL),
+                    secure_mode=experiment.secure.mode,
+                    secure=secure,
+                    label=NAIVE_LABEL,
+                )
+            )
         _, _, after = describe_all(reachable, experiment.purpose, f"{experiment.name}-{stamp}-after")
         comparison.privacy_spent = {
             d.node_id: {"epsilon_spent": round(d.epsilon_spent, 6), "epsilon_budget": d.epsilon_budget}

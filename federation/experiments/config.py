@@ -44,6 +44,10 @@ class SecureAggregationSection(StrictModel):
     on_abort: Literal["continue", "stop"] = "continue"
 
 
+class HarmonisationSection(StrictModel):
+    compare_naive: bool = False  # also train on the same records read naively (by position, no conversion)
+
+
 class NodeEntry(StrictModel):
     id: str
     address: str | None = None
@@ -61,6 +65,7 @@ class ExperimentFile(StrictModel):
     task: TaskSection
     federated: FederatedSection = FederatedSection()
     secure_aggregation: SecureAggregationSection = SecureAggregationSection()
+    harmonisation: HarmonisationSection = HarmonisationSection()
     node: tuple[NodeEntry, ...] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -90,6 +95,7 @@ class Experiment:
         self.strategies = parsed.federated.strategies
         self.proximal_mu = parsed.federated.proximal_mu
         self.secure = parsed.secure_aggregation
+        self.compare_naive = parsed.harmonisation.compare_naive
         self.nodes = [(n.id, n.address, (base / n.manifest).resolve() if n.manifest else None) for n in parsed.node]
         t = parsed.task
         try:

@@ -84,11 +84,12 @@ def federated(
     on_round: RoundCallback | None = None,
     secure_mode: str = "auto",
     secure: SecureSettings | None = None,
+    label: str | None = None,
 ) -> TopologyResult:
     """Federated training; secure aggregation when asked, or when any node releases only masked updates."""
     start = time.perf_counter()
     before = _traffic_snapshot(clients)
-    result = TopologyResult(name=f"federated ({strategy})", kind="federated")
+    result = TopologyResult(name=label or f"federated ({strategy})", kind="federated")
     task = replace(task, proximal_mu=proximal_mu if strategy == "fedprox" else 0.0)
     release = "update" if secure_mode == "never" else "masked-update"
     negotiation = negotiate(clients, RunContext(run_id, purpose), task, release=release)

@@ -17,6 +17,7 @@ import pyarrow as pa
 import torch
 
 from federation.data.encoding import encode, encoded_columns
+from federation.data.quality import histograms
 from federation.errors import BudgetExhausted, FederationError, InvalidRequest, PolicyDenied
 from federation.models.evaluation import EvalSums
 from federation.models.registry import MODEL_NAMES, build_model
@@ -30,7 +31,7 @@ from federation.policy.model import Release
 from federation.privacy.accounting import MechanismStep
 from federation.privacy.ledger import BudgetLedger
 from federation.privacy.noise import privatise
-from federation.replies import FeatureStats, FieldDescription, FitOutcome, NodeDescription, ProposalAnswer
+from federation.replies import FeatureStats, FieldDescription, FitOutcome, NodeDescription, ProposalAnswer, QualitySummary
 from federation.secagg.client import SecAggClient
 from federation.secagg.config import RoundParameters
 from federation.task import RunContext, TaskSpec
@@ -146,6 +147,11 @@ class NodeHandlers:
         if not decision.allowed:
             raise PolicyDenied(decision.reasons)
         rt = self.runtime
+        spent, budget = self._budget_status(caller, context.purpose)
+        quality = None
+        if decide(rt.policy, Request(caller, context.purpose, "stats"), today=rt.today).allowed:
+            report = rt.quality  # counts only, and only for a caller allowed statistics
+            quality = QualitySummary(report.total, report.kept, dict(report.reasons))
         return NodeDescription(
             node_id=rt.node_id,
             kind=rt.manifest.kind,
@@ -154,19 +160,18 @@ class NodeHandlers:
             approx_records=_rounded(len(rt.train) + len(rt.test)),
             models=MODEL_NAMES,
             policy_summary=rt.policy.summary(caller),
-            **self._budget_status(caller, context.purpose),
+            epsilon_spent=spent,
+            epsilon_budget=budget,
+            quality=quality,
         )
 
-    def _budget_status(self, caller: str, purpose: str) -> dict[str, float]:
+    def _budget_status(self, caller: str, purpose: str) -> tuple[float, float | None]:
         """Epsilon spent by `caller` for `purpose`, and the budget of the first rule that sets one."""
         for rule in self.runtime.policy.rule:
             covers = ("*" in rule.recipients or caller in rule.recipients) and ("*" in rule.purposes or purpose in rule.purposes)
             if covers and rule.dp is not None:
-                return {
-                    "epsilon_spent": self.ledger.spent(caller, purpose, delta=rule.dp.delta),
-                    "epsilon_budget": rule.dp.epsilon,
-                }
-        return {}
+                return self.ledger.spent(caller, purpose, delta=rule.dp.delta), rule.dp.epsilon
+        return 0.0, None
 
     def propose(self, caller: str, context: RunContext, task: TaskSpec, *, cohort_size: int, release: Release) -> ProposalAnswer:
         """Accept or refuse a task; only an unknown caller gets an error instead of an answer."""
@@ -224,13 +229,14 @@ class NodeHandlers:
     def stats(self, caller: str, context: RunContext, task: TaskSpec) -> FeatureStats:
         with self._audited(caller, "Stats", context) as entry:
             result = self._stats(caller, context, task)
-            entry.rows, entry.bytes_released = len(self.runtime.train), 24 * len(result.columns)
+            entry.rows, entry.bytes_released = len(self.runtime.split_for(task.view)[0]), 24 * len(result.columns)
             return result
 
     def _stats(self, caller: str, context: RunContext, task: TaskSpec) -> FeatureStats:
         self._authorise(caller, context, "stats", task)
         rt = self.runtime
-        matrix = encode(rt.train, rt.schema, task.features, dtype=np.float64)
+        train_rows, _ = rt.split_for(task.view)
+        matrix = encode(train_rows, rt.schema, task.features, dtype=np.float64)
         present = ~np.isnan(matrix)
         values = np.where(present, matrix, 0.0)
         return FeatureStats(
@@ -238,6 +244,7 @@ class NodeHandlers:
             count=tuple(int(c) for c in present.sum(axis=0)),
             sum=tuple(float(v) for v in values.sum(axis=0)),
             sum_squares=tuple(float(v) for v in (values**2).sum(axis=0)),
+            histograms=histograms(train_rows, rt.schema, task.features),
         )
 
     def fit(self, caller: str, context: RunContext, task: TaskSpec, arrays: NamedArrays) -> FitOutcome:
@@ -249,7 +256,8 @@ class NodeHandlers:
     def _fit(self, caller: str, context: RunContext, task: TaskSpec, arrays: NamedArrays) -> FitOutcome:
         decision = self._authorise(caller, context, "update", task)
         rt = self.runtime
-        x, y = prepare(rt.schema, task, rt.train, reference=rt.train)
+        train_rows, _ = rt.split_for(task.view)
+        x, y = prepare(rt.schema, task, train_rows, reference=train_rows)
         model = self._model(task, arrays)
         self.runs.start_fit_round(caller, context, task)
         self._charge_privacy(caller, context, task, decision)
@@ -316,7 +324,7 @@ class NodeHandlers:
         """
         with self._audited(caller, "MaskedUpdate", context) as entry:
             masked = self._masked_update(caller, context, task, shares, arrays)
-            entry.rows, entry.bytes_released = len(self.runtime.train), masked.nbytes
+            entry.rows, entry.bytes_released = len(self.runtime.split_for(task.view)[0]), masked.nbytes
             return masked
 
     def _masked_update(
@@ -326,7 +334,8 @@ class NodeHandlers:
         decision = self._authorise(caller, context, "masked-update", task)
         self._charge_privacy(caller, context, task, decision)
         rt = self.runtime
-        x, y = prepare(rt.schema, task, rt.train, reference=rt.train)
+        train_rows, _ = rt.split_for(task.view)
+        x, y = prepare(rt.schema, task, train_rows, reference=train_rows)
         model = self._model(task, arrays)
         train(
             model,
@@ -376,7 +385,8 @@ class NodeHandlers:
     def _evaluate(self, caller: str, context: RunContext, task: TaskSpec, arrays: NamedArrays) -> EvalSums:
         self._authorise(caller, context, "stats", task)
         rt = self.runtime
-        x, y = prepare(rt.schema, task, rt.test, reference=rt.train)
+        train_rows, test_rows = rt.split_for(task.view)
+        x, y = prepare(rt.schema, task, test_rows, reference=train_rows)
         return evaluate(self._model(task, arrays), x, y)
 
     def train_local(self, caller: str, context: RunContext, task: TaskSpec) -> Iterator[tuple[int, EvalSums, int]]:
@@ -390,8 +400,9 @@ class NodeHandlers:
     def _train_local(self, caller: str, context: RunContext, task: TaskSpec) -> Iterator[tuple[int, EvalSums, int]]:
         self._authorise(caller, context, "stats", task)
         rt = self.runtime
-        x, y = prepare(rt.schema, task, rt.train, reference=rt.train)
-        x_test, y_test = prepare(rt.schema, task, rt.test, reference=rt.train)
+        train_rows, test_rows = rt.split_for(task.view)
+        x, y = prepare(rt.schema, task, train_rows, reference=train_rows)
+        x_test, y_test = prepare(rt.schema, task, test_rows, reference=train_rows)
         model = self._model(task, None)
         for round_ in range(1, task.rounds + 1):
             train(
@@ -409,7 +420,7 @@ class NodeHandlers:
         """Harmonised training rows of the task's columns, only under `release = "raw"`."""
         with self._audited(caller, "Export", context) as entry:
             self._authorise(caller, context, "raw", task)
-            frame = self.runtime.train[[*task.features, task.target]]
+            frame = self.runtime.split_for(task.view)[0][[*task.features, task.target]]
             table = pa.Table.from_pandas(frame, preserve_index=False)
             entry.rows, entry.bytes_released = table.num_rows, table.nbytes
             return table

@@ -1,18 +1,23 @@
 """The node manifest: where a department's data is, how it maps, which policy holds.
 
 Relative paths are resolved against the manifest's own folder, so a node's
-files can be moved together.
+files can be moved together. A column mapping is either a local column name
+or a table with the column, its unit, code list, date format and extra
+missing-value markers; `[[data.versions]]` override mappings for records
+dated in a period, for a local standard that changed.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from federation.config import StrictModel, load_toml
+from federation.data.mapping import ColumnMapping, MappingVersion, TableMapping
 
 NODE_ID = r"^[a-z0-9][a-z0-9._-]{0,62}$"
 
@@ -23,16 +28,54 @@ class NodeSection(StrictModel):
     description: str = ""
 
 
+class ColumnSpec(StrictModel):
+    column: str
+    unit: str | None = None
+    codes: dict[str, str] = Field(default_factory=dict)
+    format: str | None = None
+    missing: tuple[str, ...] = ()
+
+    def mapping(self) -> ColumnMapping:
+        return ColumnMapping(self.column, self.unit, dict(self.codes), self.format, self.missing)
+
+
+def _mapping(spec: str | ColumnSpec) -> ColumnMapping:
+    return ColumnMapping(spec) if isinstance(spec, str) else spec.mapping()
+
+
+class VersionSection(StrictModel):
+    start: dt.date | None = Field(default=None, alias="from")
+    until: dt.date | None = None
+    columns: dict[str, str | ColumnSpec]
+
+    @model_validator(mode="after")
+    def _period(self) -> VersionSection:
+        if self.start is None and self.until is None:
+            raise ValueError("a mapping version needs `from`, `until` or both")
+        if self.start is not None and self.until is not None and self.start > self.until:
+            raise ValueError(f"`from` {self.start} is after `until` {self.until}")
+        return self
+
+
 class DataSection(StrictModel):
     path: Path
     schema_path: Path = Field(alias="schema")
-    format: Literal["csv", "parquet"] | None = None
-    columns: dict[str, str]
+    format: Literal["csv", "parquet", "sqlite"] | None = None
+    query: str | None = None
+    missing: tuple[str, ...] = ("",)
+    date_field: str | None = None
+    columns: dict[str, str | ColumnSpec]
+    versions: tuple[VersionSection, ...] = ()
 
 
 class SplitSection(StrictModel):
     test_fraction: float = Field(default=0.3, gt=0, lt=1)
     seed: int = 0
+
+
+class QualitySection(StrictModel):
+    unique: tuple[str, ...] = ()
+    on_error: Literal["exclude", "fail"] = "exclude"
 
 
 class PathSection(StrictModel):
@@ -46,6 +89,7 @@ class DirSection(StrictModel):
 class ManifestFile(StrictModel):
     node: NodeSection
     data: DataSection
+    quality: QualitySection = QualitySection()
     split: SplitSection = SplitSection()
     policy: PathSection
     tls: DirSection
@@ -63,8 +107,19 @@ class Manifest:
         self.description = parsed.node.description
         self.data_path = base / parsed.data.path
         self.data_format = parsed.data.format
+        self.query = parsed.data.query
         self.schema_path = base / parsed.data.schema_path
-        self.columns = dict(parsed.data.columns)
+        self.mapping = TableMapping(
+            columns={name: _mapping(spec) for name, spec in parsed.data.columns.items()},
+            missing=parsed.data.missing,
+            versions=tuple(
+                MappingVersion(v.start, v.until, {name: _mapping(spec) for name, spec in v.columns.items()})
+                for v in parsed.data.versions
+            ),
+            date_field=parsed.data.date_field,
+            unique=parsed.quality.unique,
+            on_error=parsed.quality.on_error,
+        )
         self.test_fraction = parsed.split.test_fraction
         self.split_seed = parsed.split.seed
         self.policy_path = base / parsed.policy.path

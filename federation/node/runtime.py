@@ -13,10 +13,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from federation.data.mapping import harmonise
-from federation.data.partition import split
+from federation.data.mapping import harmonise, read_naively
+from federation.data.partition import split_by_rows, test_rows
+from federation.data.quality import QualityReport
 from federation.data.schema import Schema, load_schema
 from federation.data.sources import read_table
+from federation.errors import ConfigError
 from federation.node.manifest import Manifest, load_manifest
 from federation.policy.model import Policy, load_policy
 
@@ -30,6 +32,9 @@ class NodeRuntime:
     policy: Policy
     train: pd.DataFrame
     test: pd.DataFrame
+    quality: QualityReport
+    naive_train: pd.DataFrame
+    naive_test: pd.DataFrame
     today: dt.date = field(default_factory=dt.date.today)
 
     @property
@@ -45,19 +50,26 @@ class NodeRuntime:
         schema = load_schema(manifest.schema_path)
         policy = load_policy(manifest.policy_path, target=schema.target, party=manifest.node_id)
         if policy.party != manifest.node_id:
-            from federation.errors import ConfigError
-
             raise ConfigError(
                 str(manifest.policy_path),
                 [f"party: the policy is for {policy.party!r} but the manifest's node is {manifest.node_id!r}"],
             )
-        frame = harmonise(
-            read_table(manifest.data_path, fmt=manifest.data_format), schema, manifest.columns, source=str(manifest.path)
+        table = read_table(manifest.data_path, fmt=manifest.data_format, query=manifest.query)
+        harmonised = harmonise(table, schema, manifest.mapping, source=str(manifest.path))
+        held_out = test_rows(len(table), test_fraction=manifest.test_fraction, seed=manifest.split_seed)
+        train, test = split_by_rows(harmonised.frame, held_out)
+        naive_train, naive_test = split_by_rows(read_naively(table, schema), held_out)
+        log.info(
+            "%s: %d training and %d test records; %s",
+            manifest.node_id,
+            len(train),
+            len(test),
+            "; ".join(harmonised.report.lines()),
         )
-        unlabelled = int(frame[schema.target].isna().sum())
-        if unlabelled:  # a record without a label can neither train nor test a model
-            log.warning("%s: %d record(s) without %r excluded", manifest.node_id, unlabelled, schema.target)
-            frame = frame[frame[schema.target].notna()].reset_index(drop=True)
-        train, test = split(frame, test_fraction=manifest.test_fraction, seed=manifest.split_seed)
-        log.info("%s: %d training and %d test records", manifest.node_id, len(train), len(test))
-        return cls(manifest, schema, policy, train, test)
+        if len(train) == 0 or len(test) == 0:
+            raise ConfigError(str(manifest.path), ["no records left for training or testing after the quality rules"])
+        return cls(manifest, schema, policy, train, test, harmonised.report, naive_train, naive_test)
+
+    def split_for(self, view: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """(train, test) as harmonised, or as a platform reading the file naively would see it."""
+        return (self.naive_train, self.naive_test) if view == "naive" else (self.train, self.test)

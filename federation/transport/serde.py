@@ -14,7 +14,7 @@ from google.protobuf import json_format, struct_pb2
 from federation.errors import InvalidRequest
 from federation.models.evaluation import HISTOGRAM_BINS, EvalSums
 from federation.proto.v1 import node_pb2 as pb
-from federation.replies import FeatureStats, FieldDescription, NodeDescription, ProposalAnswer
+from federation.replies import FeatureStats, FieldDescription, NodeDescription, ProposalAnswer, QualitySummary
 from federation.secagg.config import RoundParameters
 from federation.task import FeatureScaling, ModelSpec, ParamValue, PrivacySpec, RunContext, TaskSpec
 
@@ -51,6 +51,7 @@ def task_to_pb(task: TaskSpec) -> pb.TaskSpec:
         learning_rate=task.learning_rate,
         proximal_mu=task.proximal_mu,
         seed=task.seed,
+        view=task.view,
     )
     if task.privacy is not None:
         message.privacy.CopyFrom(pb.PrivacySpec(noise_multiplier=task.privacy.noise_multiplier, clip=task.privacy.clip))
@@ -79,6 +80,7 @@ def task_from_pb(message: pb.TaskSpec) -> TaskSpec:
         seed=message.seed,
         scaling=scaling,
         privacy=PrivacySpec(message.privacy.noise_multiplier, message.privacy.clip) if message.HasField("privacy") else None,
+        view=message.view or "harmonised",
     )
 
 
@@ -117,6 +119,9 @@ def description_to_pb(d: NodeDescription) -> pb.DescribeReply:
         policy_summary=d.policy_summary,
         epsilon_spent=d.epsilon_spent,
         epsilon_budget=d.epsilon_budget or 0.0,
+        quality=pb.QualitySummary(total=d.quality.total, kept=d.quality.kept, excluded=dict(d.quality.excluded))
+        if d.quality is not None
+        else None,
     )
 
 
@@ -131,6 +136,7 @@ def description_from_pb(m: pb.DescribeReply) -> NodeDescription:
         policy_summary=m.policy_summary,
         epsilon_spent=m.epsilon_spent,
         epsilon_budget=m.epsilon_budget or None,
+        quality=QualitySummary(m.quality.total, m.quality.kept, dict(m.quality.excluded)) if m.HasField("quality") else None,
     )
 
 
@@ -167,13 +173,24 @@ def answer_from_pb(m: pb.ProposeReply) -> ProposalAnswer:
 
 
 def stats_to_pb(s: FeatureStats) -> pb.StatsReply:
-    return pb.StatsReply(columns=list(s.columns), count=list(s.count), sum=list(s.sum), sum_squares=list(s.sum_squares))
+    return pb.StatsReply(
+        columns=list(s.columns),
+        count=list(s.count),
+        sum=list(s.sum),
+        sum_squares=list(s.sum_squares),
+        histograms=[pb.Histogram(column=c, edges=list(e), counts=list(n)) for c, (e, n) in s.histograms.items()],
+    )
 
 
 def stats_from_pb(m: pb.StatsReply) -> FeatureStats:
     if not len(m.columns) == len(m.count) == len(m.sum) == len(m.sum_squares):
         raise InvalidRequest("statistics need one count, sum and sum of squares per column")
-    return FeatureStats(tuple(m.columns), tuple(m.count), tuple(m.sum), tuple(m.sum_squares))
+    histograms = {}
+    for h in m.histograms:
+        if len(h.counts) != len(h.edges) - 1:
+            raise InvalidRequest(f"histogram of {h.column!r}: {len(h.counts)} counts for {len(h.edges)} edges")
+        histograms[h.column] = (tuple(h.edges), tuple(h.counts))
+    return FeatureStats(tuple(m.columns), tuple(m.count), tuple(m.sum), tuple(m.sum_squares), histograms)
 
 
 def parameters_to_pb(p: RoundParameters) -> pb.SecAggParameters:

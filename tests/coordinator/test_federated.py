@@ -8,22 +8,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fedkit import COORDINATOR, PURPOSE, City, LiveNode, scaled_task, serve, small_task
 
 from federation.coordinator.checkpoint import load_checkpoint
 from federation.coordinator.client import NodeClient
-from federation.coordinator.negotiate import combine_stats, negotiate
+from federation.coordinator.negotiate import negotiate
 from federation.coordinator.run import run_federated
 from federation.experiments.topologies import initial_model
-from federation.task import RunContext, TaskSpec
-from tests.conftest import COORDINATOR, City, LiveNode, serve, small_task
-
-PURPOSE = "pollution-enforcement"
-
-
-def scaled_task(clients: list[NodeClient], task: TaskSpec) -> TaskSpec:
-    run_id = f"stats-{uuid.uuid4().hex[:6]}"
-    negotiation = negotiate(clients, RunContext(run_id, PURPOSE), task, release="stats")
-    return task.with_scaling(combine_stats([c.stats(RunContext(run_id, PURPOSE), task) for c in negotiation.accepted]))
+from federation.task import RunContext
 
 
 def test_global_scaling_equals_pooled_statistics(live_nodes: dict[str, LiveNode], city: City) -> None:

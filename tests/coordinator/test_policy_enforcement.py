@@ -6,13 +6,12 @@ import json
 import uuid
 
 import pytest
+from fedkit import PURPOSE, STRANGER, City, LiveNode, scaled_task, serve, small_task
 
 from federation.coordinator.negotiate import negotiate
 from federation.errors import BudgetExhausted, PolicyDenied
 from federation.experiments.topologies import initial_model
 from federation.task import PrivacySpec, RunContext
-from tests.conftest import STRANGER, City, LiveNode, serve, small_task
-from tests.coordinator.test_federated import PURPOSE, scaled_task
 
 
 def audit_entries(city: City, party: str) -> list[dict[str, object]]:

@@ -7,6 +7,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from fedkit import PURPOSE, City, LiveNode, scaled_task, small_task
 
 from federation.coordinator.client import NodeClient
 from federation.coordinator.grid import SecureSettings
@@ -17,8 +18,6 @@ from federation.errors import PolicyDenied, ProtocolOrderError
 from federation.experiments.topologies import initial_model
 from federation.secagg.config import RoundParameters
 from federation.task import RunContext, TaskSpec
-from tests.conftest import City, LiveNode, small_task
-from tests.coordinator.test_federated import PURPOSE, scaled_task
 
 SETTINGS = SecureSettings(clip=1.0, max_weight=4096.0)
 

@@ -3,54 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from fedkit import PARTIES, City, federation_cli, write_experiment
 
 from federation.experiments.launcher import NodeProcess, start_nodes, stop_nodes
-from tests.conftest import COORDINATOR, FEATURES, City
 
 pytestmark = pytest.mark.slow
-PARTIES = ("central-district", "north-district", "hills-district", "river-district")
-
-
-def write_experiment(city: City, parties: tuple[str, ...], *, rounds: int = 3) -> Path:
-    nodes = "\n".join(f'[[node]]\nid = "{p}"\nmanifest = "nodes/{p}.toml"\n' for p in parties)
-    features = ", ".join(f'"{f}"' for f in FEATURES)
-    path = city.root / "experiment.toml"
-    path.write_text(f"""
-name = "test-city"
-purpose = "pollution-enforcement"
-coordinator = "{COORDINATOR}"
-pki = ".federation/pki"
-output = "runs"
-
-[task]
-model = "mlp"
-params = {{ hidden = [16] }}
-features = [{features}]
-target = "violation"
-rounds = {rounds}
-learning_rate = 0.01
-seed = 1
-
-[federated]
-strategies = ["fedavg", "fedprox"]
-
-{nodes}
-""")
-    return path
-
-
-def federation_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "COLUMNS": "200"}
-    return subprocess.run(
-        [sys.executable, "-m", "federation", *args], cwd=cwd, capture_output=True, text=True, timeout=600, env=env
-    )
 
 
 @pytest.fixture()

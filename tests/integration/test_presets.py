@@ -7,11 +7,10 @@ import shutil
 from pathlib import Path
 
 import pytest
+from fedkit import PARTIES, REPO, City, federation_cli, write_experiment
 
 from federation.experiments.launcher import start_nodes, stop_nodes
 from federation.node.audit import verify
-from tests.conftest import REPO, City
-from tests.integration.test_city_processes import PARTIES, federation_cli, write_experiment
 
 pytestmark = pytest.mark.slow
 

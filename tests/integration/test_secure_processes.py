@@ -6,6 +6,7 @@ import uuid
 
 import numpy as np
 import pytest
+from fedkit import COORDINATOR, PURPOSE, City, scaled_task, small_task
 
 from federation.coordinator.client import NodeClient
 from federation.coordinator.grid import SecureSettings
@@ -14,8 +15,6 @@ from federation.coordinator.secure_round import run_secure_round
 from federation.experiments.launcher import start_nodes, stop_nodes
 from federation.experiments.topologies import initial_model
 from federation.task import RunContext
-from tests.conftest import COORDINATOR, City, small_task
-from tests.coordinator.test_federated import PURPOSE, scaled_task
 
 pytestmark = pytest.mark.slow
 PARTIES = ("central-district", "north-district", "hills-district", "river-district")

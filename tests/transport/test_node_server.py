@@ -8,6 +8,7 @@ from pathlib import Path
 import grpc
 import numpy as np
 import pytest
+from fedkit import COORDINATOR, STRANGER, City, LiveNode, serve, small_task
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from federation.coordinator.client import NodeClient
@@ -17,7 +18,6 @@ from federation.models.training import get_arrays
 from federation.proto.v1 import node_pb2 as pb
 from federation.task import RunContext
 from federation.transport.tls import init_ca, issue_certificate
-from tests.conftest import COORDINATOR, STRANGER, City, LiveNode, serve, small_task
 
 PURPOSE = "pollution-enforcement"
 N_INPUTS = 14  # nine numeric features plus five industry codes

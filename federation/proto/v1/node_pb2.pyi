@@ -26,7 +26,7 @@ class ModelSpec(_message.Message):
     def __init__(self, name: _Optional[str] = ..., params: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
 
 class TaskSpec(_message.Message):
-    __slots__ = ("model", "features", "target", "rounds", "local_epochs", "batch_size", "learning_rate", "proximal_mu", "seed", "scaling", "privacy")
+    __slots__ = ("model", "features", "target", "rounds", "local_epochs", "batch_size", "learning_rate", "proximal_mu", "seed", "scaling", "privacy", "view")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     FEATURES_FIELD_NUMBER: _ClassVar[int]
     TARGET_FIELD_NUMBER: _ClassVar[int]
@@ -38,6 +38,7 @@ class TaskSpec(_message.Message):
     SEED_FIELD_NUMBER: _ClassVar[int]
     SCALING_FIELD_NUMBER: _ClassVar[int]
     PRIVACY_FIELD_NUMBER: _ClassVar[int]
+    VIEW_FIELD_NUMBER: _ClassVar[int]
     model: ModelSpec
     features: _containers.RepeatedScalarFieldContainer[str]
     target: str
@@ -49,7 +50,8 @@ class TaskSpec(_message.Message):
     seed: int
     scaling: FeatureScaling
     privacy: PrivacySpec
-    def __init__(self, model: _Optional[_Union[ModelSpec, _Mapping]] = ..., features: _Optional[_Iterable[str]] = ..., target: _Optional[str] = ..., rounds: _Optional[int] = ..., local_epochs: _Optional[int] = ..., batch_size: _Optional[int] = ..., learning_rate: _Optional[float] = ..., proximal_mu: _Optional[float] = ..., seed: _Optional[int] = ..., scaling: _Optional[_Union[FeatureScaling, _Mapping]] = ..., privacy: _Optional[_Union[PrivacySpec, _Mapping]] = ...) -> None: ...
+    view: str
+    def __init__(self, model: _Optional[_Union[ModelSpec, _Mapping]] = ..., features: _Optional[_Iterable[str]] = ..., target: _Optional[str] = ..., rounds: _Optional[int] = ..., local_epochs: _Optional[int] = ..., batch_size: _Optional[int] = ..., learning_rate: _Optional[float] = ..., proximal_mu: _Optional[float] = ..., seed: _Optional[int] = ..., scaling: _Optional[_Union[FeatureScaling, _Mapping]] = ..., privacy: _Optional[_Union[PrivacySpec, _Mapping]] = ..., view: _Optional[str] = ...) -> None: ...
 
 class PrivacySpec(_message.Message):
     __slots__ = ("noise_multiplier", "clip")
@@ -106,7 +108,7 @@ class DescribeRequest(_message.Message):
     def __init__(self, context: _Optional[_Union[RunContext, _Mapping]] = ...) -> None: ...
 
 class DescribeReply(_message.Message):
-    __slots__ = ("node_id", "kind", "scenario", "fields", "approx_records", "models", "policy_summary", "epsilon_spent", "epsilon_budget")
+    __slots__ = ("node_id", "kind", "scenario", "fields", "approx_records", "models", "policy_summary", "epsilon_spent", "epsilon_budget", "quality")
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     SCENARIO_FIELD_NUMBER: _ClassVar[int]
@@ -116,6 +118,7 @@ class DescribeReply(_message.Message):
     POLICY_SUMMARY_FIELD_NUMBER: _ClassVar[int]
     EPSILON_SPENT_FIELD_NUMBER: _ClassVar[int]
     EPSILON_BUDGET_FIELD_NUMBER: _ClassVar[int]
+    QUALITY_FIELD_NUMBER: _ClassVar[int]
     node_id: str
     kind: str
     scenario: str
@@ -125,7 +128,25 @@ class DescribeReply(_message.Message):
     policy_summary: str
     epsilon_spent: float
     epsilon_budget: float
-    def __init__(self, node_id: _Optional[str] = ..., kind: _Optional[str] = ..., scenario: _Optional[str] = ..., fields: _Optional[_Iterable[_Union[FieldInfo, _Mapping]]] = ..., approx_records: _Optional[int] = ..., models: _Optional[_Iterable[str]] = ..., policy_summary: _Optional[str] = ..., epsilon_spent: _Optional[float] = ..., epsilon_budget: _Optional[float] = ...) -> None: ...
+    quality: QualitySummary
+    def __init__(self, node_id: _Optional[str] = ..., kind: _Optional[str] = ..., scenario: _Optional[str] = ..., fields: _Optional[_Iterable[_Union[FieldInfo, _Mapping]]] = ..., approx_records: _Optional[int] = ..., models: _Optional[_Iterable[str]] = ..., policy_summary: _Optional[str] = ..., epsilon_spent: _Optional[float] = ..., epsilon_budget: _Optional[float] = ..., quality: _Optional[_Union[QualitySummary, _Mapping]] = ...) -> None: ...
+
+class QualitySummary(_message.Message):
+    __slots__ = ("total", "kept", "excluded")
+    class ExcludedEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    KEPT_FIELD_NUMBER: _ClassVar[int]
+    EXCLUDED_FIELD_NUMBER: _ClassVar[int]
+    total: int
+    kept: int
+    excluded: _containers.ScalarMap[str, int]
+    def __init__(self, total: _Optional[int] = ..., kept: _Optional[int] = ..., excluded: _Optional[_Mapping[str, int]] = ...) -> None: ...
 
 class ProposeRequest(_message.Message):
     __slots__ = ("context", "task", "cohort_size", "release")
@@ -174,16 +195,28 @@ class StatsRequest(_message.Message):
     def __init__(self, context: _Optional[_Union[RunContext, _Mapping]] = ..., task: _Optional[_Union[TaskSpec, _Mapping]] = ...) -> None: ...
 
 class StatsReply(_message.Message):
-    __slots__ = ("columns", "count", "sum", "sum_squares")
+    __slots__ = ("columns", "count", "sum", "sum_squares", "histograms")
     COLUMNS_FIELD_NUMBER: _ClassVar[int]
     COUNT_FIELD_NUMBER: _ClassVar[int]
     SUM_FIELD_NUMBER: _ClassVar[int]
     SUM_SQUARES_FIELD_NUMBER: _ClassVar[int]
+    HISTOGRAMS_FIELD_NUMBER: _ClassVar[int]
     columns: _containers.RepeatedScalarFieldContainer[str]
     count: _containers.RepeatedScalarFieldContainer[int]
     sum: _containers.RepeatedScalarFieldContainer[float]
     sum_squares: _containers.RepeatedScalarFieldContainer[float]
-    def __init__(self, columns: _Optional[_Iterable[str]] = ..., count: _Optional[_Iterable[int]] = ..., sum: _Optional[_Iterable[float]] = ..., sum_squares: _Optional[_Iterable[float]] = ...) -> None: ...
+    histograms: _containers.RepeatedCompositeFieldContainer[Histogram]
+    def __init__(self, columns: _Optional[_Iterable[str]] = ..., count: _Optional[_Iterable[int]] = ..., sum: _Optional[_Iterable[float]] = ..., sum_squares: _Optional[_Iterable[float]] = ..., histograms: _Optional[_Iterable[_Union[Histogram, _Mapping]]] = ...) -> None: ...
+
+class Histogram(_message.Message):
+    __slots__ = ("column", "edges", "counts")
+    COLUMN_FIELD_NUMBER: _ClassVar[int]
+    EDGES_FIELD_NUMBER: _ClassVar[int]
+    COUNTS_FIELD_NUMBER: _ClassVar[int]
+    column: str
+    edges: _containers.RepeatedScalarFieldContainer[float]
+    counts: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, column: _Optional[str] = ..., edges: _Optional[_Iterable[float]] = ..., counts: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class FitHeader(_message.Message):
     __slots__ = ("context", "task", "tensors")
