@@ -36,10 +36,28 @@ federation worthwhile):
    0.82-0.84 pooled (``check_data.py``); a district with ~10 violations cannot
    learn the shared pattern alone.
 
-Each district then writes its file with its own local column names (see
-``LOCAL_COLUMNS``; the manifests in ``nodes/`` map them back) in CSV or Parquet,
-and adds a ``firm_name`` column, an identifier a department would never release and
-that is not a feature. Units and industry codes are canonical everywhere for now.
+Steps 1-5 use the random streams ``[seed, district, 0]`` and ``[seed, district, 1]``
+and are unchanged by how a district records its data. How it records them uses a
+third stream, ``[seed, district, 2]`` (``RECORDING`` describes each district):
+
+6. Recording. Every record gets an ``inspection_date`` in 2023-2024 and a
+   ``firm_id``. Some districts' instruments drift (COD reads a bias that grows
+   linearly over the period; the recorded value, not the true one, is in the
+   file, and no mapping can undo it). Optional measurements (``nh3n``,
+   ``energy``, ``employees``) are sometimes left empty.
+7. Quality problems, drawn as *extra* records so that a correct harmonisation
+   gives back exactly the records of steps 1-6: a few negative flows (a sign
+   error), pH values outside 0-14 (a slipped decimal point), records with a
+   required value missing, and records entered twice (same ``firm_id`` and
+   ``inspection_date``, the copy right after the original).
+8. Local standard. Each district writes its file with its own column names,
+   units, industry codes (one district changed its code list on 1 July 2024),
+   date format and missing-value marker, as CSV, Parquet or SQLite. The local
+   columns follow the schema's field order, so a reader that matches columns by
+   position gets the right measure in the wrong unit or code; ``firm_name`` (an
+   identifier, never a feature) comes last. The manifests in ``nodes/`` declare
+   all of this; ``check_data.py`` harmonises every file through its manifest
+   and compares the result with the records of steps 1-6.
 
 ``scale`` multiplies every district's size (at least ``MIN_RECORDS`` each). If a
 small draw has fewer than ``MIN_POSITIVES`` violations, some negatives are swapped
@@ -50,16 +68,36 @@ moves the logistic intercept, so the shared model stays the same.
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
+import datetime as dt
+import math
+import sqlite3
+import tomllib
+from collections.abc import Mapping
+from contextlib import closing
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pint
 
+SCHEMA_PATH = Path(__file__).resolve().parent / "schema.toml"
 INDUSTRIES: tuple[str, ...] = ("chemical", "paper", "food", "metal", "textile")
 MIN_RECORDS = 60
 MIN_POSITIVES = 8
 _CALIBRATION_SAMPLE = 20_000
+
+PERIOD_START = dt.date(2023, 1, 1)
+PERIOD_END = dt.date(2024, 12, 31)
+SQLITE_TABLE = "inspections"
+
+# Quality problems per clean record (each at least one per district; rounded up).
+NEGATIVE_FLOW_RATE = 0.003
+BAD_PH_RATE = 0.003
+MISSING_REQUIRED_RATE = 0.004
+DUPLICATE_RATE = 0.008
+# Required features that a careless entry may leave empty.
+BLANKABLE = ("cod", "flow", "ph", "production", "past_violations", "days_since_inspection", "industry")
 
 
 @dataclass(frozen=True)
@@ -89,7 +127,7 @@ INDUSTRY: dict[str, Industry] = {
 
 @dataclass(frozen=True)
 class District:
-    """What differs between districts: size, label rate, covariates and file format."""
+    """What differs between districts in the ground truth: size, label rate and covariates."""
 
     party: str
     records: int  # at scale 1.0
@@ -98,99 +136,143 @@ class District:
     employees_median: float
     plant_age_shift: float  # added to log COD/NH3-N: older plants discharge more
     days_mean: float  # mean days since the last inspection
-    file_format: str  # "csv" | "parquet"
 
 
 DISTRICTS: tuple[District, ...] = (
-    District("central-district", 4000, 0.12, (0.15, 0.10, 0.35, 0.15, 0.25), 90.0, 0.00, 300.0, "csv"),
-    District("harbour-district", 2500, 0.25, (0.45, 0.10, 0.10, 0.30, 0.05), 200.0, 0.10, 260.0, "parquet"),
-    District("north-district", 1200, 0.10, (0.10, 0.35, 0.30, 0.10, 0.15), 60.0, -0.10, 400.0, "csv"),
-    District("east-district", 500, 0.15, (0.20, 0.05, 0.15, 0.45, 0.15), 70.0, 0.05, 450.0, "parquet"),
-    District("hills-district", 250, 0.06, (0.05, 0.40, 0.40, 0.05, 0.10), 30.0, 0.20, 600.0, "csv"),
-    District("river-district", 150, 0.08, (0.15, 0.10, 0.10, 0.10, 0.55), 40.0, 0.15, 550.0, "parquet"),
+    District("central-district", 4000, 0.12, (0.15, 0.10, 0.35, 0.15, 0.25), 90.0, 0.00, 300.0),
+    District("harbour-district", 2500, 0.25, (0.45, 0.10, 0.10, 0.30, 0.05), 200.0, 0.10, 260.0),
+    District("north-district", 1200, 0.10, (0.10, 0.35, 0.30, 0.10, 0.15), 60.0, -0.10, 400.0),
+    District("east-district", 500, 0.15, (0.20, 0.05, 0.15, 0.45, 0.15), 70.0, 0.05, 450.0),
+    District("hills-district", 250, 0.06, (0.05, 0.40, 0.40, 0.05, 0.10), 30.0, 0.20, 600.0),
+    District("river-district", 150, 0.08, (0.15, 0.10, 0.10, 0.10, 0.55), 40.0, 0.15, 550.0),
 )
 
-# Canonical field -> the district's own column name. nodes/<party>.toml repeats this
-# mapping in [data.columns]; check_data.py fails if the two disagree.
-LOCAL_COLUMNS: dict[str, dict[str, str]] = {
-    "central-district": {
-        "cod": "COD_mgL",
-        "nh3n": "NH3N_mgL",
-        "flow": "flow_m3d",
-        "ph": "pH",
-        "production": "production_t",
-        "energy": "energy_MWh",
-        "employees": "employees",
-        "past_violations": "prior_violations_3y",
-        "days_since_inspection": "days_since_last_insp",
-        "industry": "industry_code",
-        "violation": "violation_found",
-    },
-    "harbour-district": {
-        "cod": "chem_oxygen_demand",
-        "nh3n": "ammonia_nitrogen",
-        "flow": "wastewater_flow",
-        "ph": "ph_value",
-        "production": "monthly_output_tonnes",
-        "energy": "monthly_energy_mwh",
-        "employees": "headcount",
-        "past_violations": "violations_last_3y",
-        "days_since_inspection": "days_since_last_inspection",
-        "industry": "firm_sector",
-        "violation": "insp_result",
-    },
-    "north-district": {
-        "cod": "CODcr",
-        "nh3n": "NH3_N",
-        "flow": "Q_wastewater",
-        "ph": "PH",
-        "production": "prod_tpm",
-        "energy": "elec_mwh",
-        "employees": "staff",
-        "past_violations": "hist_viol",
-        "days_since_inspection": "insp_gap_days",
-        "industry": "sector",
-        "violation": "outcome",
-    },
-    "east-district": {
-        "cod": "cod_concentration",
-        "nh3n": "ammonia",
-        "flow": "discharge_volume",
-        "ph": "acidity_ph",
-        "production": "output_t",
-        "energy": "energy_use",
-        "employees": "n_employees",
-        "past_violations": "previous_violations",
-        "days_since_inspection": "days_since_visit",
-        "industry": "industry_type",
-        "violation": "non_compliant",
-    },
-    "hills-district": {
-        "cod": "COD",
-        "nh3n": "NH3N",
-        "flow": "Flow",
-        "ph": "pH_level",
-        "production": "Production",
-        "energy": "Energy",
-        "employees": "Employees",
-        "past_violations": "PastViolations",
-        "days_since_inspection": "DaysSinceInspection",
-        "industry": "Industry",
-        "violation": "Violation",
-    },
-    "river-district": {
-        "cod": "cod_mg_l",
-        "nh3n": "nh3_n_mg_l",
-        "flow": "effluent_flow_m3_per_day",
-        "ph": "ph",
-        "production": "production_tonnes",
-        "energy": "energy_mwh",
-        "employees": "workforce",
-        "past_violations": "violations_3yr",
-        "days_since_inspection": "days_since_check",
-        "industry": "sector_code",
-        "violation": "violation_flag",
-    },
+
+@dataclass(frozen=True)
+class Recording:
+    """How one district records its data: the local standard that its manifest declares.
+
+    ``nodes/<party>.toml`` repeats all of this in the manifest format; check_data.py
+    harmonises each file through its manifest and fails if the two disagree.
+    """
+
+    file_format: str  # "csv" | "parquet" | "sqlite"
+    columns: Mapping[str, str]  # canonical field -> local column, for every field of the schema
+    date_format: str  # strptime format of the local date column
+    id_prefix: str  # local firm identifiers look like f"{id_prefix}{number:05d}"
+    units: Mapping[str, str] = field(default_factory=dict)  # field -> local unit, where not the schema's
+    codes: Mapping[str, str] = field(default_factory=dict)  # canonical industry -> local code (empty: as canonical)
+    old_codes: Mapping[str, str] = field(default_factory=dict)  # the code list used until code_change
+    code_change: dt.date | None = None  # records dated up to and including this day use old_codes
+    missing_marker: str | None = ""  # what a missing value looks like; None: a null in a typed file
+    column_missing: Mapping[str, str] = field(default_factory=dict)  # field -> its own missing marker
+    optional_missing: Mapping[str, float] = field(default_factory=dict)  # optional field -> fraction left empty
+    drift: Mapping[str, float] = field(default_factory=dict)  # field -> relative bias at the end of the period
+    not_null: bool = False  # the database refuses empty required fields (no missing-required records)
+
+
+def _columns(*names: str) -> dict[str, str]:
+    """Local column names, given in the schema's field order."""
+    fields = [f["name"] for f in _schema()["field"]]
+    if len(names) != len(fields):
+        raise ValueError(f"{len(names)} local columns for {len(fields)} schema fields")
+    return dict(zip(fields, names, strict=True))
+
+
+def _schema() -> dict:  # type: ignore[type-arg]
+    with SCHEMA_PATH.open("rb") as handle:
+        return tomllib.load(handle)
+
+
+RECORDING: dict[str, Recording] = {
+    # The reference: canonical units and code words, ISO dates, empty cells for missing values.
+    "central-district": Recording(
+        file_format="csv",
+        columns=_columns(
+            "firm_id", "insp_date", "COD_mgL", "NH3N_mgL", "flow_m3d", "pH", "production_t", "energy_MWh",
+            "employees", "prior_violations_3y", "days_since_last_insp", "industry_code", "violation_found",
+        ),  # fmt: skip
+        date_format="%Y-%m-%d",
+        id_prefix="CEN-",
+        missing_marker="",
+        optional_missing={"nh3n": 0.03, "energy": 0.02},
+    ),
+    # Port authority conventions: g/m^3, kg/day, abbreviated sectors, British dates.
+    "harbour-district": Recording(
+        file_format="parquet",
+        columns=_columns(
+            "company_ref", "visit_date", "chem_oxygen_demand", "ammonia_nitrogen", "wastewater_flow", "ph_value",
+            "daily_output_kg", "monthly_energy_mwh", "headcount", "violations_last_3y", "days_since_last_inspection",
+            "firm_sector", "insp_result",
+        ),  # fmt: skip
+        date_format="%d/%m/%Y",
+        id_prefix="HBR",
+        units={"cod": "g/m^3", "nh3n": "g/m^3", "production": "kg/day"},
+        codes={"chemical": "CHEM", "paper": "PAP", "food": "FOOD", "metal": "MET", "textile": "TEX"},
+        missing_marker=None,
+        optional_missing={"employees": 0.04},
+    ),
+    # Changed its industry code list to the city's words on 1 July 2024.
+    "north-district": Recording(
+        file_format="csv",
+        columns=_columns(
+            "reg_no", "date", "CODcr", "NH3_N", "Q_wastewater", "PH", "prod_tpm", "elec_kwh", "staff", "hist_viol",
+            "insp_gap_days", "sector", "outcome",
+        ),  # fmt: skip
+        date_format="%d.%m.%Y",
+        id_prefix="N",
+        units={"cod": "g/m^3", "nh3n": "g/m^3", "energy": "kWh/month"},
+        old_codes={"chemical": "C1", "paper": "C2", "food": "C3", "metal": "C4", "textile": "C5"},
+        code_change=dt.date(2024, 6, 30),
+        missing_marker="NA",
+        optional_missing={"nh3n": 0.05, "energy": 0.03},
+    ),
+    # German sector words, flow in L/s, compact dates; its COD probe reads 30% high by the end of 2024.
+    "east-district": Recording(
+        file_format="parquet",
+        columns=_columns(
+            "firm_code", "inspected_on", "cod_concentration", "ammonia", "discharge_volume", "acidity_ph", "output_t",
+            "energy_use", "n_employees", "previous_violations", "days_since_visit", "industry_type", "non_compliant",
+        ),  # fmt: skip
+        date_format="%Y%m%d",
+        id_prefix="E-",
+        units={"flow": "L/s"},
+        codes={"chemical": "Chemie", "paper": "Papier", "food": "Lebensmittel", "metal": "Metall", "textile": "Textil"},
+        missing_marker=None,
+        optional_missing={"nh3n": 0.06},
+        drift={"cod": 0.30},
+    ),
+    # NACE divisions as codes, flow in L/s, NH3-N in ug/L, US dates, -999 for missing and pH 0 for "not sampled".
+    "hills-district": Recording(
+        file_format="csv",
+        columns=_columns(
+            "FirmID", "InspectionDate", "COD", "NH3N", "Flow", "pH_level", "Production", "Energy", "Employees",
+            "PastViolations", "DaysSinceInspection", "Industry", "Violation",
+        ),  # fmt: skip
+        date_format="%m/%d/%Y",
+        id_prefix="H",
+        units={"flow": "L/s", "nh3n": "ug/L"},
+        codes={"chemical": "C20", "paper": "C17", "food": "C10", "metal": "C24", "textile": "C13"},
+        missing_marker="-999",
+        column_missing={"ph": "0"},
+        optional_missing={"nh3n": 0.05, "employees": 0.05},
+    ),
+    # An SQLite register with NOT NULL on required columns; "n/a" typed into optional ones;
+    # its COD probe reads 20% low by the end of 2024.
+    "river-district": Recording(
+        file_format="sqlite",
+        columns=_columns(
+            "permit_no", "inspected_at", "cod_mg_l", "nh3_n_mg_l", "effluent_flow_m3_per_day", "ph", "production_tonnes",
+            "energy_mwh", "workforce", "violations_3yr", "days_since_check", "sector_code", "violation_flag",
+        ),  # fmt: skip
+        date_format="%Y-%m-%d %H:%M",
+        id_prefix="RV",
+        codes={"chemical": "Chemical", "paper": "Paper", "food": "Food", "metal": "Metal", "textile": "Textile"},
+        missing_marker="n/a",
+        optional_missing={"energy": 0.05, "employees": 0.05},
+        drift={"cod": -0.20},
+        not_null=True,
+    ),
 }
 
 
@@ -267,48 +349,226 @@ def _calibrate_intercept(rng: np.random.Generator, district: District) -> float:
     return (lo + hi) / 2.0
 
 
+@dataclass(frozen=True)
+class ProblemCounts:
+    """How many problem records a district's file gets, by kind."""
+
+    negative_flow: int
+    bad_ph: int
+    missing_required: int
+    duplicate: int
+
+    @property
+    def extra(self) -> int:
+        """Problem records drawn as new records (duplicates copy existing ones)."""
+        return self.negative_flow + self.bad_ph + self.missing_required
+
+
+def problem_counts(n: int, recording: Recording) -> ProblemCounts:
+    """Problems for ``n`` clean records: a few per thousand of each kind, at least one."""
+    return ProblemCounts(
+        negative_flow=math.ceil(NEGATIVE_FLOW_RATE * n),
+        bad_ph=math.ceil(BAD_PH_RATE * n),
+        missing_required=0 if recording.not_null else math.ceil(MISSING_REQUIRED_RATE * n),
+        duplicate=math.ceil(DUPLICATE_RATE * n),
+    )
+
+
+def _labelled(rng: np.random.Generator, district: District, intercept: float, n: int) -> pd.DataFrame:
+    frame, logit = _draw_records(rng, district, n)
+    frame["violation"] = (rng.random(n) < 1.0 / (1.0 + np.exp(-(logit + intercept)))).astype(np.int64)
+    return frame
+
+
 def generate_district(district: District, *, seed: int, scale: float) -> pd.DataFrame:
-    """Return one district's records with canonical column names plus ``firm_name``."""
+    """One district's records in canonical names and units, in the order of its file.
+
+    Columns: the schema's fields, then ``firm_name`` and ``problem``. ``problem`` is
+    "" for a record a correct harmonisation keeps, else why it must be excluded:
+    "negative_flow", "bad_ph", "missing_required" or "duplicate". Values are as
+    recorded: drift included, optional values missing as NaN.
+    """
     index = [d.party for d in DISTRICTS].index(district.party)
+    recording = RECORDING[district.party]
     intercept = _calibrate_intercept(np.random.default_rng([seed, index, 0]), district)
     rng = np.random.default_rng([seed, index, 1])
     n = max(MIN_RECORDS, round(district.records * scale))
 
-    frame, logit = _draw_records(rng, district, n)
-    frame["violation"] = (rng.random(n) < 1.0 / (1.0 + np.exp(-(logit + intercept)))).astype(np.int64)
-
+    frame = _labelled(rng, district, intercept, n)
     missing = MIN_POSITIVES - int(frame["violation"].sum())
     if missing > 0:
-        extra, extra_logit = _draw_records(rng, district, 50 * n)
-        hit = rng.random(len(extra)) < 1.0 / (1.0 + np.exp(-(extra_logit + intercept)))
-        positives = extra[hit].head(missing).assign(violation=1)
+        extra = _labelled(rng, district, intercept, 50 * n)
+        positives = extra[extra["violation"] == 1].head(missing)
         if len(positives) < missing:
             raise RuntimeError(f"{district.party}: could not draw {missing} extra violations")
         negatives = rng.choice(np.flatnonzero(frame["violation"].to_numpy() == 0), size=missing, replace=False)
         for column in frame.columns:
             frame.loc[frame.index[negatives], column] = positives[column].to_numpy()
 
+    counts = problem_counts(n, recording)
     width = max(4, len(str(2 * n)))
-    firm_numbers = rng.permutation(10**width)[:n]
-    frame.insert(0, "firm_name", [f"Firm {k:0{width}d}" for k in firm_numbers])
-    return frame
+    firm_numbers = rng.permutation(10**width)[: n + counts.extra]
+    frame["firm_name"] = [f"Firm {k:0{width}d}" for k in firm_numbers[:n]]
+    frame["problem"] = ""
+
+    # Everything below is how the district records its data: a stream of its own.
+    rec = np.random.default_rng([seed, index, 2])
+    bad = _labelled(rec, district, intercept, counts.extra)
+    bad["firm_name"] = [f"Firm {k:0{width}d}" for k in firm_numbers[n:]]
+    bad["problem"] = (
+        ["negative_flow"] * counts.negative_flow + ["bad_ph"] * counts.bad_ph + ["missing_required"] * counts.missing_required
+    )
+    flow_rows = bad["problem"] == "negative_flow"
+    bad.loc[flow_rows, "flow"] = -bad.loc[flow_rows, "flow"]
+    ph_rows = bad["problem"] == "bad_ph"
+    slipped = bad.loc[ph_rows, "ph"] * 10.0  # a slipped decimal point: 7.25 -> 72.5
+    bad.loc[ph_rows, "ph"] = np.round(np.where(slipped > 14.0, slipped, -bad.loc[ph_rows, "ph"]), 2)
+    blank_rows = np.flatnonzero(bad["problem"] == "missing_required")
+    frame = frame.astype({"employees": "float64", "past_violations": "float64", "days_since_inspection": "float64"})
+    bad = bad.astype(frame.dtypes.to_dict())
+    for row in blank_rows:
+        column = "ph" if "ph" in recording.column_missing else BLANKABLE[rec.integers(len(BLANKABLE))]
+        bad.loc[bad.index[row], column] = None
+
+    # Interleave the problem records at random places, then number the firms in file order.
+    key = np.concatenate([np.arange(n, dtype=float), rec.uniform(0.0, n, counts.extra)])
+    records = pd.concat([frame, bad], ignore_index=True).iloc[np.argsort(key, kind="stable")].reset_index(drop=True)
+    records.insert(0, "firm_id", [f"{recording.id_prefix}{k + 1:05d}" for k in range(len(records))])
+
+    days = (PERIOD_END - PERIOD_START).days
+    offsets = rec.integers(0, days + 1, len(records))
+    minutes = rec.integers(8 * 60, 17 * 60, len(records))  # inspections happen in office hours
+    stamps = pd.Timestamp(PERIOD_START) + pd.to_timedelta(offsets, unit="D") + pd.to_timedelta(minutes, unit="min")
+    records.insert(1, "inspection_date", stamps if "%H" in recording.date_format else stamps.normalize())
+
+    for name, bias in recording.drift.items():  # the instrument's reading, not the true value
+        elapsed = offsets / days
+        records[name] = np.round(records[name] * (1.0 + bias * elapsed), 1)
+
+    clean = np.flatnonzero(records["problem"] == "")
+    for name, fraction in recording.optional_missing.items():
+        records.loc[records.index[clean[rec.random(len(clean)) < fraction]], name] = None
+
+    # Entered twice: a copy of a clean record right after the original.
+    twice = set(rec.choice(clean, size=counts.duplicate, replace=False).tolist())
+    order = [p for p in range(len(records)) for _ in range(2 if p in twice else 1)]
+    records = records.iloc[order].reset_index(drop=True)
+    records.loc[records.duplicated(subset=["firm_id", "inspection_date"], keep="first"), "problem"] = "duplicate"
+
+    names = [f["name"] for f in _schema()["field"]]
+    return records[[*names, "firm_name", "problem"]]
+
+
+_UNITS = pint.UnitRegistry()
+
+
+def to_local(records: pd.DataFrame, recording: Recording) -> pd.DataFrame:
+    """The records as the district writes them: local names, units, codes and dates; None where missing.
+
+    Columns follow the schema's field order, then ``firm_name``. Values are Python
+    objects (str, float, int or None), ready for any of the three file formats.
+    """
+    fields = {f["name"]: f for f in _schema()["field"]}
+    dates = pd.to_datetime(records["inspection_date"])
+    local: dict[str, list[object]] = {}
+    for name, spec in fields.items():
+        values = records[name]
+        missing = values.isna().to_numpy()
+        if name in recording.units:
+            factor = _UNITS.Quantity(1.0, spec["unit"]).to(recording.units[name]).magnitude
+            values = np.round(values.astype(float) * factor, 4)
+        if spec["type"] == "date":
+            column: list[object] = [d.strftime(recording.date_format) for d in dates]
+        elif spec["type"] == "category":
+            old = (
+                (dates.dt.date <= recording.code_change).to_numpy()
+                if recording.code_change
+                else np.zeros(len(values), dtype=bool)
+            )
+            column = [
+                (recording.old_codes if was_old else recording.codes).get(code, code) for code, was_old in zip(values, old, strict=True)
+            ]
+        elif spec["type"] in ("int", "bool"):
+            column = [int(v) if not m else None for v, m in zip(values, missing, strict=True)]
+        elif spec["type"] == "float":
+            column = [float(v) if not m else None for v, m in zip(values, missing, strict=True)]
+        else:
+            column = list(values)
+        local[recording.columns[name]] = [None if m else v for v, m in zip(column, missing, strict=True)]
+    local["firm_name"] = list(records["firm_name"])
+    return pd.DataFrame(local, dtype=object)
+
+
+def _marker(recording: Recording, field_name: str) -> str | None:
+    return recording.column_missing.get(field_name, recording.missing_marker)
+
+
+def _text(value: object) -> str:
+    if isinstance(value, float):
+        return np.format_float_positional(value, trim="-")
+    return str(value)
+
+
+def write_district(records: pd.DataFrame, recording: Recording, path: Path) -> None:
+    """Write canonical ``records`` (from generate_district) in the district's own standard."""
+    local = to_local(records, recording)
+    by_local = {local_name: name for name, local_name in recording.columns.items()}
+    if recording.file_format == "csv":
+        text = pd.DataFrame(
+            {
+                column: [_text(v) if v is not None else _marker(recording, by_local.get(column, "")) for v in local[column]]
+                for column in local.columns
+            }
+        )
+        text.to_csv(path, index=False)
+    elif recording.file_format == "parquet":
+        fields = {f["name"]: f for f in _schema()["field"]}
+        typed = local.copy()
+        for column in typed.columns:
+            kind = fields[by_local[column]]["type"] if column in by_local else "string"
+            typed[column] = typed[column].astype({"float": "Float64", "int": "Int64", "bool": "Int64"}.get(kind, "string"))
+        typed.to_parquet(path, index=False, engine="pyarrow")
+    elif recording.file_format == "sqlite":
+        _write_sqlite(local, recording, path)
+    else:
+        raise ValueError(f"unknown file format {recording.file_format!r}")
+
+
+def _write_sqlite(local: pd.DataFrame, recording: Recording, path: Path) -> None:
+    """One table; required columns are NOT NULL, optional ones take the district's text marker."""
+    fields = {f["name"]: f for f in _schema()["field"]}
+    by_local = {local_name: name for name, local_name in recording.columns.items()}
+    sql_type = {"float": "REAL", "int": "INTEGER", "bool": "INTEGER"}
+    definitions, rows_by_column = [], []
+    for column in local.columns:
+        spec = fields.get(by_local.get(column, ""), {"type": "string"})
+        required = spec.get("required", True) and column in by_local
+        definitions.append(f'"{column}" {sql_type.get(spec["type"], "TEXT")}' + (" NOT NULL" if required else ""))
+        marker = None if required else _marker(recording, by_local.get(column, ""))
+        rows_by_column.append([marker if v is None else v for v in local[column]])
+    path.unlink(missing_ok=True)
+    with closing(sqlite3.connect(path)) as db:
+        db.execute(f"CREATE TABLE {SQLITE_TABLE} ({', '.join(definitions)})")
+        placeholders = ", ".join("?" * len(definitions))
+        db.executemany(f"INSERT INTO {SQLITE_TABLE} VALUES ({placeholders})", list(zip(*rows_by_column, strict=True)))
+        db.commit()
+
+
+def file_name(party: str) -> str:
+    return f"{party}.{RECORDING[party].file_format}"
 
 
 def generate_city(out_dir: Path, *, seed: int = 7, scale: float = 1.0) -> dict[str, Path]:
-    """Write every district's file under ``out_dir`` in its own columns and format; return party -> path."""
+    """Write every district's file under ``out_dir`` in its own standard and format; return party -> path."""
     if scale <= 0:
         raise ValueError(f"scale must be positive, got {scale}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written: dict[str, Path] = {}
     for district in DISTRICTS:
-        frame = generate_district(district, seed=seed, scale=scale)
-        local = frame.rename(columns=LOCAL_COLUMNS[district.party])
-        path = out_dir / f"{district.party}.{district.file_format}"
-        if district.file_format == "csv":
-            local.to_csv(path, index=False)
-        else:
-            local.to_parquet(path, index=False, engine="pyarrow")
+        records = generate_district(district, seed=seed, scale=scale)
+        path = out_dir / file_name(district.party)
+        write_district(records, RECORDING[district.party], path)
         written[district.party] = path
     return written
 

@@ -128,7 +128,7 @@ def _column_problems(where: str, column: ColumnMapping, target: SchemaField, ava
 
 def _missing(values: pd.Series, markers: tuple[str, ...]) -> pd.Series:
     text = values.astype("string").str.strip()
-    return (values.isna() | text.isin(list(markers)) | text.isna()).astype(bool)
+    return (values.isna() | text.isna() | (text == "") | text.isin(list(markers))).astype(bool)
 
 
 def _read_field(
@@ -146,8 +146,10 @@ def _read_field(
         if column.unit is not None and target.unit:
             numbers = pd.Series(units().Quantity(numbers.to_numpy(), column.unit).to(target.unit).magnitude, index=values.index)
         below, above = out_of_range(numbers, target.min, target.max)
-        report.add(f"{name}: below minimum {target.min:g} {target.unit}".rstrip(), below)
-        report.add(f"{name}: above maximum {target.max:g} {target.unit}".rstrip(), above)
+        if target.min is not None:
+            report.add(f"{name}: below minimum {target.min:g} {target.unit}".rstrip(), below)
+        if target.max is not None:
+            report.add(f"{name}: above maximum {target.max:g} {target.unit}".rstrip(), above)
         return numbers.where(~(below | above)), bad | below | above
     text = present.astype("string").str.strip()
     if target.type == "category":
