@@ -96,6 +96,8 @@ NEGATIVE_FLOW_RATE = 0.003
 BAD_PH_RATE = 0.003
 MISSING_REQUIRED_RATE = 0.004
 DUPLICATE_RATE = 0.008
+# Decimals a district keeps for a value in its own unit (the canonical values have 1-2).
+LOCAL_DECIMALS: dict[str, int] = {"g/m^3": 2, "ug/L": 0, "L/s": 4, "kg/day": 1, "kWh/month": 0}
 # Required features that a careless entry may leave empty.
 BLANKABLE = ("cod", "flow", "ph", "production", "past_violations", "days_since_inspection", "industry")
 
@@ -476,7 +478,7 @@ def to_local(records: pd.DataFrame, recording: Recording) -> pd.DataFrame:
         missing = values.isna().to_numpy()
         if name in recording.units:
             factor = _UNITS.Quantity(1.0, spec["unit"]).to(recording.units[name]).magnitude
-            values = np.round(values.astype(float) * factor, 4)
+            values = np.round(values.astype(float) * factor, LOCAL_DECIMALS[recording.units[name]])
         if spec["type"] == "date":
             column: list[object] = [d.strftime(recording.date_format) for d in dates]
         elif spec["type"] == "category":

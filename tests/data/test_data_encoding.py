@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from federation.data.encoding import encode, encoded_columns, labels, standardise
-from federation.data.mapping import harmonise
+from federation.data.mapping import ColumnMapping, TableMapping, harmonise
 from federation.data.schema import Schema
 from federation.errors import InvalidRequest
 
@@ -26,11 +26,15 @@ SCHEMA = Schema.model_validate(
         ],
     }
 )
-COLUMNS = {"cod": "cod", "industry": "industry", "employees": "employees", "violation": "violation"}
+COLUMNS = TableMapping(columns={name: ColumnMapping(name) for name in ("cod", "industry", "employees", "violation")})
 
 
 def harmonised(**data: list[object]) -> pd.DataFrame:
-    return harmonise(pd.DataFrame(data), SCHEMA, COLUMNS, source="test")
+    """Harmonise with quality rules off the table: records with a missing required value are still kept here."""
+    schema = Schema.model_validate(
+        {**SCHEMA.model_dump(), "field": [{**f.model_dump(), "required": f.name == "violation"} for f in SCHEMA.field]}
+    )
+    return harmonise(pd.DataFrame(data), schema, COLUMNS, source="test").frame
 
 
 FRAME = {
