@@ -7,12 +7,14 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 EXAMPLE := examples/pollution_enforcement
 
-.PHONY: install demo test lint protos clean
+LENDING := examples/lending_club
+
+.PHONY: install demo demo-lending test lint protos clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	# torch is pinned in pyproject.toml (torch==2.13.0: the CPU wheel, never a CUDA build)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,examples]'
 	touch $@
 
 install: $(INSTALLED)
@@ -23,6 +25,13 @@ $(EXAMPLE)/data/.generated: $(INSTALLED) $(EXAMPLE)/generate.py
 
 demo: $(INSTALLED) $(EXAMPLE)/data/.generated
 	$(BIN)/federation demo $(EXAMPLE)/experiment.toml
+
+$(LENDING)/nodes/data/.prepared: $(INSTALLED) $(LENDING)/prepare.py
+	$(BIN)/python $(LENDING)/prepare.py --out $(LENDING)/nodes/data
+	touch $@
+
+demo-lending: $(INSTALLED) $(LENDING)/nodes/data/.prepared
+	$(BIN)/federation demo $(LENDING)/experiment.toml
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check federation tests benchmarks examples
@@ -36,4 +45,4 @@ protos: $(INSTALLED)
 		protos/federation/proto/v1/node.proto
 
 clean:
-	rm -rf $(VENV) .federation runs $(EXAMPLE)/data
+	rm -rf $(VENV) .federation runs $(EXAMPLE)/data $(LENDING)/nodes/data

@@ -97,7 +97,7 @@ BAD_PH_RATE = 0.003
 MISSING_REQUIRED_RATE = 0.004
 DUPLICATE_RATE = 0.008
 # Decimals a district keeps for a value in its own unit (the canonical values have 1-2).
-LOCAL_DECIMALS: dict[str, int] = {"g/m^3": 2, "ug/L": 0, "L/s": 4, "kg/day": 1, "kWh/month": 0}
+LOCAL_DECIMALS: dict[str, int] = {"g/m^3": 2, "g/L": 4, "ug/L": 0, "L/s": 4, "kg/day": 1, "kWh/month": 0}
 # Required features that a careless entry may leave empty.
 BLANKABLE = ("cod", "flow", "ph", "production", "past_violations", "days_since_inspection", "industry")
 
@@ -173,8 +173,9 @@ class Recording:
     not_null: bool = False  # the database refuses empty required fields (no missing-required records)
 
 
-def _columns(*names: str) -> dict[str, str]:
-    """Local column names, given in the schema's field order."""
+def _columns(spaced: str) -> dict[str, str]:
+    """Local column names, separated by spaces and given in the schema's field order."""
+    names = spaced.split()
     fields = [f["name"] for f in _schema()["field"]]
     if len(names) != len(fields):
         raise ValueError(f"{len(names)} local columns for {len(fields)} schema fields")
@@ -191,25 +192,25 @@ RECORDING: dict[str, Recording] = {
     "central-district": Recording(
         file_format="csv",
         columns=_columns(
-            "firm_id", "insp_date", "COD_mgL", "NH3N_mgL", "flow_m3d", "pH", "production_t", "energy_MWh",
-            "employees", "prior_violations_3y", "days_since_last_insp", "industry_code", "violation_found",
-        ),  # fmt: skip
+            "firm_id insp_date COD_mgL NH3N_mgL flow_m3d pH production_t energy_MWh employees prior_violations_3y "
+            "days_since_last_insp industry_code violation_found"
+        ),
         date_format="%Y-%m-%d",
         id_prefix="CEN-",
         missing_marker="",
         optional_missing={"nh3n": 0.03, "energy": 0.02},
     ),
-    # Port authority conventions: g/m^3, kg/day, abbreviated sectors, British dates.
+    # Port conventions: COD in g/L (its labs test high-strength effluent), NH3-N in g/m^3, output in
+    # kg/day, abbreviated sectors, day/month/year dates.
     "harbour-district": Recording(
         file_format="parquet",
         columns=_columns(
-            "company_ref", "visit_date", "chem_oxygen_demand", "ammonia_nitrogen", "wastewater_flow", "ph_value",
-            "daily_output_kg", "monthly_energy_mwh", "headcount", "violations_last_3y", "days_since_last_inspection",
-            "firm_sector", "insp_result",
-        ),  # fmt: skip
+            "company_ref visit_date chem_oxygen_demand ammonia_nitrogen wastewater_flow ph_value daily_output_kg "
+            "monthly_energy_mwh headcount violations_last_3y days_since_last_inspection firm_sector insp_result"
+        ),
         date_format="%d/%m/%Y",
         id_prefix="HBR",
-        units={"cod": "g/m^3", "nh3n": "g/m^3", "production": "kg/day"},
+        units={"cod": "g/L", "nh3n": "g/m^3", "production": "kg/day"},
         codes={"chemical": "CHEM", "paper": "PAP", "food": "FOOD", "metal": "MET", "textile": "TEX"},
         missing_marker=None,
         optional_missing={"employees": 0.04},
@@ -218,9 +219,8 @@ RECORDING: dict[str, Recording] = {
     "north-district": Recording(
         file_format="csv",
         columns=_columns(
-            "reg_no", "date", "CODcr", "NH3_N", "Q_wastewater", "PH", "prod_tpm", "elec_kwh", "staff", "hist_viol",
-            "insp_gap_days", "sector", "outcome",
-        ),  # fmt: skip
+            "reg_no date CODcr NH3_N Q_wastewater PH prod_tpm elec_kwh staff hist_viol insp_gap_days sector outcome"
+        ),
         date_format="%d.%m.%Y",
         id_prefix="N",
         units={"cod": "g/m^3", "nh3n": "g/m^3", "energy": "kWh/month"},
@@ -233,9 +233,9 @@ RECORDING: dict[str, Recording] = {
     "east-district": Recording(
         file_format="parquet",
         columns=_columns(
-            "firm_code", "inspected_on", "cod_concentration", "ammonia", "discharge_volume", "acidity_ph", "output_t",
-            "energy_use", "n_employees", "previous_violations", "days_since_visit", "industry_type", "non_compliant",
-        ),  # fmt: skip
+            "firm_code inspected_on cod_concentration ammonia discharge_volume acidity_ph output_t energy_use "
+            "n_employees previous_violations days_since_visit industry_type non_compliant"
+        ),
         date_format="%Y%m%d",
         id_prefix="E-",
         units={"flow": "L/s"},
@@ -248,9 +248,9 @@ RECORDING: dict[str, Recording] = {
     "hills-district": Recording(
         file_format="csv",
         columns=_columns(
-            "FirmID", "InspectionDate", "COD", "NH3N", "Flow", "pH_level", "Production", "Energy", "Employees",
-            "PastViolations", "DaysSinceInspection", "Industry", "Violation",
-        ),  # fmt: skip
+            "FirmID InspectionDate COD NH3N Flow pH_level Production Energy Employees PastViolations "
+            "DaysSinceInspection Industry Violation"
+        ),
         date_format="%m/%d/%Y",
         id_prefix="H",
         units={"flow": "L/s", "nh3n": "ug/L"},
@@ -259,16 +259,17 @@ RECORDING: dict[str, Recording] = {
         column_missing={"ph": "0"},
         optional_missing={"nh3n": 0.05, "employees": 0.05},
     ),
-    # An SQLite register with NOT NULL on required columns; "n/a" typed into optional ones;
-    # its COD probe reads 20% low by the end of 2024.
+    # An SQLite register with NOT NULL on required columns; "n/a" typed into optional ones; COD and
+    # NH3-N in g/m^3; its COD probe reads 20% low by the end of 2024.
     "river-district": Recording(
         file_format="sqlite",
         columns=_columns(
-            "permit_no", "inspected_at", "cod_mg_l", "nh3_n_mg_l", "effluent_flow_m3_per_day", "ph", "production_tonnes",
-            "energy_mwh", "workforce", "violations_3yr", "days_since_check", "sector_code", "violation_flag",
-        ),  # fmt: skip
+            "permit_no inspected_at cod_mg_l nh3_n_mg_l effluent_flow_m3_per_day ph production_tonnes energy_mwh "
+            "workforce violations_3yr days_since_check sector_code violation_flag"
+        ),
         date_format="%Y-%m-%d %H:%M",
         id_prefix="RV",
+        units={"cod": "g/m^3", "nh3n": "g/m^3"},
         codes={"chemical": "Chemical", "paper": "Paper", "food": "Food", "metal": "Metal", "textile": "Textile"},
         missing_marker="n/a",
         optional_missing={"energy": 0.05, "employees": 0.05},
@@ -488,7 +489,8 @@ def to_local(records: pd.DataFrame, recording: Recording) -> pd.DataFrame:
                 else np.zeros(len(values), dtype=bool)
             )
             column = [
-                (recording.old_codes if was_old else recording.codes).get(code, code) for code, was_old in zip(values, old, strict=True)
+                (recording.old_codes if was_old else recording.codes).get(code, code)
+                for code, was_old in zip(values, old, strict=True)
             ]
         elif spec["type"] in ("int", "bool"):
             column = [int(v) if not m else None for v, m in zip(values, missing, strict=True)]
