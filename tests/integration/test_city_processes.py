@@ -107,9 +107,9 @@ def test_invalid_manifest_names_the_field(fresh_city: City) -> None:
 def test_data_file_with_wrong_columns_is_reported(fresh_city: City) -> None:
     manifest = fresh_city.manifest("north-district")
     text = manifest.read_text()
-    local = text.split("cod = ")[1].split("\n")[0].strip().strip('"')
-    manifest.write_text(text.replace(f'cod = "{local}"', 'cod = "chemical_oxygen"'))
-    result = federation_cli("node", "serve", str(manifest), cwd=fresh_city.root)
+    line = next(line for line in text.splitlines() if line.startswith("cod = "))
+    manifest.write_text(text.replace(line, 'cod = { column = "chemical_oxygen", unit = "g/m^3" }'))
+    result = federation_cli("node", "serve", str(manifest), cwd=fresh_city.root, timeout=120)
     assert result.returncode == 2
     assert "data.columns.cod" in result.stderr and "chemical_oxygen" in result.stderr
 
