@@ -299,6 +299,15 @@ def print_summary(results: dict[str, Any]) -> None:
     console.print(table)
     for note in summary_notes(results):
         console.print(f"  {note}")
+    quality = results.get("quality") or {}
+    if quality:
+        quality_table = Table(title="data quality, as counted by each node (records read / kept / excluded)")
+        for column in ("node", "read", "kept", "excluded", "main reason"):
+            quality_table.add_column(column)
+        for node, q in sorted(quality.items()):
+            top = max(q["excluded"].items(), key=lambda kv: kv[1], default=("-", 0))
+            quality_table.add_row(node, str(q["total"]), str(q["kept"]), str(q["total"] - q["kept"]), f"{top[0]} ({top[1]})")
+        console.print(quality_table)
     gains = results["gain_vs_local_only"]
     if gains:
         gain_table = Table(title=f"{str(results['metric']).upper()} gain against local-only, per node")

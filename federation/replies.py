@@ -20,6 +20,9 @@ class FieldDescription:
     type: str
     unit: str = ""
     codes: tuple[str, ...] = ()
+    min: float | None = None
+    max: float | None = None
+    required: bool = True
 
 
 @dataclass(frozen=True)

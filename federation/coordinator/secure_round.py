@@ -37,20 +37,16 @@ class SecureOutcome:
     aborted: str = ""
 
 
-def run_secure_round(
+def secure_sum(
     clients: Sequence[NodeClient],
     context: RunContext,
     task: TaskSpec,
-    global_arrays: NamedArrays,
     parameters: RoundParameters,
+    payload_arrays: NamedArrays,
     *,
     before_phase: Callable[[str], None] | None = None,
-) -> SecureOutcome:
-    """Average the nodes' weighted updates so that only their sum is ever seen.
-
-    `before_phase` is called with each phase's RPC name before it starts (used
-    by tests to make a node vanish at a chosen moment).
-    """
+) -> tuple[np.ndarray | None, SecureOutcome]:
+    """The four phases; returns the decoded float sum over the survivors (or None) and the outcome."""
     by_index = {parameters.participants.index(c.node_id): c for c in clients}
     server = SecAggServer(parameters.config(context.run_id, context.round))
     outcome = SecureOutcome(arrays=None, total_weight=0.0, survivors=[])
@@ -72,23 +68,41 @@ def run_secure_round(
         peers = server.collect_keys(keys)
         sealed = phase("ShareKeys", sorted(peers), lambda i, c: c.share_keys(context, peers[i]))
         routed = server.route_shares(sealed)
-        masked = phase("MaskedUpdate", sorted(routed), lambda i, c: c.masked_update(context, task, routed[i], global_arrays))
+        masked = phase("MaskedUpdate", sorted(routed), lambda i, c: c.masked_update(context, task, routed[i], payload_arrays))
         requests = server.collect_masked(masked)
         revealed = phase("Unmask", sorted(requests), lambda i, c: c.unmask(context, *requests[i]))
         total = server.finish(revealed)
     except RoundAborted as error:
         outcome.aborted = error.public
-        return _dropouts(outcome, server, parameters)
-    decoded = server.config.quantizer.decode(total).astype(np.float64)
+        return None, _dropouts(outcome, server, parameters)
+    outcome.survivors = sorted(parameters.participants[i] for i in requests)
+    return server.config.quantizer.decode(total).astype(np.float64), _dropouts(outcome, server, parameters)
+
+
+def run_secure_round(
+    clients: Sequence[NodeClient],
+    context: RunContext,
+    task: TaskSpec,
+    global_arrays: NamedArrays,
+    parameters: RoundParameters,
+    *,
+    before_phase: Callable[[str], None] | None = None,
+) -> SecureOutcome:
+    """Average the nodes' weighted updates so that only their sum is ever seen.
+
+    `before_phase` is called with each phase's RPC name before it starts (used
+    by tests to make a node vanish at a chosen moment).
+    """
+    decoded, outcome = secure_sum(clients, context, task, parameters, global_arrays, before_phase=before_phase)
+    if decoded is None:
+        return outcome
     weight = float(decoded[-1])
     if weight <= 0:
-        outcome.aborted = "the survivors' total weight is zero"
-        return _dropouts(outcome, server, parameters)
-    average = flatten(global_arrays) + decoded[:-1] / weight
-    outcome.arrays = unflatten(average, global_arrays)
+        outcome.aborted, outcome.survivors = "the survivors' total weight is zero", []
+        return outcome
+    outcome.arrays = unflatten(flatten(global_arrays) + decoded[:-1] / weight, global_arrays)
     outcome.total_weight = weight * parameters.max_weight
-    outcome.survivors = sorted(parameters.participants[i] for i in requests)
-    return _dropouts(outcome, server, parameters)
+    return outcome
 
 
 def _dropouts(outcome: SecureOutcome, server: SecAggServer, parameters: RoundParameters) -> SecureOutcome:

@@ -19,6 +19,8 @@ from typing import Any
 from federation.coordinator.client import NodeClient
 from federation.coordinator.grid import SecureSettings
 from federation.coordinator.negotiate import combine_histograms, combine_stats, histogram_quantile, negotiate, parallel
+from federation.coordinator.secure_round import secure_sum
+from federation.data import bounded_stats
 from federation.data.schema import Schema
 from federation.errors import FederationError, NodeUnavailable, PolicyDenied
 from federation.experiments import topologies
@@ -45,6 +47,7 @@ class Comparison:
     results: list[TopologyResult] = field(default_factory=list)
     privacy_spent: dict[str, dict[str, float | None]] = field(default_factory=dict)
     quality: dict[str, dict[str, Any]] = field(default_factory=dict)
+    statistics: str = ""
     quantiles: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def by_kind(self, kind: str) -> TopologyResult | None:
@@ -69,6 +72,7 @@ class Comparison:
             "gain_vs_local_only": gains,
             "privacy_spent": self.privacy_spent,
             "quality": self.quality,
+            "statistics": self.statistics,
             "feature_quantiles": self.quantiles,
         }
 
@@ -109,10 +113,30 @@ def weight_cap(descriptions: Sequence[NodeDescription]) -> float:
 
 
 def global_scaling(
-    clients: Sequence[NodeClient], task: TaskSpec, *, run_id: str, purpose: str
+    clients: Sequence[NodeClient],
+    task: TaskSpec,
+    *,
+    run_id: str,
+    purpose: str,
+    secure: SecureSettings | None = None,
+    secure_mode: str = "never",
+    schema: Schema | None = None,
 ) -> tuple[TaskSpec, dict[str, list[str]], list[FeatureStats]]:
-    """Attach global standardisation computed from the nodes' sums; also return the nodes' statistics."""
+    """Attach global standardisation computed from the nodes' sums; also return the statistics.
+
+    Under secure aggregation (mode "always", or "auto" when a node releases no
+    more than masked updates) the statistics are summed securely like updates,
+    so the coordinator never sees one node's sums; it gets one summed set.
+    """
     negotiation = negotiate(clients, RunContext(run_id, purpose), task, release="stats")
+    masked_only = any(level == "masked-update" for level in negotiation.max_release.values())
+    wants_secure = secure_mode == "always" or (secure_mode == "auto" and masked_only)
+    if wants_secure and secure is not None and schema is not None and len(negotiation.accepted) >= 2:
+        summed = secure_statistics(negotiation.accepted, task, schema, run_id=run_id, purpose=purpose, settings=secure)
+        if summed is not None:
+            return task.with_scaling(combine_stats([summed])), dict(negotiation.refusals), [summed]
+        log.warning("secure statistics aborted; no statistics were released")
+        raise PolicyDenied(["the secure summation of statistics aborted below its threshold"])
     answers = parallel(negotiation.accepted, lambda c: c.stats(RunContext(run_id, purpose), task))
     stats = [a for a in answers.values() if isinstance(a, FeatureStats)]
     refusals = dict(negotiation.refusals)
@@ -120,6 +144,19 @@ def global_scaling(
     if not stats:
         raise PolicyDenied([f"{n}: {'; '.join(r)}" for n, r in refusals.items()] or ["no node returned statistics"])
     return task.with_scaling(combine_stats(stats)), refusals, stats
+
+
+def secure_statistics(
+    clients: Sequence[NodeClient], task: TaskSpec, schema: Schema, *, run_id: str, purpose: str, settings: SecureSettings
+) -> FeatureStats | None:
+    """Counts, sums, sums of squares and histograms summed over the nodes by secure aggregation."""
+    length = bounded_stats.vector_length(schema, task.features) + 1
+    parameters = replace(settings.parameters([c.node_id for c in clients], []), vector_length=length, payload="stats")
+    decoded, _ = secure_sum(clients, RunContext(run_id, purpose, 1), task, parameters, [])
+    if decoded is None:
+        return None
+    columns, counts, sums, squares, hist = bounded_stats.from_vector(decoded[:-1], schema, task.features, cap=settings.max_weight)
+    return FeatureStats(columns, counts, sums, squares, hist)
 
 
 def compare(
@@ -155,7 +192,16 @@ def compare(
             if d.quality is not None
         }
         task, comparison.scaling_refusals, stats = global_scaling(
-            reachable, experiment.task, run_id=f"{experiment.name}-{stamp}-stats", purpose=experiment.purpose
+            reachable,
+            experiment.task,
+            run_id=f"{experiment.name}-{stamp}-stats",
+            purpose=experiment.purpose,
+            secure=secure,
+            secure_mode=experiment.secure.mode,
+            schema=schema,
+        )
+        comparison.statistics = (
+            "summed securely" if len(stats) == 1 and len(reachable) > 1 else "per node, summed by the coordinator"
         )
         comparison.quantiles = {
             column: {f"p{round(q * 100)}": round(histogram_quantile(edges, counts, q), 4) for q in (0.25, 0.5, 0.75)}

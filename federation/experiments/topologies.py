@@ -62,7 +62,10 @@ def _refused(result: TopologyResult, negotiation: Negotiation) -> TopologyResult
 
 def schema_from_description(description: NodeDescription, target: str) -> Schema:
     """The canonical schema as a node describes it (names, types, codes; no values)."""
-    fields = [SchemaField(name=f.name, type=f.type, unit=f.unit, codes=f.codes) for f in description.fields]
+    fields = [
+        SchemaField(name=f.name, type=f.type, unit=f.unit, codes=f.codes, min=f.min, max=f.max, required=f.required)
+        for f in description.fields
+    ]
     return Schema(name=description.scenario, target=target, field=tuple(fields))
 
 

@@ -16,6 +16,7 @@ import numpy as np
 import pyarrow as pa
 import torch
 
+from federation.data import bounded_stats
 from federation.data.encoding import encode, encoded_columns
 from federation.data.quality import histograms
 from federation.errors import BudgetExhausted, FederationError, InvalidRequest, PolicyDenied
@@ -156,7 +157,7 @@ class NodeHandlers:
             node_id=rt.node_id,
             kind=rt.manifest.kind,
             scenario=rt.schema.name,
-            fields=tuple(FieldDescription(f.name, f.type, f.unit, f.codes) for f in rt.schema.field),
+            fields=tuple(FieldDescription(f.name, f.type, f.unit, f.codes, f.min, f.max, f.required) for f in rt.schema.field),
             approx_records=_rounded(len(rt.train) + len(rt.test)),
             models=MODEL_NAMES,
             policy_summary=rt.policy.summary(caller),
@@ -292,17 +293,25 @@ class NodeHandlers:
     def _advertise_keys(
         self, caller: str, context: RunContext, task: TaskSpec, parameters: RoundParameters
     ) -> tuple[bytes, bytes]:
-        decision = self._decide(caller, context, "masked-update", task=task, cohort_size=len(parameters.participants))
+        release: Release = "stats" if parameters.payload == "stats" else "masked-update"
+        decision = self._decide(caller, context, release, task=task, cohort_size=len(parameters.participants))
         if not decision.allowed:
             raise PolicyDenied(decision.reasons)
         config = parameters.config(context.run_id, context.round)
         index = config.index_of(self.runtime.node_id)
-        expected = len(encoded_columns(self.runtime.schema, task.features))
-        model = build_model(task.model, expected, seed=task.seed)
-        if parameters.vector_length != sum(p.numel() for p in model.state_dict().values()) + 1:
-            raise InvalidRequest("the secure-aggregation vector length does not match the model's parameters plus the weight")
+        if parameters.payload == "stats":
+            expected_length = bounded_stats.vector_length(self.runtime.schema, task.features) + 1
+        else:
+            inputs = len(encoded_columns(self.runtime.schema, task.features))
+            model = build_model(task.model, inputs, seed=task.seed)
+            expected_length = sum(p.numel() for p in model.state_dict().values()) + 1
+        if parameters.vector_length != expected_length:
+            raise InvalidRequest(
+                f"the secure-aggregation vector length {parameters.vector_length} is not the {expected_length} this payload needs"
+            )
         client = SecAggClient(config, index, min_cohort=decision.min_cohort)
-        self.runs.start_secure_round(caller, context, task, SecureRound(context.round, client, parameters.max_weight))
+        secure = SecureRound(context.round, client, parameters.max_weight, parameters.payload)
+        self.runs.start_secure_round(caller, context, task, secure)
         return client.advertise()
 
     def share_keys(self, caller: str, context: RunContext, peers: dict[int, tuple[bytes, bytes]]) -> dict[int, bytes]:
@@ -331,6 +340,12 @@ class NodeHandlers:
         self, caller: str, context: RunContext, task: TaskSpec, shares: dict[int, bytes], arrays: NamedArrays
     ) -> np.ndarray:
         secure = self.runs.secure_round(caller, context)
+        if secure.payload == "stats":
+            self._authorise(caller, context, "stats", task)
+            train_rows, _ = self.runtime.split_for(task.view)
+            bounded = bounded_stats.to_vector(train_rows, self.runtime.schema, task.features, cap=secure.max_weight)
+            encoded = secure.client.config.quantizer.encode(np.append(bounded, 1.0), np.random.default_rng())
+            return secure.client.masked_input(encoded, shares)
         decision = self._authorise(caller, context, "masked-update", task)
         self._charge_privacy(caller, context, task, decision)
         rt = self.runtime

@@ -31,6 +31,7 @@ class SecureRound:
     round: int
     client: SecAggClient
     max_weight: float
+    payload: str = "update"
 
 
 class RunRegistry:

@@ -87,10 +87,13 @@ class RoundParameters:
     clip: float
     vector_length: int
     max_weight: float
+    payload: str = "update"  # or "stats": the vector is a node's bounded statistics, not a model update
 
     def __post_init__(self) -> None:
         if not (self.max_weight >= 1 and self.max_weight < 2**53):
             raise InvalidRequest(f"max_weight must be at least 1, got {self.max_weight}")
+        if self.payload not in ("update", "stats"):
+            raise InvalidRequest(f"payload must be 'update' or 'stats', got {self.payload!r}")
 
     def config(self, run_id: str, round_: int) -> SecAggConfig:
         return SecAggConfig(

@@ -113,7 +113,10 @@ def description_to_pb(d: NodeDescription) -> pb.DescribeReply:
         node_id=d.node_id,
         kind=d.kind,
         scenario=d.scenario,
-        fields=[pb.FieldInfo(name=f.name, type=f.type, unit=f.unit, codes=list(f.codes)) for f in d.fields],
+        fields=[
+            pb.FieldInfo(name=f.name, type=f.type, unit=f.unit, codes=list(f.codes), min=f.min, max=f.max, required=f.required)
+            for f in d.fields
+        ],
         approx_records=d.approx_records,
         models=list(d.models),
         policy_summary=d.policy_summary,
@@ -130,7 +133,18 @@ def description_from_pb(m: pb.DescribeReply) -> NodeDescription:
         node_id=m.node_id,
         kind=m.kind,
         scenario=m.scenario,
-        fields=tuple(FieldDescription(f.name, f.type, f.unit, tuple(f.codes)) for f in m.fields),
+        fields=tuple(
+            FieldDescription(
+                f.name,
+                f.type,
+                f.unit,
+                tuple(f.codes),
+                f.min if f.HasField("min") else None,
+                f.max if f.HasField("max") else None,
+                f.required,
+            )
+            for f in m.fields
+        ),
         approx_records=m.approx_records,
         models=tuple(m.models),
         policy_summary=m.policy_summary,
@@ -201,6 +215,7 @@ def parameters_to_pb(p: RoundParameters) -> pb.SecAggParameters:
         clip=p.clip,
         vector_length=p.vector_length,
         max_weight=p.max_weight,
+        payload=p.payload,
     )
 
 
@@ -212,6 +227,7 @@ def parameters_from_pb(m: pb.SecAggParameters) -> RoundParameters:
         clip=m.clip,
         vector_length=m.vector_length,
         max_weight=m.max_weight,
+        payload=m.payload or "update",
     )
 
 

@@ -112,3 +112,30 @@ def test_a_cohort_below_the_policy_minimum_is_refused(live_nodes: dict[str, Live
     pair = parameters_for(clients[:2], task, threshold=2)
     with pytest.raises(PolicyDenied, match="cohort of at least"):
         clients[0].advertise_keys(RunContext(run_id, PURPOSE, 1), task, pair)
+
+
+def test_statistics_summed_securely_equal_the_plain_sums(live_nodes: dict[str, LiveNode], city: City) -> None:
+    from federation.experiments.compare import global_scaling, secure_statistics
+    from federation.experiments.topologies import schema_from_description
+
+    clients = [node.client(city) for node in live_nodes.values()]
+    task = small_task()
+    schema = schema_from_description(clients[0].describe(RunContext("d", PURPOSE)), task.target)
+    plain_id, secure_id = f"plain-{uuid.uuid4().hex[:6]}", f"secure-{uuid.uuid4().hex[:6]}"
+    assert negotiate(clients, RunContext(plain_id, PURPOSE), task, release="stats").can_start
+    plain = [c.stats(RunContext(plain_id, PURPOSE), task) for c in clients]
+    assert negotiate(clients, RunContext(secure_id, PURPOSE), task, release="stats").can_start
+    summed = secure_statistics(clients, task, schema, run_id=secure_id, purpose=PURPOSE, settings=SETTINGS)
+    assert summed is not None and summed.columns == plain[0].columns
+    assert summed.count == tuple(int(x) for x in np.sum([p.count for p in plain], axis=0))
+    np.testing.assert_allclose(summed.sum, np.sum([p.sum for p in plain], axis=0), rtol=1e-5, atol=1e-3)
+    # Fixed point over a public bound R^2 per column: the encoding step is about M * R^2 / 2^31 per node,
+    # so sums of squares of a wide-range field agree to a few parts in 10^4 (harmless for scaling).
+    np.testing.assert_allclose(summed.sum_squares, np.sum([p.sum_squares for p in plain], axis=0), rtol=2e-3)
+    for column, (edges, counts) in summed.histograms.items():
+        assert counts == tuple(int(x) for x in np.sum([p.histograms[column][1] for p in plain], axis=0)), column
+    # and through the comparison's own entry point, which picks the secure path for mode "always"
+    scaled, _, stats = global_scaling(
+        clients, task, run_id=f"g-{uuid.uuid4().hex[:6]}", purpose=PURPOSE, secure=SETTINGS, secure_mode="always", schema=schema
+    )
+    assert len(stats) == 1 and scaled.scaling is not None

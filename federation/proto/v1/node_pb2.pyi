@@ -90,16 +90,22 @@ class TensorHeader(_message.Message):
     def __init__(self, tensors: _Optional[_Iterable[_Union[TensorSpec, _Mapping]]] = ..., total_bytes: _Optional[int] = ...) -> None: ...
 
 class FieldInfo(_message.Message):
-    __slots__ = ("name", "type", "unit", "codes")
+    __slots__ = ("name", "type", "unit", "codes", "min", "max", "required")
     NAME_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
     UNIT_FIELD_NUMBER: _ClassVar[int]
     CODES_FIELD_NUMBER: _ClassVar[int]
+    MIN_FIELD_NUMBER: _ClassVar[int]
+    MAX_FIELD_NUMBER: _ClassVar[int]
+    REQUIRED_FIELD_NUMBER: _ClassVar[int]
     name: str
     type: str
     unit: str
     codes: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, name: _Optional[str] = ..., type: _Optional[str] = ..., unit: _Optional[str] = ..., codes: _Optional[_Iterable[str]] = ...) -> None: ...
+    min: float
+    max: float
+    required: bool
+    def __init__(self, name: _Optional[str] = ..., type: _Optional[str] = ..., unit: _Optional[str] = ..., codes: _Optional[_Iterable[str]] = ..., min: _Optional[float] = ..., max: _Optional[float] = ..., required: _Optional[bool] = ...) -> None: ...
 
 class DescribeRequest(_message.Message):
     __slots__ = ("context",)
@@ -323,20 +329,22 @@ class ExportReply(_message.Message):
     def __init__(self, chunk: _Optional[bytes] = ..., rows: _Optional[int] = ...) -> None: ...
 
 class SecAggParameters(_message.Message):
-    __slots__ = ("participants", "threshold", "degree", "clip", "vector_length", "max_weight")
+    __slots__ = ("participants", "threshold", "degree", "clip", "vector_length", "max_weight", "payload")
     PARTICIPANTS_FIELD_NUMBER: _ClassVar[int]
     THRESHOLD_FIELD_NUMBER: _ClassVar[int]
     DEGREE_FIELD_NUMBER: _ClassVar[int]
     CLIP_FIELD_NUMBER: _ClassVar[int]
     VECTOR_LENGTH_FIELD_NUMBER: _ClassVar[int]
     MAX_WEIGHT_FIELD_NUMBER: _ClassVar[int]
+    PAYLOAD_FIELD_NUMBER: _ClassVar[int]
     participants: _containers.RepeatedScalarFieldContainer[str]
     threshold: int
     degree: int
     clip: float
     vector_length: int
     max_weight: float
-    def __init__(self, participants: _Optional[_Iterable[str]] = ..., threshold: _Optional[int] = ..., degree: _Optional[int] = ..., clip: _Optional[float] = ..., vector_length: _Optional[int] = ..., max_weight: _Optional[float] = ...) -> None: ...
+    payload: str
+    def __init__(self, participants: _Optional[_Iterable[str]] = ..., threshold: _Optional[int] = ..., degree: _Optional[int] = ..., clip: _Optional[float] = ..., vector_length: _Optional[int] = ..., max_weight: _Optional[float] = ..., payload: _Optional[str] = ...) -> None: ...
 
 class AdvertiseKeysRequest(_message.Message):
     __slots__ = ("context", "task", "parameters")
