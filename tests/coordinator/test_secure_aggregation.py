@@ -132,7 +132,7 @@ def test_statistics_summed_securely_equal_the_plain_sums(live_nodes: dict[str, L
     # Fixed point over a public bound R^2 per column: the encoding step is about M * R^2 / 2^31 per node,
     # so sums of squares of a wide-range field agree to a few parts in 10^4 (harmless for scaling).
     np.testing.assert_allclose(summed.sum_squares, np.sum([p.sum_squares for p in plain], axis=0), rtol=2e-3)
-    for column, (edges, counts) in summed.histograms.items():
+    for column, (_edges, counts) in summed.histograms.items():
         assert counts == tuple(int(x) for x in np.sum([p.histograms[column][1] for p in plain], axis=0)), column
     # and through the comparison's own entry point, which picks the secure path for mode "always"
     scaled, _, stats = global_scaling(
