@@ -164,3 +164,15 @@ def test_histograms_add_up_across_nodes_and_give_quantiles() -> None:
     assert sum(counts) == len(pooled)
     assert counts == histograms(pooled, schema, ("x",))["x"][1]
     assert histogram_quantile(edges, counts, 0.5) == pytest.approx(float(np.median(pooled["x"])), abs=0.5)
+
+
+def test_a_date_that_does_not_parse_is_a_counted_failure() -> None:
+    frame = local_frame().assign(
+        COD_ugL=["1000"] * 6, Date=["01/03/2024", "2024-03-01", "", "15/06/2024", "31/02/2024", "02/03/2024"]
+    )
+    result = harmonise(frame, SCHEMA, mapping(unique=()), source="test")
+    assert result.report.reasons.get("day: date does not parse as %d/%m/%Y") == 2  # ISO date and 31 February
+    assert result.report.reasons.get("day: missing (required)") == 1
+    # without a usable date no dated version applies, so old local codes are unknown codes too
+    assert result.report.reasons.get("sector: unknown code") == 3
+    assert result.report.kept == 2
