@@ -30,6 +30,7 @@ target = "violation"
 name = "cod"
 type = "float"
 unit = "mg/L"
+required = false
 
 [[field]]
 name = "ph"
@@ -166,7 +167,8 @@ def test_the_runtime_harmonises_and_splits_the_local_file(node: NodeHandlers) ->
     assert rt.node_id == "north-district"
     assert len(rt.train) + len(rt.test) == ROWS
     assert len(rt.test) == round(ROWS * 0.3)
-    assert list(rt.train.columns) == ["cod", "ph", "industry", "employees", "violation"]
+    assert list(rt.train.columns) == ["__row", "cod", "ph", "industry", "employees", "violation"]
+    assert rt.quality.total == ROWS and rt.quality.kept == ROWS
 
 
 def test_a_policy_for_another_party_is_refused_at_load(tmp_path: Path) -> None:
