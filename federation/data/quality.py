@@ -51,7 +51,7 @@ def out_of_range(values: pd.Series, minimum: float | None, maximum: float | None
     return below.fillna(False).astype(bool), above.fillna(False).astype(bool)
 
 
-HISTOGRAM_BINS = 20
+HISTOGRAM_BINS = 50
 
 
 def histograms(

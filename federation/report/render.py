@@ -86,11 +86,12 @@ def _quality_section(results: dict[str, Any]) -> str:
         text += "only these counts leave it.\n\n" + _table(["node", "read", "kept", "excluded", "main reasons"], rows) + "\n"
     if quantiles:
         rows = [[c, f"{v['p25']:.4g}", f"{v['p50']:.4g}", f"{v['p75']:.4g}"] for c, v in sorted(quantiles.items())]
+        how = results.get("statistics") or "per node"
         text += (
-            "\n## Federated statistics\n\nQuartiles of the harmonised training records over all nodes, from per-node histograms\n"
+            "\n## Federated statistics\n\nQuartiles of the harmonised training records over all nodes, from histograms on the\n"
         )
         text += (
-            "on the schema's fixed edges (no record left any node).\n\n"
+            f"schema's fixed edges ({how}; no record left any node).\n\n"
             + _table(["field", "25 %", "median", "75 %"], rows)
             + "\n"
         )
