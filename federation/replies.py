@@ -63,6 +63,7 @@ class ProposalAnswer:
     epsilon_spent: float = 0.0
     epsilon_budget: float | None = None
     budget_exhausted: bool = False
+    dp_level: str = ""
 
 
 @dataclass(frozen=True)

@@ -63,7 +63,7 @@ def negotiate(clients: Sequence[NodeClient], context: RunContext, task: TaskSpec
             result.accepted.append(client)
             result.min_cohort = max(result.min_cohort, answer.min_cohort)
             result.max_release[client.node_id] = answer.max_release
-            if answer.noise_multiplier is not None and answer.clip is not None:
+            if answer.noise_multiplier is not None and answer.clip is not None and answer.dp_level != "record":
                 current = result.privacy
                 result.privacy = PrivacySpec(
                     max(answer.noise_multiplier, current.noise_multiplier if current else 0.0),

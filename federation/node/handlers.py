@@ -30,6 +30,7 @@ from federation.node.training import check_task_fields, local_seed, prepare
 from federation.policy.evaluate import CLIENT_SAMPLE_RATE, MODEL_RELEASES, Decision, Request, decide
 from federation.policy.model import Release
 from federation.privacy.accounting import MechanismStep
+from federation.privacy.dpsgd import train_dp_sgd
 from federation.privacy.ledger import BudgetLedger
 from federation.privacy.noise import privatise
 from federation.replies import FeatureStats, FieldDescription, FitOutcome, NodeDescription, ProposalAnswer, QualitySummary
@@ -105,6 +106,9 @@ class NodeHandlers:
             rounds=task.rounds if task else None,
             cohort_size=cohort_size,
             dp_steps=dp_steps,
+            records=len(self.runtime.split_for(task.view)[0]) if task else 0,
+            batch_size=task.batch_size if task else 1,
+            local_epochs=task.local_epochs if task else 1,
         )
         history = self.ledger.history(caller, context.purpose) if release in MODEL_RELEASES else []
         decision = decide(self.runtime.policy, request, today=self.runtime.today, history=history)
@@ -200,6 +204,7 @@ class NodeHandlers:
             epsilon_spent=decision.epsilon_spent,
             epsilon_budget=decision.epsilon_budget,
             budget_exhausted=decision.budget_exhausted,
+            dp_level=decision.dp_level,
         )
 
     def _charge_privacy(self, caller: str, context: RunContext, task: TaskSpec, decision: Decision) -> None:
@@ -207,6 +212,19 @@ class NodeHandlers:
         if decision.clip is None:
             return  # the matching rule has no differential privacy
         run = self.runs.require(caller, context, task)
+        if decision.dp_level == "record":  # DP-SGD here, with this node's own noise and sampling
+            if run.noise_required is None or decision.epsilon_budget is None or decision.delta is None:
+                raise PolicyDenied([f"rule {decision.rule!r}: no record-level noise was agreed for this run"])
+            self.ledger.charge(
+                caller,
+                context.purpose,
+                context.run_id,
+                context.round,
+                MechanismStep(run.noise_required, decision.sample_rate, decision.steps_per_round),
+                epsilon=decision.epsilon_budget,
+                delta=decision.delta,
+            )
+            return
         privacy = task.privacy
         if privacy is None:
             raise PolicyDenied([f"rule {decision.rule!r} requires differential privacy; the task carries none"])
@@ -225,6 +243,44 @@ class NodeHandlers:
             MechanismStep(privacy.noise_multiplier, CLIENT_SAMPLE_RATE, 1),
             epsilon=decision.epsilon_budget,
             delta=decision.delta,
+        )
+
+    def _train_round(
+        self,
+        caller: str,
+        context: RunContext,
+        task: TaskSpec,
+        decision: Decision,
+        model: torch.nn.Module,
+        x: np.ndarray,
+        y: np.ndarray,
+    ) -> float:
+        """One round of local training: DP-SGD through Opacus where the rule asks for record-level DP."""
+        seed = local_seed(task.seed, self.runtime.node_id, context.round)
+        if decision.dp_level == "record" and decision.clip is not None:
+            noise = self.runs.require(caller, context, task).noise_required
+            if noise is None:
+                raise PolicyDenied([f"rule {decision.rule!r}: no record-level noise was agreed for this run"])
+            return train_dp_sgd(
+                model,
+                x,
+                y,
+                epochs=task.local_epochs,
+                batch_size=task.batch_size,
+                learning_rate=task.learning_rate,
+                seed=seed,
+                noise_multiplier=noise,
+                clip=decision.clip,
+            )
+        return train(
+            model,
+            x,
+            y,
+            epochs=task.local_epochs,
+            batch_size=task.batch_size,
+            learning_rate=task.learning_rate,
+            seed=seed,
+            proximal_mu=task.proximal_mu,
         )
 
     def stats(self, caller: str, context: RunContext, task: TaskSpec) -> FeatureStats:
@@ -262,16 +318,7 @@ class NodeHandlers:
         model = self._model(task, arrays)
         self.runs.start_fit_round(caller, context, task)
         self._charge_privacy(caller, context, task, decision)
-        loss = train(
-            model,
-            x,
-            y,
-            epochs=task.local_epochs,
-            batch_size=task.batch_size,
-            learning_rate=task.learning_rate,
-            seed=local_seed(task.seed, rt.node_id, context.round),
-            proximal_mu=task.proximal_mu,
-        )
+        loss = self._train_round(caller, context, task, decision, model, x, y)
         if task.privacy is None:
             return FitOutcome(get_arrays(model), num_examples=len(y), train_loss=loss)
         # An individual update leaves the node: it carries the full noise itself, and
@@ -352,16 +399,7 @@ class NodeHandlers:
         train_rows, _ = rt.split_for(task.view)
         x, y = prepare(rt.schema, task, train_rows, reference=train_rows)
         model = self._model(task, arrays)
-        train(
-            model,
-            x,
-            y,
-            epochs=task.local_epochs,
-            batch_size=task.batch_size,
-            learning_rate=task.learning_rate,
-            seed=local_seed(task.seed, rt.node_id, context.round),
-            proximal_mu=task.proximal_mu,
-        )
+        self._train_round(caller, context, task, decision, model, x, y)
         config = secure.client.config
         delta = _finite_delta(get_arrays(model), arrays)
         if task.privacy is None:

@@ -12,11 +12,19 @@ decision names the noise the planned rounds require, or refuses with
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from federation.policy.model import Policy, Release, Rule, release_rank
 from federation.privacy.accounting import MechanismStep, epsilon_of, noise_for_budget
+
+
+def sampling(records: int, batch_size: int, epochs: int) -> tuple[float, int]:
+    """(sampling rate, steps) of one round of DP-SGD on `records` records."""
+    rate = min(1.0, batch_size / max(records, 1))
+    return rate, epochs * math.ceil(1 / rate)
+
 
 MODEL_RELEASES: frozenset[Release] = frozenset({"masked-update", "update"})
 CLIENT_SAMPLE_RATE = 1.0  # a node contributes to every round it joins
@@ -33,7 +41,10 @@ class Request:
     columns: tuple[str, ...] = ()
     rounds: int | None = None
     cohort_size: int | None = None
-    dp_steps: int = 1  # releases this request would make under differential privacy
+    dp_steps: int = 1  # rounds of releases this request would make under differential privacy
+    records: int = 0  # the node's own training records (record-level DP), never from the caller
+    batch_size: int = 1
+    local_epochs: int = 1
 
 
 @dataclass(frozen=True)
@@ -52,6 +63,9 @@ class Decision:
     epsilon_spent: float = 0.0
     epsilon_budget: float | None = None
     delta: float | None = None
+    dp_level: str = ""  # "client" or "record" when the rule demands differential privacy
+    sample_rate: float = CLIENT_SAMPLE_RATE
+    steps_per_round: int = 1
     budget_exhausted: bool = False
 
 
@@ -99,9 +113,20 @@ def _allow(rule: Rule, request: Request, history: Sequence[MechanismStep]) -> De
         return Decision(allowed=True, reasons=(granted,), **common)  # type: ignore[arg-type]
     dp = rule.dp
     spent = epsilon_of(history, delta=dp.delta)
-    budget = {"clip": dp.clip, "epsilon_spent": spent, "epsilon_budget": dp.epsilon, "delta": dp.delta}
+    rate, per_round = CLIENT_SAMPLE_RATE, 1
+    if dp.level == "record":  # DP-SGD on the node's own records: Poisson sampling, several steps a round
+        rate, per_round = sampling(request.records, request.batch_size, request.local_epochs)
+    budget = {
+        "clip": dp.clip,
+        "epsilon_spent": spent,
+        "epsilon_budget": dp.epsilon,
+        "delta": dp.delta,
+        "dp_level": dp.level,
+        "sample_rate": rate,
+        "steps_per_round": per_round,
+    }
     rounds = request.dp_steps
-    sigma = noise_for_budget(history, epsilon=dp.epsilon, delta=dp.delta, sample_rate=CLIENT_SAMPLE_RATE, steps=rounds)
+    sigma = noise_for_budget(history, epsilon=dp.epsilon, delta=dp.delta, sample_rate=rate, steps=rounds * per_round)
     if sigma is None:
         return Decision(
             allowed=False,
@@ -113,7 +138,8 @@ def _allow(rule: Rule, request: Request, history: Sequence[MechanismStep]) -> De
             **common,  # type: ignore[arg-type]
         )
     reason = (
-        f"{granted}, with differential privacy: clip {dp.clip:g}, noise multiplier >= {sigma:.3g} for {rounds} round(s) "
+        f"{granted}, with {dp.level}-level differential privacy: clip {dp.clip:g}, noise multiplier >= {sigma:.3g} "
+        f"for {rounds} round(s) "
         f"(epsilon {spent:.3g} of {dp.epsilon:.3g} spent)"
     )
     return Decision(allowed=True, reasons=(reason,), noise_multiplier=sigma, **budget, **common)  # type: ignore[arg-type]

@@ -167,6 +167,7 @@ def answer_to_pb(a: ProposalAnswer) -> pb.ProposeReply:
         epsilon_spent=a.epsilon_spent,
         epsilon_budget=a.epsilon_budget or 0.0,
         budget_exhausted=a.budget_exhausted,
+        dp_level=a.dp_level,
     )
 
 
@@ -183,6 +184,7 @@ def answer_from_pb(m: pb.ProposeReply) -> ProposalAnswer:
         epsilon_spent=m.epsilon_spent,
         epsilon_budget=m.epsilon_budget or None,
         budget_exhausted=m.budget_exhausted,
+        dp_level=m.dp_level,
     )
 
 

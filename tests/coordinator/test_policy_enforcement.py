@@ -134,3 +134,26 @@ def test_nodes_count_the_cohort_themselves_before_unmasking(fresh_city: City) ->
     finally:
         for node in nodes:
             node.server.stop(0)
+
+
+def test_record_level_dp_trains_through_opacus_and_charges_the_ledger(fresh_city: City) -> None:
+    policy = DP_POLICY.format(epsilon=4.0).replace("clip = 1.0 }", 'clip = 1.0, level = "record" }')
+    fresh_city.policy("north-district").write_text(policy)
+    node = serve(fresh_city, "north-district")
+    try:
+        client = node.client(fresh_city)
+        task = scaled_task([client], small_task(rounds=2))
+        run_id = f"dpsgd-{uuid.uuid4().hex[:6]}"
+        answer = client.propose(RunContext(run_id, PURPOSE), task, cohort_size=1, release="update")
+        assert answer.accepted and answer.dp_level == "record" and answer.noise_multiplier is not None
+        negotiation = negotiate([client], RunContext(f"n-{run_id}", PURPOSE), task, release="update")
+        assert negotiation.privacy is None  # record-level noise is the node's own, not the run's
+        initial = initial_model(task)
+        outcome = client.fit(RunContext(run_id, PURPOSE, 1), task, initial)
+        assert any(abs(a - b).max() > 0 for (_, a), (_, b) in zip(outcome.arrays, initial, strict=True))
+        spent_after_one = client.describe(RunContext(run_id, PURPOSE)).epsilon_spent
+        client.fit(RunContext(run_id, PURPOSE, 2), task, outcome.arrays)
+        spent_after_two = client.describe(RunContext(run_id, PURPOSE)).epsilon_spent
+        assert 0 < spent_after_one < spent_after_two <= 4.0
+    finally:
+        node.server.stop(0)

@@ -167,7 +167,7 @@ class ProposeRequest(_message.Message):
     def __init__(self, context: _Optional[_Union[RunContext, _Mapping]] = ..., task: _Optional[_Union[TaskSpec, _Mapping]] = ..., cohort_size: _Optional[int] = ..., release: _Optional[str] = ...) -> None: ...
 
 class ProposeReply(_message.Message):
-    __slots__ = ("accepted", "reasons", "max_rounds", "min_cohort", "usable_columns", "max_release", "clip", "noise_multiplier", "epsilon_spent", "epsilon_budget", "budget_exhausted")
+    __slots__ = ("accepted", "reasons", "max_rounds", "min_cohort", "usable_columns", "max_release", "clip", "noise_multiplier", "epsilon_spent", "epsilon_budget", "budget_exhausted", "dp_level")
     ACCEPTED_FIELD_NUMBER: _ClassVar[int]
     REASONS_FIELD_NUMBER: _ClassVar[int]
     MAX_ROUNDS_FIELD_NUMBER: _ClassVar[int]
@@ -179,6 +179,7 @@ class ProposeReply(_message.Message):
     EPSILON_SPENT_FIELD_NUMBER: _ClassVar[int]
     EPSILON_BUDGET_FIELD_NUMBER: _ClassVar[int]
     BUDGET_EXHAUSTED_FIELD_NUMBER: _ClassVar[int]
+    DP_LEVEL_FIELD_NUMBER: _ClassVar[int]
     accepted: bool
     reasons: _containers.RepeatedScalarFieldContainer[str]
     max_rounds: int
@@ -190,7 +191,8 @@ class ProposeReply(_message.Message):
     epsilon_spent: float
     epsilon_budget: float
     budget_exhausted: bool
-    def __init__(self, accepted: _Optional[bool] = ..., reasons: _Optional[_Iterable[str]] = ..., max_rounds: _Optional[int] = ..., min_cohort: _Optional[int] = ..., usable_columns: _Optional[_Iterable[str]] = ..., max_release: _Optional[str] = ..., clip: _Optional[float] = ..., noise_multiplier: _Optional[float] = ..., epsilon_spent: _Optional[float] = ..., epsilon_budget: _Optional[float] = ..., budget_exhausted: _Optional[bool] = ...) -> None: ...
+    dp_level: str
+    def __init__(self, accepted: _Optional[bool] = ..., reasons: _Optional[_Iterable[str]] = ..., max_rounds: _Optional[int] = ..., min_cohort: _Optional[int] = ..., usable_columns: _Optional[_Iterable[str]] = ..., max_release: _Optional[str] = ..., clip: _Optional[float] = ..., noise_multiplier: _Optional[float] = ..., epsilon_spent: _Optional[float] = ..., epsilon_budget: _Optional[float] = ..., budget_exhausted: _Optional[bool] = ..., dp_level: _Optional[str] = ...) -> None: ...
 
 class StatsRequest(_message.Message):
     __slots__ = ("context", "task")
