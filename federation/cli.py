@@ -69,13 +69,14 @@ def node_serve(
     address_file: Annotated[Path | None, typer.Option(help="Write the bound HOST:PORT here once serving.")] = None,
     pki: Annotated[Path | None, typer.Option(help="PKI directory; defaults to the manifest's [tls] dir.")] = None,
     policy: Annotated[Path | None, typer.Option(help="A policy or preset file replacing the manifest's policy.")] = None,
+    state: Annotated[Path | None, typer.Option(help="State directory (audit log, ledger) replacing the manifest's.")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = True,
 ) -> None:
     """Serve a node: load and harmonise its data, enforce its policy, answer over mTLS."""
     _setup_logging(verbose)
     from federation.node.serve import serve_forever, start_node
 
-    server, port, runtime = start_node(manifest, listen=listen, pki_dir=pki, policy_path=policy)
+    server, port, runtime = start_node(manifest, listen=listen, pki_dir=pki, policy_path=policy, state_dir=state)
     address = f"{listen.rsplit(':', 1)[0]}:{port}"
     if address_file is not None:
         tmp = address_file.with_suffix(".tmp")
@@ -362,6 +363,53 @@ def run_cmd(
     """Federated training only: checkpoints per round, metrics as JSON and CSV."""
     _setup_logging(verbose)
     _compare(experiment, _parse_addresses(address or []), ["federated"], output)
+
+
+@app.command("sweep")
+def sweep_cmd(
+    experiment: Annotated[Path, typer.Argument(help="The experiment file; its nodes need manifests (the sweep starts them).")],
+    vary: Annotated[list[str], typer.Option(help="KEY=V1,V2,... (repeatable), e.g. privacy.epsilon=0.5,1,2,inf")],
+    output: Annotated[Path | None, typer.Option(help="Sweep directory; an interrupted sweep resumes from it.")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Run every combination of the varied settings and plot the trade-offs."""
+    _setup_logging(verbose)
+    from federation.experiments.config import load_experiment
+    from federation.experiments.sweep import combinations, parse_vary, run_sweep
+    from federation.report.sweep import render_sweep
+    from federation.transport.tls import ensure_identities
+
+    loaded = load_experiment(experiment)
+    variations = parse_vary(vary, loaded)
+    out_dir = output or loaded.output_dir / ("sweep-" + "-".join(v.key.replace("*", "all") for v in variations))
+    ensure_identities(loaded.pki_dir, [*(n for n, _, _ in loaded.nodes), loaded.coordinator])
+    total = len(combinations(variations))
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+    ) as progress:
+        runs = progress.add_task("sweep", total=total)
+        points = run_sweep(
+            loaded,
+            variations,
+            out_dir,
+            progress=_progress_factory(progress),
+            on_point=lambda p: progress.update(runs, completed=p.index + 1),
+        )
+        progress.update(runs, completed=total)
+    report = render_sweep(points, variations, out_dir, metric=loaded.metric)
+    table = Table(title=f"sweep of {', '.join(v.key for v in variations)}: overall {loaded.metric.upper()}")
+    names = sorted({t["name"] for p in points for t in (p.results or {}).get("topologies", [])})
+    for column in ["combination", *names]:
+        table.add_column(column)
+    for p in points:
+        tops = {t["name"]: t for t in (p.results or {}).get("topologies", [])}
+        cells = [
+            f"{tops[n]['overall'][loaded.metric]:.3f}" if n in tops and tops[n]["started"] else ("refused" if n in tops else "-")
+            for n in names
+        ]
+        table.add_row(", ".join(f"{k}={v}" for k, v in p.combination.items()), *cells)
+    console.print(table)
+    console.print(f"report: {report}")
 
 
 # -- demo ---------------------------------------------------------------------

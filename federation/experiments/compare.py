@@ -22,13 +22,14 @@ from federation.coordinator.negotiate import combine_histograms, combine_stats, 
 from federation.coordinator.secure_round import secure_sum
 from federation.data import bounded_stats
 from federation.data.schema import Schema
-from federation.errors import FederationError, NodeUnavailable, PolicyDenied
+from federation.errors import ConfigError, FederationError, NodeUnavailable, PolicyDenied
 from federation.experiments import topologies
 from federation.experiments.config import Experiment
 from federation.experiments.metrics import TopologyResult
 from federation.models.evaluation import EvalSums
+from federation.privacy.accounting import noise_for_budget
 from federation.replies import FeatureStats, NodeDescription
-from federation.task import RunContext, TaskSpec
+from federation.task import PrivacySpec, RunContext, TaskSpec
 from federation.transport.tls import Identity
 
 log = logging.getLogger(__name__)
@@ -208,6 +209,16 @@ def compare(
             for column, (edges, counts) in combine_histograms(stats).items()
         }
         wanted = topologies_to_run or experiment.topologies
+        fed_task, central_dp = task, None
+        target = experiment.privacy
+        if math.isfinite(target.epsilon):  # the analyst's target: client-level DP federated, central DP pooled
+            sigma = noise_for_budget([], epsilon=target.epsilon, delta=target.delta, sample_rate=1.0, steps=task.rounds)
+            if sigma is None:
+                raise ConfigError(
+                    str(experiment.path), [f"privacy.epsilon: {target.epsilon:g} cannot cover {task.rounds} rounds"]
+                )
+            fed_task = replace(task, privacy=PrivacySpec(sigma, target.clip))
+            central_dp = (target.epsilon, target.delta, target.clip)
 
         def on_round(label: str) -> Callable[[int, dict[str, EvalSums]], None] | None:
             return progress(label, task.rounds) if progress is not None else None
@@ -219,7 +230,7 @@ def compare(
                     comparison.results.append(
                         topologies.federated(
                             reachable,
-                            task,
+                            fed_task,
                             run_id=f"{run_id}-{strategy}",
                             purpose=experiment.purpose,
                             strategy=strategy,
@@ -233,7 +244,13 @@ def compare(
             elif kind == "central-pool":
                 comparison.results.append(
                     topologies.central_pool(
-                        reachable, task, schema, run_id=run_id, purpose=experiment.purpose, on_round=on_round("central-pool")
+                        reachable,
+                        task,
+                        schema,
+                        run_id=run_id,
+                        purpose=experiment.purpose,
+                        on_round=on_round("central-pool"),
+                        central_dp=central_dp,
                     )
                 )
             else:
@@ -250,6 +267,7 @@ def compare(
                 run_id=f"{experiment.name}-{stamp}-naive-stats",
                 purpose=experiment.purpose,
             )
+            naive = replace(naive, privacy=fed_task.privacy)
             strategy = experiment.strategies[0]
             comparison.results.append(
                 topologies.federated(

@@ -44,6 +44,19 @@ class SecureAggregationSection(StrictModel):
     on_abort: Literal["continue", "stop"] = "continue"
 
 
+class PrivacySection(StrictModel):
+    """The analyst's target: the model's differential privacy, whatever the nodes' policies demand on top.
+
+    Federated runs apply it as client-level DP (every node clips and adds its noise
+    share); the central pool as central DP (the trusted coordinator trains with
+    DP-SGD); local-only models never leave their node and need none. inf: no DP.
+    """
+
+    epsilon: float = Field(default=float("inf"), gt=0)
+    delta: float = Field(default=1e-5, gt=0, lt=1)
+    clip: float = Field(default=1.0, gt=0, allow_inf_nan=False)
+
+
 class HarmonisationSection(StrictModel):
     compare_naive: bool = False  # also train on the same records read naively (by position, no conversion)
 
@@ -66,6 +79,7 @@ class ExperimentFile(StrictModel):
     federated: FederatedSection = FederatedSection()
     secure_aggregation: SecureAggregationSection = SecureAggregationSection()
     harmonisation: HarmonisationSection = HarmonisationSection()
+    privacy: PrivacySection = PrivacySection()
     node: tuple[NodeEntry, ...] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -96,6 +110,7 @@ class Experiment:
         self.proximal_mu = parsed.federated.proximal_mu
         self.secure = parsed.secure_aggregation
         self.compare_naive = parsed.harmonisation.compare_naive
+        self.privacy = parsed.privacy
         self.nodes = [(n.id, n.address, (base / n.manifest).resolve() if n.manifest else None) for n in parsed.node]
         t = parsed.task
         try:

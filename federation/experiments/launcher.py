@@ -28,7 +28,14 @@ class NodeProcess:
 
 
 def start_nodes(
-    manifests: dict[str, Path], work_dir: Path, *, pki_dir: Path | None = None, policy: Path | None = None, timeout: float = 90.0
+    manifests: dict[str, Path],
+    work_dir: Path,
+    *,
+    pki_dir: Path | None = None,
+    policy: Path | None = None,
+    policies: dict[str, Path] | None = None,
+    state_root: Path | None = None,
+    timeout: float = 90.0,
 ) -> list[NodeProcess]:
     """Start one process per manifest and wait until every node serves."""
     work_dir.mkdir(parents=True, exist_ok=True)
@@ -51,8 +58,11 @@ def start_nodes(
         ]
         if pki_dir is not None:
             command += ["--pki", str(pki_dir)]
-        if policy is not None:
-            command += ["--policy", str(policy)]
+        chosen = (policies or {}).get(node_id, policy)
+        if chosen is not None:
+            command += ["--policy", str(chosen)]
+        if state_root is not None:
+            command += ["--state", str(state_root / node_id)]
         with log_file.open("wb") as log:
             process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
         started.append(NodeProcess(node_id, process, address_file, log_file))

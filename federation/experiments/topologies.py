@@ -29,8 +29,11 @@ from federation.experiments.metrics import TopologyResult
 from federation.models.evaluation import EvalSums
 from federation.models.registry import build_model
 from federation.models.training import NamedArrays, get_arrays, train
+from federation.policy.evaluate import sampling
+from federation.privacy.accounting import noise_for_budget
+from federation.privacy.dpsgd import train_dp_sgd
 from federation.replies import NodeDescription
-from federation.task import RunContext, TaskSpec
+from federation.task import PrivacySpec, RunContext, TaskSpec
 
 RoundCallback = Callable[[int, dict[str, EvalSums]], None]
 
@@ -99,8 +102,14 @@ def federated(
     if not _refused(result, negotiation).started:
         return result
     if negotiation.privacy is not None:  # every node applies the tightest noise and clip any of them demands
-        task = replace(task, privacy=negotiation.privacy)
-        result.privacy = {"noise_multiplier": negotiation.privacy.noise_multiplier, "clip": negotiation.privacy.clip}
+        demanded = negotiation.privacy
+        if task.privacy is not None:
+            demanded = PrivacySpec(
+                max(demanded.noise_multiplier, task.privacy.noise_multiplier), min(demanded.clip, task.privacy.clip)
+            )
+        task = replace(task, privacy=demanded)
+    if task.privacy is not None:
+        result.privacy = {"noise_multiplier": task.privacy.noise_multiplier, "clip": task.privacy.clip}
     masked_only = sorted(n for n, level in negotiation.max_release.items() if level == "masked-update")
     use_secure = secure_mode == "always" or (secure_mode == "auto" and bool(masked_only))
     if use_secure and secure is None:
@@ -134,11 +143,17 @@ def central_pool(
     run_id: str,
     purpose: str,
     on_round: RoundCallback | None = None,
+    central_dp: tuple[float, float, float] | None = None,
 ) -> TopologyResult:
-    """Pool the exported rows of every node that allows it and train one model."""
+    """Pool the exported rows of every node that allows it and train one model.
+
+    With `central_dp = (epsilon, delta, clip)` the coordinator, trusted with the
+    rows, trains with DP-SGD so that the model is (epsilon, delta)-DP: central DP,
+    labelled as such in the report.
+    """
     start = time.perf_counter()
     before = _traffic_snapshot(clients)
-    result = TopologyResult(name="central-pool", kind="central-pool")
+    result = TopologyResult(name="central-pool" + (" (central DP)" if central_dp else ""), kind="central-pool")
     export_run = negotiate(clients, RunContext(run_id, purpose), task, release="raw")
     result.refusals = export_run.refusals
     result.participants = [c.node_id for c in export_run.accepted]
@@ -165,16 +180,31 @@ def central_pool(
     for node_id, reasons in evaluation.refusals.items():
         result.refusals.setdefault(node_id, reasons)
     model = build_model(task.model, x.shape[1], seed=task.seed)
+    noise = None
+    if central_dp is not None:
+        epsilon, delta, clip = central_dp
+        rate, per_round = sampling(len(y), task.batch_size, task.local_epochs)
+        noise = noise_for_budget([], epsilon=epsilon, delta=delta, sample_rate=rate, steps=per_round * task.rounds)
+        if noise is None:
+            result.started, result.note = False, f"not started: epsilon {epsilon:g} cannot cover {task.rounds} rounds"
+            return result
+        result.privacy = {"noise_multiplier": noise, "clip": clip, "epsilon": epsilon, "central": 1.0}
     for round_ in range(1, task.rounds + 1):
-        train(
-            model,
-            x,
-            y,
-            epochs=task.local_epochs,
-            batch_size=task.batch_size,
-            learning_rate=task.learning_rate,
-            seed=task.seed * 7919 + round_,
-        )
+        seed = task.seed * 7919 + round_
+        if noise is not None and central_dp is not None:
+            train_dp_sgd(
+                model,
+                x,
+                y,
+                epochs=task.local_epochs,
+                batch_size=task.batch_size,
+                learning_rate=task.learning_rate,
+                seed=seed,
+                noise_multiplier=noise,
+                clip=central_dp[2],
+            )
+        else:
+            train(model, x, y, epochs=task.local_epochs, batch_size=task.batch_size, learning_rate=task.learning_rate, seed=seed)
         sums = evaluate_everywhere(
             evaluation.accepted, RunContext(eval_id, purpose, round_), task, get_arrays(model), result.failures
         )

@@ -42,11 +42,13 @@ class NodeRuntime:
         return self.manifest.node_id
 
     @classmethod
-    def load(cls, manifest_path: Path, *, policy_path: Path | None = None) -> NodeRuntime:
-        """Load a node; `policy_path` replaces the manifest's policy (e.g. a preset)."""
+    def load(cls, manifest_path: Path, *, policy_path: Path | None = None, state_dir: Path | None = None) -> NodeRuntime:
+        """Load a node; `policy_path` replaces the manifest's policy (e.g. a preset), `state_dir` its state."""
         manifest = load_manifest(manifest_path)
         if policy_path is not None:
             manifest.policy_path = policy_path.resolve()
+        if state_dir is not None:
+            manifest.state_dir = state_dir.resolve()
         schema = load_schema(manifest.schema_path)
         policy = load_policy(manifest.policy_path, target=schema.target, party=manifest.node_id)
         if policy.party != manifest.node_id:

@@ -20,10 +20,15 @@ log = logging.getLogger(__name__)
 
 
 def start_node(
-    manifest_path: Path, *, listen: str = "127.0.0.1:0", pki_dir: Path | None = None, policy_path: Path | None = None
+    manifest_path: Path,
+    *,
+    listen: str = "127.0.0.1:0",
+    pki_dir: Path | None = None,
+    policy_path: Path | None = None,
+    state_dir: Path | None = None,
 ) -> tuple[grpc.Server, int, NodeRuntime]:
     """Load a node and start serving; returns (server, port, runtime)."""
-    runtime = NodeRuntime.load(manifest_path, policy_path=policy_path)
+    runtime = NodeRuntime.load(manifest_path, policy_path=policy_path, state_dir=state_dir)
     identity = Identity.in_directory(pki_dir or runtime.manifest.tls_dir, runtime.node_id)
     server, port = create_server(NodeServicer(NodeHandlers(runtime)), identity, listen)
     server.start()

@@ -1,0 +1,221 @@
+"""What-if sweeps for policy analysts: every combination of varied settings, compared.
+
+`--vary KEY=V1,V2,...` addresses the experiment (`task.*`, `privacy.*`,
+`secure_aggregation.*`, `federated.*`) or the nodes' policies
+(`policies.<node>.<rule field>`, `*` for every node; applied to every rule).
+Every combination runs the full comparison. Node processes are reused across
+combinations that share their policies; a combination that changes policies
+gets fresh node processes with its own policy files and state, so each
+what-if starts from an unspent privacy budget. Each finished combination is
+written at once, so an interrupted sweep resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import difflib
+import itertools
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from federation.config import read_toml, validate
+from federation.errors import ConfigError, FederationError
+from federation.experiments.compare import ProgressFactory, compare
+from federation.experiments.config import Experiment, ExperimentFile, PrivacySection, TaskSection
+from federation.experiments.launcher import NodeProcess, start_nodes, stop_nodes
+from federation.node.manifest import load_manifest
+from federation.policy.model import Policy
+
+EXPERIMENT_SECTIONS = ("task", "privacy", "secure_aggregation", "federated")
+RULE_FIELDS = ("release", "min_cohort", "max_rounds", "models", "expires", "dp.epsilon", "dp.delta", "dp.clip", "dp.level")
+DEFAULT_DP = {"delta": 1e-5, "clip": 1.0}
+
+
+@dataclass(frozen=True)
+class Variation:
+    key: str
+    values: tuple[Any, ...]
+
+
+def valid_keys(experiment: Experiment) -> list[str]:
+    keys = [f"task.{name}" for name in TaskSection.model_fields]
+    keys += [f"privacy.{name}" for name in PrivacySection.model_fields]
+    keys += ["secure_aggregation.mode", "secure_aggregation.clip", "secure_aggregation.threshold", "federated.proximal_mu"]
+    nodes = ["*", *(node_id for node_id, _, _ in experiment.nodes)]
+    keys += [f"policies.{node}.{field}" for node in nodes for field in RULE_FIELDS]
+    return keys
+
+
+def _value(text: str) -> Any:
+    """A value as TOML would read it: numbers, booleans, inf, lists in brackets, else a string."""
+    text = text.strip()
+    if text.lower() in ("inf", "+inf", "infinity"):
+        return float("inf")
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def parse_vary(texts: Sequence[str], experiment: Experiment) -> list[Variation]:
+    """Parse every `--vary`, reporting unknown keys with the closest valid key, all at once."""
+    problems, variations = [], []
+    keys = valid_keys(experiment)
+    for text in texts:
+        key, sep, values = text.partition("=")
+        key = key.strip()
+        if not sep or not values.strip():
+            problems.append(f"--vary {text!r}: expected KEY=V1,V2,...")
+            continue
+        if key not in keys:
+            close = difflib.get_close_matches(key, keys, n=1, cutoff=0.5)
+            hint = (
+                f"; did you mean {close[0]!r}?"
+                if close
+                else "; keys look like task.rounds, privacy.epsilon, policies.*.dp.epsilon"
+            )
+            problems.append(f"--vary {key!r} is not a key of this experiment{hint}")
+            continue
+        variations.append(Variation(key, tuple(_value(v) for v in values.split(","))))
+    if problems:
+        raise ConfigError("--vary", problems)
+    for combination in combinations(variations):  # values of the wrong type fail here, before anything runs
+        experiment_for(experiment, combination)
+        for node_id, _, _ in experiment.nodes:
+            policy_for(experiment, node_id, combination)
+    return variations
+
+
+def combinations(variations: Sequence[Variation]) -> list[dict[str, Any]]:
+    return [
+        dict(zip([v.key for v in variations], values, strict=True))
+        for values in itertools.product(*(v.values for v in variations))
+    ]
+
+
+def experiment_for(base: Experiment, combination: dict[str, Any]) -> Experiment:
+    """The experiment with this combination's experiment-level values, validated."""
+    data = read_toml(base.path)
+    for key, value in combination.items():
+        section, _, name = key.partition(".")
+        if section in EXPERIMENT_SECTIONS:
+            data.setdefault(section, {})[name] = value
+    return Experiment(base.path, validate(ExperimentFile, data, source=f"{base.path} with {_label(combination)}"))
+
+
+def _policy_path(experiment: Experiment, node_id: str) -> Path:
+    manifest = next(m for n, _, m in experiment.nodes if n == node_id)
+    if manifest is None:
+        raise ConfigError(str(experiment.path), [f"node {node_id!r} has no manifest, so its policy cannot be varied"])
+    return load_manifest(manifest).policy_path
+
+
+def policy_for(experiment: Experiment, node_id: str, combination: dict[str, Any]) -> dict[str, Any] | None:
+    """The node's policy with this combination's values on every rule, or None if nothing changes."""
+    changes = {
+        k.split(".", 2)[2]: v for k, v in combination.items() if k.startswith("policies.") and k.split(".")[1] in ("*", node_id)
+    }
+    if not changes:
+        return None
+    data = read_toml(_policy_path(experiment, node_id))
+    for rule in data.get("rule", []):
+        for field, value in changes.items():
+            if field == "dp.epsilon" and value == float("inf"):
+                rule.pop("dp", None)  # no differential privacy at all
+            elif field.startswith("dp."):
+                rule.setdefault("dp", dict(DEFAULT_DP))[field[3:]] = value
+                rule["dp"].setdefault("epsilon", 1.0)
+            else:
+                rule[field] = value
+    validate(Policy, data, source=f"policy of {node_id} with {_label(combination)}")
+    return data
+
+
+def _label(combination: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in combination.items()) or "the base settings"
+
+
+@dataclass
+class SweepPoint:
+    index: int
+    combination: dict[str, Any]
+    results: dict[str, Any] | None
+    error: str = ""
+
+
+def run_sweep(
+    experiment: Experiment,
+    variations: Sequence[Variation],
+    out_dir: Path,
+    *,
+    progress: ProgressFactory | None = None,
+    on_point: Callable[[SweepPoint], None] | None = None,
+) -> list[SweepPoint]:
+    """Run every combination; finished ones found in `out_dir` are reused (resume)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    manifests = {node_id: manifest for node_id, _, manifest in experiment.nodes if manifest is not None}
+    if len(manifests) != len(experiment.nodes):
+        raise ConfigError(str(experiment.path), ["a sweep starts the nodes itself: every node needs a manifest"])
+    points: list[SweepPoint] = []
+    shared: list[NodeProcess] | None = None
+    try:
+        for index, combination in enumerate(combinations(variations)):
+            point_dir = out_dir / f"point-{index:03d}"
+            done = point_dir / "point.json"
+            if done.is_file():
+                saved = json.loads(done.read_text())
+                if saved["combination"] == _jsonable(combination):
+                    points.append(SweepPoint(index, combination, saved.get("results"), saved.get("error", "")))
+                    continue
+            current = experiment_for(experiment, combination)
+            policies = {node_id: policy_for(experiment, node_id, combination) for node_id in manifests}
+            varied_policies = any(p is not None for p in policies.values())
+            nodes: list[NodeProcess]
+            if varied_policies:
+                nodes = _start_with_policies(manifests, policies, point_dir, experiment)
+            else:
+                if shared is None:
+                    shared = start_nodes(manifests, out_dir / "nodes", pki_dir=experiment.pki_dir)
+                nodes = shared
+            point = SweepPoint(index, combination, None)
+            try:
+                comparison = compare(current, {n.node_id: n.address for n in nodes}, progress=progress, output_dir=point_dir)
+                point.results = comparison.to_json()
+            except FederationError as error:
+                point.error = error.public  # recorded, and the sweep goes on
+            finally:
+                if varied_policies:
+                    stop_nodes(nodes)
+            point_dir.mkdir(parents=True, exist_ok=True)
+            done.write_text(
+                json.dumps({"combination": _jsonable(combination), "results": point.results, "error": point.error}, indent=1)
+            )
+            points.append(point)
+            if on_point is not None:
+                on_point(point)
+    finally:
+        if shared is not None:
+            stop_nodes(shared)
+    return points
+
+
+def _start_with_policies(
+    manifests: dict[str, Path], policies: dict[str, dict[str, Any] | None], point_dir: Path, experiment: Experiment
+) -> list[NodeProcess]:
+    """Fresh node processes, each with its (possibly varied) policy file and its own state."""
+    files = {}
+    for node_id, data in policies.items():
+        path = point_dir / "policies" / f"{node_id}.toml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(tomli_w.dumps(data if data is not None else read_toml(_policy_path(experiment, node_id))))
+        files[node_id] = path
+    return start_nodes(manifests, point_dir / "nodes", pki_dir=experiment.pki_dir, policies=files, state_root=point_dir / "state")
+
+
+def _jsonable(combination: dict[str, Any]) -> dict[str, Any]:
+    result: dict[str, Any] = json.loads(json.dumps({k: (str(v) if v == float("inf") else v) for k, v in combination.items()}))
+    return result
