@@ -50,15 +50,18 @@ def train_dp_sgd(
     loss_fn = nn.BCEWithLogitsLoss()
     private.train()
     total, batches = 0.0, 0
-    for _ in range(epochs):
-        for x, y in loader:
-            if len(y) == 0:  # Poisson sampling can draw an empty batch
-                continue
-            optimiser.zero_grad()
-            loss = loss_fn(private(x).squeeze(-1), y)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", UserWarning)  # full backward hook notice from Opacus' grad sampler
-                loss.backward()
-            optimiser.step()
-            total, batches = total + float(loss.detach()), batches + 1
+    try:
+        for _ in range(epochs):
+            for x, y in loader:
+                if len(y) == 0:  # Poisson sampling can draw an empty batch
+                    continue
+                optimiser.zero_grad()
+                loss = loss_fn(private(x).squeeze(-1), y)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", UserWarning)  # full backward hook notice from Opacus' grad sampler
+                    loss.backward()
+                optimiser.step()
+                total, batches = total + float(loss.detach()), batches + 1
+    finally:
+        private.remove_hooks()  # the model trains again next round, with a fresh engine
     return total / max(batches, 1)
