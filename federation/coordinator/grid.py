@@ -9,6 +9,7 @@ turns a node's failure into an error reply the strategy already handles.
 from __future__ import annotations
 
 import logging
+import math
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
@@ -29,7 +30,7 @@ from federation.errors import FederationError, RoundAborted
 from federation.models.training import NamedArrays
 from federation.secagg.config import RoundParameters, default_threshold
 from federation.secagg.graph import default_degree
-from federation.task import RunContext, TaskSpec
+from federation.task import PrivacySpec, RunContext, TaskSpec
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,11 @@ def from_array_record(record: ArrayRecord) -> NamedArrays:
     return [(name, array.numpy()) for name, array in record.items()]
 
 
+def noise_range(privacy: PrivacySpec, min_contributors: int) -> float:
+    """An encoding bound that holds a clipped update plus its noise share (six standard deviations)."""
+    return privacy.clip * (1.0 + 6.0 * privacy.noise_multiplier / math.sqrt(max(min_contributors, 1)))
+
+
 @dataclass(frozen=True)
 class SecureSettings:
     """How the grid sets up each secure round: clip, threshold, graph degree, weight cap."""
@@ -52,16 +58,21 @@ class SecureSettings:
     degree: int = 0  # 0: the complete graph up to 16 nodes, SecAgg+ beyond
     stop_on_abort: bool = False  # False: an aborted round keeps the model and the run goes on
 
-    def parameters(self, participants: list[str], arrays: NamedArrays) -> RoundParameters:
+    def parameters(self, participants: list[str], arrays: NamedArrays, *, privacy: PrivacySpec | None = None) -> RoundParameters:
+        """Round parameters; under DP the encoding range widens so the nodes' noise is not clipped away."""
         n = len(participants)
         degree = self.degree or (default_degree(n) if n > 16 else n - 1)
         degree = n - 1 if degree >= n - 1 else degree
         holders = degree + 1
+        threshold = self.threshold or default_threshold(holders)
+        clip = self.clip
+        if privacy is not None:
+            clip = max(clip, noise_range(privacy, threshold))
         return RoundParameters(
             participants=tuple(participants),
-            threshold=self.threshold or default_threshold(holders),
+            threshold=threshold,
             degree=None if degree == n - 1 else degree,
-            clip=self.clip,
+            clip=clip,
             vector_length=sum(a.size for _, a in arrays) + 1,
             max_weight=self.max_weight,
         )
@@ -171,7 +182,7 @@ class NodeGrid(Grid):
             raise FederationError("a Flower message without model arrays")
         global_arrays = from_array_record(record)
         clients = [self._clients[m.metadata.dst_node_id] for m in messages]
-        parameters = settings.parameters([c.node_id for c in clients], global_arrays)
+        parameters = settings.parameters([c.node_id for c in clients], global_arrays, privacy=self._task.privacy)
         outcome = run_secure_round(clients, self._context(round_), self._task, global_arrays, parameters)
         for error in outcome.errors:
             self.failures.append(NodeFailure(round_, str(error["node"]), str(error["error"]), rpc=str(error["rpc"])))

@@ -8,6 +8,7 @@ servicer only converts messages; everything that matters is tested here.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -406,6 +407,11 @@ class NodeHandlers:
             weight = min(len(y), secure.max_weight) / secure.max_weight
         else:  # equal weights under DP; the noise is shared among the threshold's guaranteed survivors
             weight = 1.0
+            needed = task.privacy.clip * (1.0 + 4.0 * task.privacy.noise_multiplier / math.sqrt(config.threshold))
+            if config.clip < needed:  # the fixed-point range would cut the noise off and weaken the guarantee
+                raise InvalidRequest(
+                    f"the secure-aggregation clip {config.clip:g} cannot hold this round's DP noise (needs {needed:.3g})"
+                )
             delta = privatise(
                 delta, clip=task.privacy.clip, noise_multiplier=task.privacy.noise_multiplier, min_contributors=config.threshold
             )
