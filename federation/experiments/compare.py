@@ -27,7 +27,7 @@ from federation.experiments import topologies
 from federation.experiments.config import Experiment
 from federation.experiments.metrics import TopologyResult
 from federation.models.evaluation import EvalSums
-from federation.privacy.accounting import noise_for_budget
+from federation.privacy.accounting import MechanismStep, epsilon_of, noise_for_budget
 from federation.replies import FeatureStats, NodeDescription
 from federation.task import PrivacySpec, RunContext, TaskSpec
 from federation.transport.tls import Identity
@@ -284,6 +284,10 @@ def compare(
                     label=NAIVE_LABEL,
                 )
             )
+        for result in comparison.results:  # the coordinator's own accounting of the run's target, next to the nodes' ledgers
+            if result.kind == "federated" and result.privacy and result.rounds:
+                step = MechanismStep(result.privacy["noise_multiplier"], 1.0, len(result.rounds))
+                result.privacy["epsilon"] = round(epsilon_of([step], delta=target.delta), 4)
         _, _, after = describe_all(reachable, experiment.purpose, f"{experiment.name}-{stamp}-after")
         comparison.privacy_spent = {
             d.node_id: {"epsilon_spent": round(d.epsilon_spent, 6), "epsilon_budget": d.epsilon_budget}
