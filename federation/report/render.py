@@ -203,7 +203,7 @@ node sent to the coordinator (model updates, metric sums, statistics, exported r
         text += (
             "\nDifferential privacy per run: "
             + "; ".join(
-                f"{t['name']}: {'central DP by the coordinator' if t['privacy'].get('central') else 'client-level DP on the nodes'}, "
+                f"{t['name']}: {'central DP by the coordinator' if t['privacy'].get('central') else 'client-level DP'}, "
                 f"noise multiplier {t['privacy']['noise_multiplier']:.3g}, clip {t['privacy']['clip']:g}"
                 + (f", epsilon {t['privacy']['epsilon']:g}" if t["privacy"].get("epsilon") is not None else "")
                 for t in dp_runs
