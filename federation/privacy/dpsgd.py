@@ -35,9 +35,9 @@ def train_dp_sgd(
         TensorDataset(torch.from_numpy(features), torch.from_numpy(labels)), batch_size=batch_size, generator=generator
     )
     optimiser = torch.optim.Adam(model.parameters(), lr=learning_rate)  # the same optimiser as without DP
-    engine = PrivacyEngine(accountant="rdp")
     with warnings.catch_warnings():  # "secure RNG turned off": the noise seed makes runs reproducible on purpose
         warnings.simplefilter("ignore", UserWarning)
+        engine = PrivacyEngine(accountant="rdp")
         private, optimiser, loader = engine.make_private(
             module=model,
             optimizer=optimiser,
