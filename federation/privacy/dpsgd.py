@@ -8,6 +8,7 @@ gives the epsilon of each round's steps.
 
 from __future__ import annotations
 
+import secrets
 import warnings
 
 import numpy as np
@@ -30,12 +31,14 @@ def train_dp_sgd(
     clip: float,
 ) -> float:
     """Train `model` in place with DP-SGD; returns the mean loss."""
-    generator = torch.Generator().manual_seed(seed)
+    # Sampling and noise come from fresh entropy, never from the task's seed: a seed the
+    # coordinator knows would let it regenerate the noise and subtract it.
+    generator = torch.Generator().manual_seed(secrets.randbits(63))
     loader = DataLoader(
         TensorDataset(torch.from_numpy(features), torch.from_numpy(labels)), batch_size=batch_size, generator=generator
     )
     optimiser = torch.optim.Adam(model.parameters(), lr=learning_rate)  # the same optimiser as without DP
-    with warnings.catch_warnings():  # "secure RNG turned off": the noise seed makes runs reproducible on purpose
+    with warnings.catch_warnings():  # "secure RNG turned off": the generators above are seeded from the OS instead
         warnings.simplefilter("ignore", UserWarning)
         engine = PrivacyEngine(accountant="rdp")
         private, optimiser, loader = engine.make_private(
@@ -45,7 +48,7 @@ def train_dp_sgd(
             noise_multiplier=noise_multiplier,
             max_grad_norm=clip,
             poisson_sampling=True,
-            noise_generator=torch.Generator().manual_seed(seed + 1),
+            noise_generator=torch.Generator().manual_seed(secrets.randbits(63)),
         )
     loss_fn = nn.BCEWithLogitsLoss()
     private.train()
