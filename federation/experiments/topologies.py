@@ -199,7 +199,6 @@ def central_pool(
                 epochs=task.local_epochs,
                 batch_size=task.batch_size,
                 learning_rate=task.learning_rate,
-                seed=seed,
                 noise_multiplier=noise,
                 clip=central_dp[2],
             )

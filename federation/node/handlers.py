@@ -269,7 +269,6 @@ class NodeHandlers:
                 epochs=task.local_epochs,
                 batch_size=task.batch_size,
                 learning_rate=task.learning_rate,
-                seed=seed,
                 noise_multiplier=noise,
                 clip=decision.clip,
             )

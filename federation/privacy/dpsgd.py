@@ -26,7 +26,6 @@ def train_dp_sgd(
     epochs: int,
     batch_size: int,
     learning_rate: float,
-    seed: int,
     noise_multiplier: float,
     clip: float,
 ) -> float:
