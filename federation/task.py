@@ -71,6 +71,21 @@ class PrivacySpec:
 
 
 @dataclass(frozen=True)
+class RecordPrivacy:
+    """Record-level DP for a run: every node trains with DP-SGD so its records are (epsilon, delta)-DP."""
+
+    epsilon: float
+    delta: float
+    clip: float
+
+    def __post_init__(self) -> None:
+        if not (
+            math.isfinite(self.epsilon) and self.epsilon > 0 and 0 < self.delta < 1 and math.isfinite(self.clip) and self.clip > 0
+        ):
+            raise InvalidRequest(f"invalid record-level privacy: epsilon {self.epsilon}, delta {self.delta}, clip {self.clip}")
+
+
+@dataclass(frozen=True)
 class TaskSpec:
     """A training task: model, features, target and the training budget per round."""
 
@@ -86,6 +101,7 @@ class TaskSpec:
     scaling: FeatureScaling | None = None
     privacy: PrivacySpec | None = None
     view: str = "harmonised"  # or "naive": the baseline that reads local files without harmonisation
+    record_privacy: RecordPrivacy | None = None
 
     def __post_init__(self) -> None:
         problems = []

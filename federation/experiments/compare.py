@@ -29,7 +29,7 @@ from federation.experiments.metrics import TopologyResult
 from federation.models.evaluation import EvalSums
 from federation.privacy.accounting import MechanismStep, epsilon_of, noise_for_budget
 from federation.replies import FeatureStats, NodeDescription
-from federation.task import PrivacySpec, RunContext, TaskSpec
+from federation.task import PrivacySpec, RecordPrivacy, RunContext, TaskSpec
 from federation.transport.tls import Identity
 
 log = logging.getLogger(__name__)
@@ -211,13 +211,15 @@ def compare(
         wanted = topologies_to_run or experiment.topologies
         fed_task, central_dp = task, None
         target = experiment.privacy
-        if math.isfinite(target.epsilon):  # the analyst's target: client-level DP federated, central DP pooled
-            sigma = noise_for_budget([], epsilon=target.epsilon, delta=target.delta, sample_rate=1.0, steps=task.rounds)
-            if sigma is None:
-                raise ConfigError(
-                    str(experiment.path), [f"privacy.epsilon: {target.epsilon:g} cannot cover {task.rounds} rounds"]
-                )
-            fed_task = replace(task, privacy=PrivacySpec(sigma, target.clip))
+        if math.isfinite(target.epsilon):  # the analyst's target for the model, federated and pooled alike
+            if target.level == "record":  # each node runs DP-SGD to the target: the central pool's privacy unit
+                fed_task = replace(task, record_privacy=RecordPrivacy(target.epsilon, target.delta, target.clip))
+            else:
+                sigma = noise_for_budget([], epsilon=target.epsilon, delta=target.delta, sample_rate=1.0, steps=task.rounds)
+                if sigma is None:
+                    problem = f"privacy.epsilon: {target.epsilon:g} cannot cover {task.rounds} rounds"
+                    raise ConfigError(str(experiment.path), [problem])
+                fed_task = replace(task, privacy=PrivacySpec(sigma, target.clip))
             central_dp = (target.epsilon, target.delta, target.clip)
 
         def on_round(label: str) -> Callable[[int, dict[str, EvalSums]], None] | None:
@@ -267,7 +269,7 @@ def compare(
                 run_id=f"{experiment.name}-{stamp}-naive-stats",
                 purpose=experiment.purpose,
             )
-            naive = replace(naive, privacy=fed_task.privacy)
+            naive = replace(naive, privacy=fed_task.privacy, record_privacy=fed_task.record_privacy)
             strategy = experiment.strategies[0]
             comparison.results.append(
                 topologies.federated(
@@ -285,7 +287,7 @@ def compare(
                 )
             )
         for result in comparison.results:  # the coordinator's own accounting of the run's target, next to the nodes' ledgers
-            if result.kind == "federated" and result.privacy and result.rounds:
+            if result.kind == "federated" and "noise_multiplier" in result.privacy and result.rounds:
                 step = MechanismStep(result.privacy["noise_multiplier"], 1.0, len(result.rounds))
                 result.privacy["epsilon"] = round(epsilon_of([step], delta=target.delta), 4)
         _, _, after = describe_all(reachable, experiment.purpose, f"{experiment.name}-{stamp}-after")

@@ -55,6 +55,7 @@ class PrivacySection(StrictModel):
     epsilon: float = Field(default=float("inf"), gt=0)
     delta: float = Field(default=1e-5, gt=0, lt=1)
     clip: float = Field(default=1.0, gt=0, allow_inf_nan=False)
+    level: Literal["client", "record"] = "record"  # federated runs: protect records (DP-SGD on nodes) or whole nodes
 
 
 class HarmonisationSection(StrictModel):

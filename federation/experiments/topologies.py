@@ -110,6 +110,8 @@ def federated(
         task = replace(task, privacy=demanded)
     if task.privacy is not None:
         result.privacy = {"noise_multiplier": task.privacy.noise_multiplier, "clip": task.privacy.clip}
+    elif task.record_privacy is not None:
+        result.privacy = {"record": 1.0, "epsilon": task.record_privacy.epsilon, "clip": task.record_privacy.clip}
     masked_only = sorted(n for n, level in negotiation.max_release.items() if level == "masked-update")
     use_secure = secure_mode == "always" or (secure_mode == "auto" and bool(masked_only))
     if use_secure and secure is None:

@@ -28,9 +28,9 @@ from federation.node.audit import AuditEntry, AuditLog
 from federation.node.runtime import NodeRuntime
 from federation.node.state import RunRegistry, SecureRound
 from federation.node.training import check_task_fields, local_seed, prepare
-from federation.policy.evaluate import CLIENT_SAMPLE_RATE, MODEL_RELEASES, Decision, Request, decide
+from federation.policy.evaluate import CLIENT_SAMPLE_RATE, MODEL_RELEASES, Decision, Request, decide, sampling
 from federation.policy.model import Release
-from federation.privacy.accounting import MechanismStep
+from federation.privacy.accounting import MechanismStep, noise_for_budget
 from federation.privacy.dpsgd import train_dp_sgd
 from federation.privacy.ledger import BudgetLedger
 from federation.privacy.noise import privatise
@@ -258,6 +258,24 @@ class NodeHandlers:
     ) -> float:
         """One round of local training: DP-SGD through Opacus where the rule asks for record-level DP."""
         seed = local_seed(task.seed, self.runtime.node_id, context.round)
+        if task.record_privacy is not None and decision.dp_level != "record":
+            target = task.record_privacy  # the run's own record-level target, on top of no node-level rule
+            rate, per_round = sampling(len(y), task.batch_size, task.local_epochs)
+            noise = noise_for_budget(
+                [], epsilon=target.epsilon, delta=target.delta, sample_rate=rate, steps=per_round * task.rounds
+            )
+            if noise is None:
+                raise InvalidRequest(f"epsilon {target.epsilon:g} cannot cover {task.rounds} rounds of DP-SGD on this node")
+            return train_dp_sgd(
+                model,
+                x,
+                y,
+                epochs=task.local_epochs,
+                batch_size=task.batch_size,
+                learning_rate=task.learning_rate,
+                noise_multiplier=noise,
+                clip=target.clip,
+            )
         if decision.dp_level == "record" and decision.clip is not None:
             noise = self.runs.require(caller, context, task).noise_required
             if noise is None:

@@ -117,6 +117,17 @@ def _harmonisation_section(results: dict[str, Any], started: list[dict[str, Any]
     )
 
 
+def _privacy_label(top: dict[str, Any]) -> str:
+    p = top["privacy"]
+    epsilon = f", epsilon {p['epsilon']:g}" if p.get("epsilon") is not None else ""
+    if p.get("record"):
+        return f"{top['name']}: record-level DP-SGD on every node, clip {p['clip']:g}{epsilon} per node"
+    kind = (
+        "central DP by the coordinator (DP-SGD on the pool)" if p.get("central") else "client-level DP, noise added on the nodes"
+    )
+    return f"{top['name']}: {kind}, noise multiplier {p['noise_multiplier']:.3g}, clip {p['clip']:g}{epsilon}"
+
+
 def render(results: dict[str, Any], run_dir: Path) -> Path:
     metric, nodes = results["metric"], results["nodes"]
     images = {
@@ -200,16 +211,7 @@ node sent to the coordinator (model updates, metric sums, statistics, exported r
         text += "\nEach node's own ledger (Opacus RDP accounting of every release to this coordinator for this purpose).\n"
     dp_runs = [t for t in started if t.get("privacy")]
     if dp_runs:
-        text += (
-            "\nDifferential privacy per run: "
-            + "; ".join(
-                f"{t['name']}: {'central DP by the coordinator' if t['privacy'].get('central') else 'client-level DP'}, "
-                f"noise multiplier {t['privacy']['noise_multiplier']:.3g}, clip {t['privacy']['clip']:g}"
-                + (f", epsilon {t['privacy']['epsilon']:g}" if t["privacy"].get("epsilon") is not None else "")
-                for t in dp_runs
-            )
-            + ".\n"
-        )
+        text += "\nDifferential privacy per run: " + "; ".join(_privacy_label(t) for t in dp_runs) + ".\n"
     path = run_dir / "report.md"
     path.write_text(text)
     return path

@@ -16,7 +16,7 @@ from federation.models.evaluation import HISTOGRAM_BINS, EvalSums
 from federation.proto.v1 import node_pb2 as pb
 from federation.replies import FeatureStats, FieldDescription, NodeDescription, ProposalAnswer, QualitySummary
 from federation.secagg.config import RoundParameters
-from federation.task import FeatureScaling, ModelSpec, ParamValue, PrivacySpec, RunContext, TaskSpec
+from federation.task import FeatureScaling, ModelSpec, ParamValue, PrivacySpec, RecordPrivacy, RunContext, TaskSpec
 
 
 def context_to_pb(context: RunContext) -> pb.RunContext:
@@ -53,6 +53,9 @@ def task_to_pb(task: TaskSpec) -> pb.TaskSpec:
         seed=task.seed,
         view=task.view,
     )
+    if task.record_privacy is not None:
+        r = task.record_privacy
+        message.record_privacy.CopyFrom(pb.RecordPrivacy(epsilon=r.epsilon, delta=r.delta, clip=r.clip))
     if task.privacy is not None:
         message.privacy.CopyFrom(pb.PrivacySpec(noise_multiplier=task.privacy.noise_multiplier, clip=task.privacy.clip))
     if task.scaling is not None:
@@ -81,6 +84,9 @@ def task_from_pb(message: pb.TaskSpec) -> TaskSpec:
         scaling=scaling,
         privacy=PrivacySpec(message.privacy.noise_multiplier, message.privacy.clip) if message.HasField("privacy") else None,
         view=message.view or "harmonised",
+        record_privacy=RecordPrivacy(message.record_privacy.epsilon, message.record_privacy.delta, message.record_privacy.clip)
+        if message.HasField("record_privacy")
+        else None,
     )
 
 

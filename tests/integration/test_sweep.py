@@ -29,7 +29,7 @@ def test_a_two_value_sweep_writes_a_report_with_a_plot_per_key_and_resumes(fresh
     names = {t["name"] for t in private["topologies"]}
     assert "central-pool (central DP)" in names
     fed = next(t for t in private["topologies"] if t["name"] == "federated (fedavg)")
-    assert fed["privacy"]["noise_multiplier"] > 0
+    assert fed["privacy"]["record"] == 1.0 and fed["privacy"]["epsilon"] == 2  # DP-SGD on every node by default
     report = (out / "report.md").read_text()
     for key in ("privacy_epsilon", "task_rounds"):
         for kind in ("auc", "gain", "privacy", "data_moved"):

@@ -26,7 +26,7 @@ class ModelSpec(_message.Message):
     def __init__(self, name: _Optional[str] = ..., params: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
 
 class TaskSpec(_message.Message):
-    __slots__ = ("model", "features", "target", "rounds", "local_epochs", "batch_size", "learning_rate", "proximal_mu", "seed", "scaling", "privacy", "view")
+    __slots__ = ("model", "features", "target", "rounds", "local_epochs", "batch_size", "learning_rate", "proximal_mu", "seed", "scaling", "privacy", "view", "record_privacy")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     FEATURES_FIELD_NUMBER: _ClassVar[int]
     TARGET_FIELD_NUMBER: _ClassVar[int]
@@ -39,6 +39,7 @@ class TaskSpec(_message.Message):
     SCALING_FIELD_NUMBER: _ClassVar[int]
     PRIVACY_FIELD_NUMBER: _ClassVar[int]
     VIEW_FIELD_NUMBER: _ClassVar[int]
+    RECORD_PRIVACY_FIELD_NUMBER: _ClassVar[int]
     model: ModelSpec
     features: _containers.RepeatedScalarFieldContainer[str]
     target: str
@@ -51,7 +52,18 @@ class TaskSpec(_message.Message):
     scaling: FeatureScaling
     privacy: PrivacySpec
     view: str
-    def __init__(self, model: _Optional[_Union[ModelSpec, _Mapping]] = ..., features: _Optional[_Iterable[str]] = ..., target: _Optional[str] = ..., rounds: _Optional[int] = ..., local_epochs: _Optional[int] = ..., batch_size: _Optional[int] = ..., learning_rate: _Optional[float] = ..., proximal_mu: _Optional[float] = ..., seed: _Optional[int] = ..., scaling: _Optional[_Union[FeatureScaling, _Mapping]] = ..., privacy: _Optional[_Union[PrivacySpec, _Mapping]] = ..., view: _Optional[str] = ...) -> None: ...
+    record_privacy: RecordPrivacy
+    def __init__(self, model: _Optional[_Union[ModelSpec, _Mapping]] = ..., features: _Optional[_Iterable[str]] = ..., target: _Optional[str] = ..., rounds: _Optional[int] = ..., local_epochs: _Optional[int] = ..., batch_size: _Optional[int] = ..., learning_rate: _Optional[float] = ..., proximal_mu: _Optional[float] = ..., seed: _Optional[int] = ..., scaling: _Optional[_Union[FeatureScaling, _Mapping]] = ..., privacy: _Optional[_Union[PrivacySpec, _Mapping]] = ..., view: _Optional[str] = ..., record_privacy: _Optional[_Union[RecordPrivacy, _Mapping]] = ...) -> None: ...
+
+class RecordPrivacy(_message.Message):
+    __slots__ = ("epsilon", "delta", "clip")
+    EPSILON_FIELD_NUMBER: _ClassVar[int]
+    DELTA_FIELD_NUMBER: _ClassVar[int]
+    CLIP_FIELD_NUMBER: _ClassVar[int]
+    epsilon: float
+    delta: float
+    clip: float
+    def __init__(self, epsilon: _Optional[float] = ..., delta: _Optional[float] = ..., clip: _Optional[float] = ...) -> None: ...
 
 class PrivacySpec(_message.Message):
     __slots__ = ("noise_multiplier", "clip")
