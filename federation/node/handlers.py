@@ -256,16 +256,11 @@ class NodeHandlers:
         x: np.ndarray,
         y: np.ndarray,
     ) -> float:
-        """One round of local training: DP-SGD through Opacus where the rule asks for record-level DP."""
+        """One round of local training: DP-SGD through Opacus where the rule or the run asks for record-level DP."""
         seed = local_seed(task.seed, self.runtime.node_id, context.round)
-        if task.record_privacy is not None and decision.dp_level != "record":
-            target = task.record_privacy  # the run's own record-level target, on top of no node-level rule
-            rate, per_round = sampling(len(y), task.batch_size, task.local_epochs)
-            noise = noise_for_budget(
-                [], epsilon=target.epsilon, delta=target.delta, sample_rate=rate, steps=per_round * task.rounds
-            )
-            if noise is None:
-                raise InvalidRequest(f"epsilon {target.epsilon:g} cannot cover {task.rounds} rounds of DP-SGD on this node")
+        dp_sgd = self._record_level_noise(caller, context, task, decision, records=len(y))
+        if dp_sgd is not None:
+            noise, clip = dp_sgd
             return train_dp_sgd(
                 model,
                 x,
@@ -274,21 +269,7 @@ class NodeHandlers:
                 batch_size=task.batch_size,
                 learning_rate=task.learning_rate,
                 noise_multiplier=noise,
-                clip=target.clip,
-            )
-        if decision.dp_level == "record" and decision.clip is not None:
-            noise = self.runs.require(caller, context, task).noise_required
-            if noise is None:
-                raise PolicyDenied([f"rule {decision.rule!r}: no record-level noise was agreed for this run"])
-            return train_dp_sgd(
-                model,
-                x,
-                y,
-                epochs=task.local_epochs,
-                batch_size=task.batch_size,
-                learning_rate=task.learning_rate,
-                noise_multiplier=noise,
-                clip=decision.clip,
+                clip=clip,
             )
         return train(
             model,
@@ -300,6 +281,24 @@ class NodeHandlers:
             seed=seed,
             proximal_mu=task.proximal_mu,
         )
+
+    def _record_level_noise(
+        self, caller: str, context: RunContext, task: TaskSpec, decision: Decision, *, records: int
+    ) -> tuple[float, float] | None:
+        """(noise multiplier, clip) for DP-SGD: the rule's, agreed at Propose, else the run's own target; None without."""
+        if decision.dp_level == "record" and decision.clip is not None:
+            noise = self.runs.require(caller, context, task).noise_required
+            if noise is None:
+                raise PolicyDenied([f"rule {decision.rule!r}: no record-level noise was agreed for this run"])
+            return noise, decision.clip
+        target = task.record_privacy
+        if target is None:
+            return None
+        rate, per_round = sampling(records, task.batch_size, task.local_epochs)
+        noise = noise_for_budget([], epsilon=target.epsilon, delta=target.delta, sample_rate=rate, steps=per_round * task.rounds)
+        if noise is None:
+            raise InvalidRequest(f"epsilon {target.epsilon:g} cannot cover {task.rounds} rounds of DP-SGD on this node")
+        return noise, target.clip
 
     def stats(self, caller: str, context: RunContext, task: TaskSpec) -> FeatureStats:
         with self._audited(caller, "Stats", context) as entry:
