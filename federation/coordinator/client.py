@@ -73,6 +73,18 @@ class NodeClient:
     def _count(self, rpc: str, message: Any) -> None:
         self.traffic.bytes_by_rpc[rpc] += message.ByteSize()
 
+    def _incoming(self, rpc: str, replies: Iterator[Any]) -> tuple[Any, NamedArrays]:
+        """A result header, then tensor chunks: returns (result, arrays), counting every byte."""
+        first = next(replies, None)
+        if first is None or first.WhichOneof("item") != "result":
+            raise InvalidRequest(f"node {self.node_id} answered {rpc} without a result header")
+        self._count(rpc, first)
+        assembler = TensorAssembler(first.result.tensors)
+        for reply in replies:
+            assembler.feed(reply.chunk)
+            self._count(rpc, reply)
+        return first.result, assembler.finish()
+
     def wait_ready(self, timeout: float = 30.0) -> None:
         """Block until the channel connects, or raise NodeUnavailable."""
         try:
@@ -106,22 +118,10 @@ class NodeClient:
     def fit(self, context: RunContext, task: TaskSpec, arrays: NamedArrays) -> FitOutcome:
         header = pb.FitHeader(context=serde.context_to_pb(context), task=serde.task_to_pb(task), tensors=tensor_header(arrays))
 
-        def requests() -> Iterator[pb.FitRequest]:
-            yield pb.FitRequest(header=header)
-            for chunk in iter_chunks(arrays):
-                yield pb.FitRequest(chunk=chunk)
-
         def run() -> FitOutcome:
-            replies = self._stub.Fit(requests(), timeout=self.timeout)
-            first = next(replies, None)
-            if first is None or first.WhichOneof("item") != "result":
-                raise InvalidRequest(f"node {self.node_id} answered Fit without a result header")
-            self._count("Fit", first)
-            assembler = TensorAssembler(first.result.tensors)
-            for reply in replies:
-                assembler.feed(reply.chunk)
-                self._count("Fit", reply)
-            return FitOutcome(assembler.finish(), num_examples=first.result.num_examples, train_loss=first.result.train_loss)
+            replies = self._stub.Fit(_outgoing(pb.FitRequest, header, arrays), timeout=self.timeout)
+            result, received = self._incoming("Fit", replies)
+            return FitOutcome(received, num_examples=result.num_examples, train_loss=result.train_loss)
 
         return self._call(run)
 
@@ -130,12 +130,7 @@ class NodeClient:
             context=serde.context_to_pb(context), task=serde.task_to_pb(task), tensors=tensor_header(arrays)
         )
 
-        def requests() -> Iterator[pb.EvaluateRequest]:
-            yield pb.EvaluateRequest(header=header)
-            for chunk in iter_chunks(arrays):
-                yield pb.EvaluateRequest(chunk=chunk)
-
-        reply = self._call(lambda: self._stub.Evaluate(requests(), timeout=self.timeout))
+        reply = self._call(lambda: self._stub.Evaluate(_outgoing(pb.EvaluateRequest, header, arrays), timeout=self.timeout))
         self._count("Evaluate", reply)
         return serde.eval_from_pb(reply)
 
@@ -192,22 +187,9 @@ class NodeClient:
             tensors=tensor_header(arrays),
         )
 
-        def requests() -> Iterator[pb.MaskedUpdateRequest]:
-            yield pb.MaskedUpdateRequest(header=header)
-            for chunk in iter_chunks(arrays):
-                yield pb.MaskedUpdateRequest(chunk=chunk)
-
         def run() -> np.ndarray:
-            replies = self._stub.MaskedUpdate(requests(), timeout=self.timeout)
-            first = next(replies, None)
-            if first is None or first.WhichOneof("item") != "result":
-                raise InvalidRequest(f"node {self.node_id} answered MaskedUpdate without a result header")
-            self._count("MaskedUpdate", first)
-            assembler = TensorAssembler(first.result.tensors)
-            for reply in replies:
-                assembler.feed(reply.chunk)
-                self._count("MaskedUpdate", reply)
-            arrays_out = assembler.finish()
+            replies = self._stub.MaskedUpdate(_outgoing(pb.MaskedUpdateRequest, header, arrays), timeout=self.timeout)
+            _, arrays_out = self._incoming("MaskedUpdate", replies)
             if len(arrays_out) != 1 or arrays_out[0][1].dtype != np.uint32 or arrays_out[0][1].ndim != 1:
                 raise InvalidRequest(f"node {self.node_id} sent a masked update that is not one uint32 vector")
             return arrays_out[0][1]
@@ -219,3 +201,10 @@ class NodeClient:
         reply = self._call(lambda: self._stub.Unmask(request, timeout=self.timeout))
         self._count("Unmask", reply)
         return [(s.owner, s.kind, s.share) for s in reply.shares]
+
+
+def _outgoing(message: Callable[..., Any], header: Any, arrays: NamedArrays) -> Iterator[Any]:
+    """The header, then the arrays in bounded chunks, as one request stream."""
+    yield message(header=header)
+    for chunk in iter_chunks(arrays):
+        yield message(chunk=chunk)

@@ -10,7 +10,6 @@ dated in a period, for a local standard that changed.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from pathlib import Path
 from typing import Literal
 
@@ -130,7 +129,3 @@ class Manifest:
 
 def load_manifest(path: Path) -> Manifest:
     return Manifest(path, load_toml(path, ManifestFile))
-
-
-def slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")

@@ -150,18 +150,3 @@ def _raw_rule_problems(data: dict[str, Any], today: dt.date, target: str | None)
         if isinstance(allow, list) and target not in allow:
             problems.append(f"rule[{i}] ({name!r}).columns.allow: does not include the target column {target!r}")
     return problems
-
-
-def target_problems(policy: Policy, target: str) -> list[str]:
-    """Rules that release models or statistics but withhold the target column can never be used."""
-    problems = []
-    for i, r in enumerate(policy.rule):
-        if release_rank(r.release) < release_rank("stats"):
-            continue
-        if target in r.columns.deny:
-            problems.append(
-                f"rule[{i}] ({r.name!r}).columns.deny: removes the target column {target!r}, so nothing can be learned"
-            )
-        if r.columns.allow is not None and target not in r.columns.allow:
-            problems.append(f"rule[{i}] ({r.name!r}).columns.allow: does not include the target column {target!r}")
-    return problems
