@@ -90,24 +90,55 @@ def node_serve(
 
 # -- pki ----------------------------------------------------------------------
 @pki_app.command("init")
-def pki_init(directory: Annotated[Path, typer.Option("--dir", help="Where to keep the CA.")] = DEFAULT_PKI) -> None:
+def pki_init(
+    directory: Annotated[Path, typer.Option("--dir", help="Where to keep the CA.")] = DEFAULT_PKI,
+    days: Annotated[int, typer.Option(help="How long the CA certificate is valid.")] = 3650,
+) -> None:
     """Create a certificate authority for a federation."""
     from federation.transport.tls import init_ca
 
-    console.print(f"CA certificate written to {init_ca(directory)}")
+    console.print(f"CA certificate written to {init_ca(directory, days=days)}")
 
 
 @pki_app.command("issue")
 def pki_issue(
-    name: Annotated[str, typer.Argument(help="Party name: the certificate's common name.")],
+    names: Annotated[list[str], typer.Argument(help="Party names: each certificate's common name.")],
     directory: Annotated[Path, typer.Option("--dir")] = DEFAULT_PKI,
     host: Annotated[list[str] | None, typer.Option(help="Extra host name or IP the node is reached at.")] = None,
+    days: Annotated[int, typer.Option(help="How long each certificate is valid.")] = 825,
 ) -> None:
-    """Issue a certificate for a node or coordinator, signed by the CA."""
+    """Issue certificates for nodes or coordinators, signed by the CA."""
     from federation.transport.tls import issue_certificate
 
-    identity = issue_certificate(directory, name, hosts=tuple(host or ()))
-    console.print(f"{name}: certificate {identity.cert}, key {identity.key}")
+    for name in names:
+        identity = issue_certificate(directory, name, hosts=tuple(host or ()), days=days)
+        console.print(f"{name}: certificate {identity.cert}, key {identity.key}")
+
+
+@pki_app.command("revoke")
+def pki_revoke(
+    names: Annotated[list[str], typer.Argument(help="Parties whose current certificate is revoked.")],
+    directory: Annotated[Path, typer.Option("--dir")] = DEFAULT_PKI,
+) -> None:
+    """Revoke certificates: nodes reading this PKI's ca.crl refuse them as callers and as cohort members."""
+    from federation.transport.tls import revoke_certificate
+
+    for name in names:
+        console.print(f"{name}: revoked; revocation list {revoke_certificate(directory, name)}")
+
+
+@pki_app.command("pin")
+def pki_pin(
+    names: Annotated[list[str], typer.Argument(help="Parties this node accepts as fellow contributors.")],
+    directory: Annotated[Path, typer.Option("--dir")] = DEFAULT_PKI,
+    out: Annotated[Path | None, typer.Option(help="Pin file to write (default: DIR/peers.toml).")] = None,
+) -> None:
+    """Write a pin file of the named parties' certificate fingerprints, for a manifest's [peers] pins."""
+    from federation.transport.tls import write_pins
+
+    path = write_pins(directory, names, path=out)
+    console.print(f"pinned {len(set(names))} certificate(s) in {path}")
+    console.print(path.read_text(), markup=False, highlight=False)
 
 
 # -- policy -------------------------------------------------------------------
@@ -375,14 +406,14 @@ def sweep_cmd(
     """Run every combination of the varied settings and plot the trade-offs."""
     _setup_logging(verbose)
     from federation.experiments.config import load_experiment
+    from federation.experiments.launcher import prepare_identities
     from federation.experiments.sweep import combinations, parse_vary, run_sweep
     from federation.report.sweep import render_sweep
-    from federation.transport.tls import ensure_identities
 
     loaded = load_experiment(experiment)
     variations = parse_vary(vary, loaded)
     out_dir = output or loaded.output_dir / ("sweep-" + "-".join(v.key.replace("*", "all") for v in variations))
-    ensure_identities(loaded.pki_dir, [*(n for n, _, _ in loaded.nodes), loaded.coordinator])
+    prepare_identities(loaded.pki_dir, {n: m for n, _, m in loaded.nodes if m is not None}, loaded.coordinator)
     total = len(combinations(variations))
     with Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
@@ -426,8 +457,7 @@ def demo_cmd(
     """Start a real node process per party, compare the three topologies, stop the nodes."""
     _setup_logging(verbose)
     from federation.experiments.config import load_experiment
-    from federation.experiments.launcher import start_nodes, stop_nodes
-    from federation.transport.tls import ensure_identities
+    from federation.experiments.launcher import prepare_identities, start_nodes, stop_nodes
 
     loaded = load_experiment(experiment)
     manifests = {node_id: manifest for node_id, _, manifest in loaded.nodes if manifest is not None}
@@ -436,7 +466,7 @@ def demo_cmd(
         raise ConfigError(
             str(experiment), [f"node {m!r} has no manifest; the demo starts nodes from their manifests" for m in missing]
         )
-    ensure_identities(loaded.pki_dir, [*manifests, loaded.coordinator])
+    prepare_identities(loaded.pki_dir, manifests, loaded.coordinator)
     console.print(f"starting {len(manifests)} node processes ...")
     policy = None
     if preset is not None:

@@ -9,6 +9,7 @@ FederationError        .code (stable string)  .public (safe to send)  .detail (l
   BudgetExhausted      RESOURCE_EXHAUSTED
   UnknownPeer          UNAUTHENTICATED
   RoundAborted         ABORTED
+    CohortRejected     ABORTED (a participant, signature or survivor set a node does not accept)
   NodeUnavailable      UNAVAILABLE (a node that cannot be reached or died)
 ```
 
@@ -33,6 +34,7 @@ class ErrorCode(StrEnum):
     BUDGET_EXHAUSTED = "budget-exhausted"
     UNKNOWN_PEER = "unknown-peer"
     ROUND_ABORTED = "round-aborted"
+    COHORT_REJECTED = "cohort-rejected"
     NODE_UNAVAILABLE = "node-unavailable"
 
 
@@ -103,6 +105,16 @@ class RoundAborted(FederationError):
     code = ErrorCode.ROUND_ABORTED
 
 
+class CohortRejected(RoundAborted):
+    """A secure round a node will not take part in: names the check that failed.
+
+    Raised for a certificate or signature that does not verify, a participant the
+    node does not accept, an identity used twice, or survivor sets that differ.
+    """
+
+    code = ErrorCode.COHORT_REJECTED
+
+
 class NodeUnavailable(FederationError):
     """A node could not be reached, timed out, or went away during a call."""
 
@@ -118,5 +130,6 @@ ERROR_CLASSES: dict[ErrorCode, type[FederationError]] = {
     ErrorCode.BUDGET_EXHAUSTED: BudgetExhausted,
     ErrorCode.UNKNOWN_PEER: UnknownPeer,
     ErrorCode.ROUND_ABORTED: RoundAborted,
+    ErrorCode.COHORT_REJECTED: CohortRejected,
     ErrorCode.NODE_UNAVAILABLE: NodeUnavailable,
 }

@@ -23,6 +23,7 @@ from federation.coordinator.client import NodeClient
 from federation.coordinator.negotiate import combine_stats, negotiate
 from federation.node.serve import start_node
 from federation.task import ModelSpec, RunContext, TaskSpec
+from federation.experiments.launcher import prepare_identities
 from federation.transport.tls import Identity, ensure_identities
 
 REPO = Path(__file__).resolve().parents[1]
@@ -81,7 +82,8 @@ def build_city(root: Path, *, scale: float = 0.2) -> City:
     shutil.copy(EXAMPLE / "experiment.toml", root / "examples" / "pollution_enforcement" / "experiment.toml")
     written = load_generator().generate_city(root / "examples" / "pollution_enforcement" / "data", seed=7, scale=scale)
     city = City(root, tuple(written))
-    ensure_identities(city.pki, [*city.parties, COORDINATOR, STRANGER])
+    ensure_identities(city.pki, [STRANGER])
+    prepare_identities(city.pki, {p: city.manifest(p) for p in city.parties}, COORDINATOR)
     return city
 
 

@@ -22,6 +22,7 @@ from federation.models.training import NamedArrays
 from federation.proto.v1 import node_pb2 as pb
 from federation.proto.v1 import node_pb2_grpc
 from federation.replies import FeatureStats, FitOutcome, NodeDescription, ProposalAnswer
+from federation.secagg.cohort import Advert
 from federation.secagg.config import RoundParameters
 from federation.task import RunContext, TaskSpec
 from federation.transport import serde
@@ -162,19 +163,16 @@ class NodeClient:
         return table
 
     # -- secure aggregation -------------------------------------------------
-    def advertise_keys(self, context: RunContext, task: TaskSpec, parameters: RoundParameters) -> tuple[bytes, bytes]:
+    def advertise_keys(self, context: RunContext, task: TaskSpec, parameters: RoundParameters) -> Advert:
         request = pb.AdvertiseKeysRequest(
             context=serde.context_to_pb(context), task=serde.task_to_pb(task), parameters=serde.parameters_to_pb(parameters)
         )
         reply = self._call(lambda: self._stub.AdvertiseKeys(request, timeout=self.timeout))
         self._count("AdvertiseKeys", reply)
-        return reply.encryption_public_key, reply.masking_public_key
+        return serde.advert_from_pb(reply)
 
-    def share_keys(self, context: RunContext, peers: dict[int, tuple[bytes, bytes]]) -> dict[int, bytes]:
-        request = pb.ShareKeysRequest(
-            context=serde.context_to_pb(context),
-            peers=[pb.PeerKeys(index=i, encryption_public_key=e, masking_public_key=m) for i, (e, m) in sorted(peers.items())],
-        )
+    def share_keys(self, context: RunContext, adverts: dict[int, Advert]) -> dict[int, bytes]:
+        request = pb.ShareKeysRequest(context=serde.context_to_pb(context), peers=serde.peers_to_pb(adverts))
         reply = self._call(lambda: self._stub.ShareKeys(request, timeout=self.timeout))
         self._count("ShareKeys", reply)
         return serde.shares_from_pb(reply.shares)
@@ -196,8 +194,14 @@ class NodeClient:
 
         return self._call(run)
 
-    def unmask(self, context: RunContext, survivors: frozenset[int], dropped: frozenset[int]) -> list[tuple[int, str, bytes]]:
-        request = pb.UnmaskRequest(context=serde.context_to_pb(context), survivors=sorted(survivors), dropped=sorted(dropped))
+    def confirm_survivors(self, context: RunContext, survivors: frozenset[int]) -> bytes:
+        request = pb.ConfirmSurvivorsRequest(context=serde.context_to_pb(context), survivors=sorted(survivors))
+        reply = self._call(lambda: self._stub.ConfirmSurvivors(request, timeout=self.timeout))
+        self._count("ConfirmSurvivors", reply)
+        return bytes(reply.signature)
+
+    def unmask(self, context: RunContext, signatures: dict[int, bytes]) -> list[tuple[int, str, bytes]]:
+        request = pb.UnmaskRequest(context=serde.context_to_pb(context), signatures=serde.signatures_to_pb(signatures))
         reply = self._call(lambda: self._stub.Unmask(request, timeout=self.timeout))
         self._count("Unmask", reply)
         return [(s.owner, s.kind, s.share) for s in reply.shares]

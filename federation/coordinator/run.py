@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from flwr.app import ArrayRecord, MetricRecord
@@ -18,13 +19,15 @@ from federation.coordinator.checkpoint import save_checkpoint
 from federation.coordinator.client import NodeClient
 from federation.coordinator.grid import NodeGrid, SecureSettings, from_array_record, to_array_record
 from federation.coordinator.negotiate import parallel
+from federation.coordinator.secure_round import secure_sum
 from federation.errors import FederationError, RoundAborted
-from federation.models.evaluation import EvalSums, total
+from federation.models.evaluation import EvalSums, bounded_length, from_bounded, total
 from federation.models.training import NamedArrays
 from federation.task import RunContext, TaskSpec
 
 log = logging.getLogger(__name__)
 RoundCallback = Callable[[int, dict[str, EvalSums]], None]
+SECURE_COHORT = "(cohort, summed securely)"  # the one "node" of a securely summed evaluation
 
 
 def make_strategy(name: str, *, nodes: int, proximal_mu: float) -> FedAvg:
@@ -59,6 +62,29 @@ def evaluate_everywhere(
     return sums
 
 
+def evaluate_securely(
+    clients: Sequence[NodeClient],
+    context: RunContext,
+    task: TaskSpec,
+    arrays: NamedArrays,
+    settings: SecureSettings,
+    failures: list[dict[str, object]],
+) -> dict[str, EvalSums]:
+    """The cohort's evaluation sums through secure aggregation: no node's own result is ever seen.
+
+    Nodes whose policy releases at most masked updates evaluate only this way,
+    so a chosen model cannot read one node's test records off its metrics.
+    """
+    base = settings.parameters([c.node_id for c in clients], [])
+    parameters = replace(base, vector_length=bounded_length() + 1, payload="eval", clip=max(base.clip, 1.0))
+    decoded, outcome = secure_sum(clients, context, task, parameters, arrays)
+    failures.extend(outcome.errors)
+    if decoded is None:
+        failures.append({"round": context.round, "node": "*", "rpc": "secure evaluation", "error": outcome.aborted})
+        return {}
+    return {SECURE_COHORT: from_bounded(decoded[:-1], cap=parameters.max_weight)}
+
+
 def run_federated(
     clients: Sequence[NodeClient],
     task: TaskSpec,
@@ -71,8 +97,13 @@ def run_federated(
     checkpoint_dir: Path | None,
     on_round: RoundCallback | None = None,
     secure: SecureSettings | None = None,
+    secure_evaluation: SecureSettings | None = None,
 ) -> tuple[list[dict[str, EvalSums]], list[dict[str, object]], list[dict[str, object]]]:
-    """Train for `task.rounds` rounds; returns per-round node metrics, node failures, secure rounds."""
+    """Train for `task.rounds` rounds; returns per-round node metrics, node failures, secure rounds.
+
+    With `secure_evaluation` each round's model is evaluated by a secure sum
+    over the cohort (one entry, `SECURE_COHORT`) instead of node by node.
+    """
     failures: list[dict[str, object]] = []
     rounds: list[dict[str, EvalSums]] = []
     grid = NodeGrid(clients, task=task, context=lambda r: RunContext(run_id, purpose, r), secure=secure)
@@ -83,7 +114,11 @@ def run_federated(
         arrays = from_array_record(record)
         if checkpoint_dir is not None:
             save_checkpoint(checkpoint_dir, server_round, arrays)
-        sums = evaluate_everywhere(clients, RunContext(run_id, purpose, server_round), task, arrays, failures)
+        context = RunContext(run_id, purpose, server_round)
+        if secure_evaluation is not None:
+            sums = evaluate_securely(clients, context, task, arrays, secure_evaluation, failures)
+        else:
+            sums = evaluate_everywhere(clients, context, task, arrays, failures)
         rounds.append(sums)
         if on_round is not None:
             on_round(server_round, sums)

@@ -1,4 +1,4 @@
-"""One secure-aggregation round over the node network: four phases, dropouts tolerated.
+"""One secure-aggregation round over the node network: five phases, dropouts tolerated.
 
 Each phase calls every remaining node in parallel; a node that fails or times
 out in a phase is a dropout from then on. The coordinator only ever holds
@@ -16,7 +16,7 @@ import numpy as np
 
 from federation.coordinator.client import NodeClient
 from federation.coordinator.negotiate import parallel
-from federation.errors import FederationError, RoundAborted
+from federation.errors import CohortRejected, FederationError, RoundAborted
 from federation.models.training import NamedArrays, flatten, unflatten
 from federation.secagg.config import RoundParameters
 from federation.secagg.server import SecAggServer
@@ -56,26 +56,33 @@ def secure_sum(
             before_phase(rpc)
         results = parallel([by_index[i] for i in indices], lambda c: call(parameters.participants.index(c.node_id), c))
         answered: dict[int, T] = {}
+        rejected = []
         for node_id, result in results.items():
             if isinstance(result, FederationError):
                 outcome.errors.append({"round": context.round, "node": node_id, "rpc": rpc, "error": result.public})
+                if isinstance(result, CohortRejected):
+                    rejected.append(f"{node_id} rejected the cohort at {rpc}: {result.public}")
             else:
                 answered[parameters.participants.index(node_id)] = result
+        if rejected:  # an honest coordinator stops at once: some node saw a participant or set it does not accept
+            raise CohortRejected("; ".join(rejected))
         return answered
 
     try:
         keys = phase("AdvertiseKeys", sorted(by_index), lambda i, c: c.advertise_keys(context, task, parameters))
         peers = server.collect_keys(keys)
-        sealed = phase("ShareKeys", sorted(peers), lambda i, c: c.share_keys(context, peers[i]))
+        sealed = phase("ShareKeys", sorted(peers), lambda i, c: c.share_keys(context, peers))
         routed = server.route_shares(sealed)
         masked = phase("MaskedUpdate", sorted(routed), lambda i, c: c.masked_update(context, task, routed[i], payload_arrays))
-        requests = server.collect_masked(masked)
-        revealed = phase("Unmask", sorted(requests), lambda i, c: c.unmask(context, *requests[i]))
+        survivors = server.collect_masked(masked)
+        signed = phase("ConfirmSurvivors", sorted(survivors), lambda i, c: c.confirm_survivors(context, survivors))
+        signatures = server.collect_confirmations(signed)
+        revealed = phase("Unmask", sorted(signatures), lambda i, c: c.unmask(context, signatures))
         total = server.finish(revealed)
     except RoundAborted as error:
         outcome.aborted = error.public
         return None, _dropouts(outcome, server, parameters)
-    outcome.survivors = sorted(parameters.participants[i] for i in requests)
+    outcome.survivors = sorted(parameters.participants[i] for i in survivors)
     return server.config.quantizer.decode(total).astype(np.float64), _dropouts(outcome, server, parameters)
 
 

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from federation.errors import NodeUnavailable
+from federation.node.manifest import load_manifest
+from federation.transport.tls import ensure_identities, write_pins
 
 
 @dataclass
@@ -25,6 +27,20 @@ class NodeProcess:
     address_file: Path
     log_file: Path
     address: str = ""
+
+
+def prepare_identities(pki_dir: Path, manifests: dict[str, Path], coordinator: str) -> None:
+    """Certificates for every node and the coordinator, and each pinned node's pin file.
+
+    On one machine the demo plays every department's IT staff: it pins the
+    certificates of exactly the experiment's nodes (never the coordinator's),
+    as each department would after exchanging fingerprints out of band.
+    """
+    ensure_identities(pki_dir, [*manifests, coordinator])
+    for path in manifests.values():
+        pins = load_manifest(path).pins_path
+        if pins is not None:
+            write_pins(pki_dir, list(manifests), path=pins)
 
 
 def start_nodes(

@@ -26,6 +26,7 @@ class TopologyResult:
     secure_aggregation: bool = False
     secure_rounds: list[dict[str, Any]] = field(default_factory=list)
     privacy: dict[str, float] = field(default_factory=dict)
+    evaluation: str = "per-node"  # or "secure-sum": only the cohort's summed metrics were released
     started: bool = True
     note: str = ""
 
@@ -59,6 +60,7 @@ class TopologyResult:
             "secure_aggregation": self.secure_aggregation,
             "secure_rounds": self.secure_rounds,
             "privacy": self.privacy,
+            "evaluation": self.evaluation,
             "rounds": len(self.rounds),
             "wall_seconds": round(self.wall_seconds, 3),
             "overall": {m: clean(self.overall(m)) for m in ("auc", "accuracy", "loss")},

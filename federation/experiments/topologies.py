@@ -120,6 +120,8 @@ def federated(
     if use_secure and len(negotiation.accepted) < 2:
         result.started, result.note = False, "not started: secure aggregation needs at least two nodes"
         return result
+    secure_evaluation = bool(masked_only) and secure is not None  # such nodes release evaluation results only summed
+    result.evaluation = "secure-sum" if secure_evaluation else "per-node"
     result.rounds, result.failures, result.secure_rounds = run_federated(
         negotiation.accepted,
         task,
@@ -131,6 +133,7 @@ def federated(
         checkpoint_dir=checkpoint_dir,
         on_round=on_round,
         secure=secure if use_secure else None,
+        secure_evaluation=secure if secure_evaluation else None,
     )
     _record_traffic(result, clients, before)
     result.wall_seconds = time.perf_counter() - start

@@ -94,3 +94,39 @@ def total(sums: Iterable[EvalSums]) -> EvalSums:
     for s in sums:
         result = result + s
     return result
+
+
+LOSS_BOUND = 50.0  # the largest mean log loss a bounded vector can carry (a model this bad is useless anyway)
+
+
+def bounded_length() -> int:
+    """Elements of `to_bounded`: count, loss sum, correct, positives and both histograms."""
+    return 4 + 2 * HISTOGRAM_BINS
+
+
+def to_bounded(sums: EvalSums, *, cap: float) -> np.ndarray:
+    """One node's sums divided by public bounds (counts by the record cap), so each lies in [0, 1].
+
+    Secure aggregation sums fixed-point values in [-1, 1]; a node with more
+    test records than `cap` refuses rather than be clipped.
+    """
+    if sums.count > cap:
+        raise ValueError(f"{sums.count} test records exceed the round's cap of {cap:g}")
+    loss = min(sums.loss_sum, LOSS_BOUND * sums.count)
+    head = [sums.count / cap, loss / (LOSS_BOUND * cap), sums.correct / cap, sums.positives / cap]
+    hist = np.concatenate([sums.positive_histogram, sums.negative_histogram]).astype(np.float64) / cap
+    return np.concatenate([np.asarray(head), hist])
+
+
+def from_bounded(total_: np.ndarray, *, cap: float) -> EvalSums:
+    """The summed sums back from a summed bounded vector (counts rounded to integers)."""
+    counts = np.rint(np.asarray(total_) * cap)
+    bins = HISTOGRAM_BINS
+    return EvalSums(
+        count=int(counts[0]),
+        loss_sum=float(total_[1] * LOSS_BOUND * cap),
+        correct=int(counts[2]),
+        positives=int(counts[3]),
+        positive_histogram=tuple(int(v) for v in counts[4 : 4 + bins]),
+        negative_histogram=tuple(int(v) for v in counts[4 + bins : 4 + 2 * bins]),
+    )

@@ -85,6 +85,19 @@ class DirSection(StrictModel):
     dir: Path
 
 
+class PeersSection(StrictModel):
+    """Whom this node accepts as a fellow party in secure aggregation (see `federation.trust`)."""
+
+    accept: Literal["pinned", "ca"] = "ca"
+    pins: Path | None = None
+
+    @model_validator(mode="after")
+    def _pins_when_pinned(self) -> PeersSection:
+        if self.accept == "pinned" and self.pins is None:
+            raise ValueError('accept = "pinned" needs `pins`, the file of accepted certificate fingerprints')
+        return self
+
+
 class ManifestFile(StrictModel):
     node: NodeSection
     data: DataSection
@@ -92,6 +105,7 @@ class ManifestFile(StrictModel):
     split: SplitSection = SplitSection()
     policy: PathSection
     tls: DirSection
+    peers: PeersSection = PeersSection()
     state: DirSection | None = None
 
 
@@ -123,6 +137,8 @@ class Manifest:
         self.split_seed = parsed.split.seed
         self.policy_path = base / parsed.policy.path
         self.tls_dir = base / parsed.tls.dir
+        self.peer_accept = parsed.peers.accept
+        self.pins_path = base / parsed.peers.pins if parsed.peers.accept == "pinned" and parsed.peers.pins else None
         state = parsed.state.dir if parsed.state else Path(f"../.federation/state/{self.node_id}")
         self.state_dir = base / state
 

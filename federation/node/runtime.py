@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,7 +36,11 @@ class NodeRuntime:
     quality: QualityReport
     naive_train: pd.DataFrame
     naive_test: pd.DataFrame
-    today: dt.date = field(default_factory=dt.date.today)
+    clock: Callable[[], dt.date] = field(default=dt.date.today)  # read at every decision, so expiry applies at once
+
+    @property
+    def today(self) -> dt.date:
+        return self.clock()
 
     @property
     def node_id(self) -> str:

@@ -10,11 +10,13 @@ from types import FrameType
 
 import grpc
 
+from federation.errors import ConfigError
 from federation.node.handlers import NodeHandlers
 from federation.node.runtime import NodeRuntime
 from federation.node.servicer import NodeServicer
 from federation.transport.server import create_server
-from federation.transport.tls import Identity
+from federation.transport.tls import CRL_NAME, Identity
+from federation.trust.certificates import Credentials, PeerTrust, load_pins
 
 log = logging.getLogger(__name__)
 
@@ -30,10 +32,26 @@ def start_node(
     """Load a node and start serving; returns (server, port, runtime)."""
     runtime = NodeRuntime.load(manifest_path, policy_path=policy_path, state_dir=state_dir)
     identity = Identity.in_directory(pki_dir or runtime.manifest.tls_dir, runtime.node_id)
-    server, port = create_server(NodeServicer(NodeHandlers(runtime)), identity, listen)
+    credentials, peers = cohort_identity(identity, runtime.manifest.pins_path)
+    handlers = NodeHandlers(runtime, credentials=credentials, peers=peers)
+    server, port = create_server(NodeServicer(handlers), identity, listen)
     server.start()
     log.info("node %s serving on port %d", runtime.node_id, port)
     return server, port, runtime
+
+
+def cohort_identity(identity: Identity, pins_path: Path | None) -> tuple[Credentials, PeerTrust]:
+    """This node's signing credentials and whom it accepts: pinned certificates, or any of the CA's."""
+    ca, cert, key = identity.read()
+    pins = None
+    if pins_path is not None:
+        if not pins_path.is_file():
+            raise ConfigError(
+                str(pins_path),
+                ["the pin file of accepted parties is missing (create it with `federation pki pin NAME... --dir PKI`)"],
+            )
+        pins = load_pins(pins_path)
+    return Credentials.from_pem(cert, key), PeerTrust(ca, pins=pins, crl_path=identity.ca_cert.parent / CRL_NAME)
 
 
 def serve_forever(server: grpc.Server, *, grace_seconds: float = 2.0) -> None:

@@ -47,13 +47,18 @@ class NodeServicer(node_pb2_grpc.NodeServiceServicer):
     def __init__(self, handlers: NodeHandlers) -> None:
         self.handlers = handlers
 
+    def _caller(self, context: grpc.ServicerContext) -> str:
+        """The caller's certificate identity; a revoked certificate is UNAUTHENTICATED."""
+        peers = self.handlers.peers
+        return caller_identity(context, refusal=peers.caller_refusal if peers is not None else None)
+
     def Describe(self, request: pb.DescribeRequest, context: grpc.ServicerContext) -> pb.DescribeReply:
         ctx = serde.context_from_pb(request.context)
-        return serde.description_to_pb(self.handlers.describe(caller_identity(context), ctx))
+        return serde.description_to_pb(self.handlers.describe(self._caller(context), ctx))
 
     def Propose(self, request: pb.ProposeRequest, context: grpc.ServicerContext) -> pb.ProposeReply:
         answer = self.handlers.propose(
-            caller_identity(context),
+            self._caller(context),
             serde.context_from_pb(request.context),
             serde.task_from_pb(request.task),
             cohort_size=request.cohort_size,
@@ -63,12 +68,12 @@ class NodeServicer(node_pb2_grpc.NodeServiceServicer):
 
     def Stats(self, request: pb.StatsRequest, context: grpc.ServicerContext) -> pb.StatsReply:
         stats = self.handlers.stats(
-            caller_identity(context), serde.context_from_pb(request.context), serde.task_from_pb(request.task)
+            self._caller(context), serde.context_from_pb(request.context), serde.task_from_pb(request.task)
         )
         return serde.stats_to_pb(stats)
 
     def Fit(self, request_iterator: Iterator[pb.FitRequest], context: grpc.ServicerContext) -> Iterator[pb.FitReply]:
-        caller = caller_identity(context)
+        caller = self._caller(context)
         header, arrays = _read_tensor_stream(request_iterator)
         outcome = self.handlers.fit(caller, serde.context_from_pb(header.context), serde.task_from_pb(header.task), arrays)
         yield pb.FitReply(
@@ -80,39 +85,39 @@ class NodeServicer(node_pb2_grpc.NodeServiceServicer):
             yield pb.FitReply(chunk=chunk)
 
     def Evaluate(self, request_iterator: Iterator[pb.EvaluateRequest], context: grpc.ServicerContext) -> pb.EvaluateReply:
-        caller = caller_identity(context)
+        caller = self._caller(context)
         header, arrays = _read_tensor_stream(request_iterator)
         sums = self.handlers.evaluate(caller, serde.context_from_pb(header.context), serde.task_from_pb(header.task), arrays)
         return serde.eval_to_pb(sums)
 
     def TrainLocal(self, request: pb.TrainLocalRequest, context: grpc.ServicerContext) -> Iterator[pb.TrainLocalReply]:
         results = self.handlers.train_local(
-            caller_identity(context), serde.context_from_pb(request.context), serde.task_from_pb(request.task)
+            self._caller(context), serde.context_from_pb(request.context), serde.task_from_pb(request.task)
         )
         for round_, sums, n in results:
             yield pb.TrainLocalReply(round=round_, metrics=serde.eval_to_pb(sums), num_examples=n)
 
     def AdvertiseKeys(self, request: pb.AdvertiseKeysRequest, context: grpc.ServicerContext) -> pb.AdvertiseKeysReply:
-        encryption, masking = self.handlers.advertise_keys(
-            caller_identity(context),
+        advert = self.handlers.secure.advertise_keys(
+            self._caller(context),
             serde.context_from_pb(request.context),
             serde.task_from_pb(request.task),
             serde.parameters_from_pb(request.parameters),
         )
-        return pb.AdvertiseKeysReply(encryption_public_key=encryption, masking_public_key=masking)
+        return serde.advert_to_pb(advert)
 
     def ShareKeys(self, request: pb.ShareKeysRequest, context: grpc.ServicerContext) -> pb.ShareKeysReply:
-        shares = self.handlers.share_keys(
-            caller_identity(context), serde.context_from_pb(request.context), serde.peers_from_pb(request.peers)
+        shares = self.handlers.secure.share_keys(
+            self._caller(context), serde.context_from_pb(request.context), serde.peers_from_pb(request.peers)
         )
         return pb.ShareKeysReply(shares=serde.shares_to_pb(shares))
 
     def MaskedUpdate(
         self, request_iterator: Iterator[pb.MaskedUpdateRequest], context: grpc.ServicerContext
     ) -> Iterator[pb.MaskedUpdateReply]:
-        caller = caller_identity(context)
+        caller = self._caller(context)
         header, arrays = _read_tensor_stream(request_iterator)
-        masked = self.handlers.masked_update(
+        masked = self.handlers.secure.masked_update(
             caller,
             serde.context_from_pb(header.context),
             serde.task_from_pb(header.task),
@@ -124,18 +129,21 @@ class NodeServicer(node_pb2_grpc.NodeServiceServicer):
         for chunk in iter_chunks(result):
             yield pb.MaskedUpdateReply(chunk=chunk)
 
+    def ConfirmSurvivors(self, request: pb.ConfirmSurvivorsRequest, context: grpc.ServicerContext) -> pb.ConfirmSurvivorsReply:
+        signature = self.handlers.secure.confirm_survivors(
+            self._caller(context), serde.context_from_pb(request.context), frozenset(request.survivors)
+        )
+        return pb.ConfirmSurvivorsReply(signature=signature)
+
     def Unmask(self, request: pb.UnmaskRequest, context: grpc.ServicerContext) -> pb.UnmaskReply:
-        revealed = self.handlers.unmask(
-            caller_identity(context),
-            serde.context_from_pb(request.context),
-            frozenset(request.survivors),
-            frozenset(request.dropped),
+        revealed = self.handlers.secure.unmask(
+            self._caller(context), serde.context_from_pb(request.context), serde.signatures_from_pb(request.signatures)
         )
         return pb.UnmaskReply(shares=[pb.RevealedShare(owner=o, kind=k, share=s) for o, k, s in revealed])
 
     def Export(self, request: pb.ExportRequest, context: grpc.ServicerContext) -> Iterator[pb.ExportReply]:
         table = self.handlers.export(
-            caller_identity(context), serde.context_from_pb(request.context), serde.task_from_pb(request.task)
+            self._caller(context), serde.context_from_pb(request.context), serde.task_from_pb(request.task)
         )
         sink = pa.BufferOutputStream()
         with pa.ipc.new_stream(sink, table.schema) as writer:

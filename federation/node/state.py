@@ -1,14 +1,18 @@
 """Per-run protocol state: which runs were proposed and accepted, which rounds ran.
 
 A node computes only for a run it accepted through `Propose`, only the task
-it accepted, and never the same training round twice: a replayed or
-out-of-order call is refused with FAILED_PRECONDITION.
+it accepted (features, target, model, hyperparameters and feature scaling;
+only the run's noise may rise after Propose), never the same training round
+twice, and evaluates at most once per accepted round: a replayed or
+out-of-order call is refused with FAILED_PRECONDITION. A chosen scaling or
+an unlimited number of evaluations would turn Evaluate into an oracle for
+single records.
 """
 
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from federation.errors import ProtocolOrderError
 from federation.secagg.client import SecAggClient
@@ -22,6 +26,7 @@ class AcceptedRun:
     task: TaskSpec
     last_fit_round: int = 0
     noise_required: float | None = None  # the least noise multiplier this node's budget allows
+    evaluated: set[int] = field(default_factory=set)  # rounds already evaluated
 
 
 @dataclass
@@ -43,8 +48,11 @@ class RunRegistry:
         self._lock = threading.Lock()
 
     def start_secure_round(self, caller: str, context: RunContext, task: TaskSpec, secure: SecureRound) -> None:
-        """Open a secure round; it uses up the training round, so neither can be replayed."""
-        self.start_fit_round(caller, context, task)
+        """Open a secure round; it uses up its training (or evaluation) round, so neither can be replayed."""
+        if secure.payload == "eval":
+            self.claim_evaluation(caller, context, task)
+        elif secure.payload == "update":
+            self.start_fit_round(caller, context, task)
         with self._lock:
             self._secure[(caller, context.run_id)] = secure
 
@@ -76,10 +84,22 @@ class RunRegistry:
             raise ProtocolOrderError(f"run {context.run_id!r} was not proposed to this node; call Propose first")
         if run.purpose != context.purpose:
             raise ProtocolOrderError(f"run {context.run_id!r} was accepted for purpose {run.purpose!r}, not {context.purpose!r}")
-        # Scaling and the run's privacy settings are agreed after Propose; the rest is fixed.
-        if replace(task, scaling=None, privacy=None) != replace(run.task, scaling=None, privacy=None):
+        # The run's noise is agreed after Propose (and checked where it is used); the rest is fixed.
+        if replace(task, privacy=None) != replace(run.task, privacy=None):
             raise ProtocolOrderError(f"run {context.run_id!r}: the task differs from the one this node accepted")
         return run
+
+    def claim_evaluation(self, caller: str, context: RunContext, task: TaskSpec) -> None:
+        """One evaluation per accepted round (1 to the task's rounds); refuses a repeat."""
+        run = self.require(caller, context, task)
+        with self._lock:
+            if not 1 <= context.round <= run.task.rounds:
+                raise ProtocolOrderError(
+                    f"run {context.run_id!r}: evaluation round {context.round} is outside the {run.task.rounds} accepted rounds"
+                )
+            if context.round in run.evaluated:
+                raise ProtocolOrderError(f"run {context.run_id!r}: round {context.round} was already evaluated")
+            run.evaluated.add(context.round)
 
     def start_fit_round(self, caller: str, context: RunContext, task: TaskSpec) -> None:
         """Mark a training round as started; a repeated or older round is refused."""

@@ -14,6 +14,7 @@ import pandas as pd
 from federation.data.encoding import encode, encoded_columns, labels, standardise
 from federation.data.schema import Schema
 from federation.errors import InvalidRequest
+from federation.models.training import NamedArrays, flatten
 from federation.task import TaskSpec
 
 
@@ -46,3 +47,11 @@ def prepare(schema: Schema, task: TaskSpec, frame: pd.DataFrame, *, reference: p
 def local_seed(task_seed: int, node_id: str, round_: int) -> int:
     """A per-node, per-round seed: deterministic, yet nodes do not shuffle alike."""
     return (task_seed * 1_000_003 + zlib.crc32(node_id.encode()) + round_ * 7919) % (2**31)
+
+
+def finite_delta(trained: NamedArrays, start: NamedArrays) -> np.ndarray:
+    """The update trained - start, refused if training diverged."""
+    delta: np.ndarray = flatten(trained) - flatten(start)
+    if not np.all(np.isfinite(delta)):
+        raise InvalidRequest("local training diverged (non-finite update); lower the learning rate")
+    return delta

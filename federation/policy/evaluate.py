@@ -1,5 +1,8 @@
 """The policy decision: a pure function of (policy, request, budget history, today).
 
+The caller passes `today` at every call, so a rule that expires while a node
+runs stops granting at once.
+
 Every RPC of a node goes through `decide`; its reasons are sent to the caller
 and kept in the node's audit log. A request matches a rule only when the
 caller, purpose and model are all covered and the rule has not expired; the
@@ -13,10 +16,10 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from federation.policy.model import Policy, Release, Rule, release_rank
+from federation.policy.model import Policy, Release, Rule, budget_key, release_rank
 from federation.privacy.accounting import MechanismStep, epsilon_of, noise_for_budget
 
 
@@ -67,6 +70,14 @@ class Decision:
     sample_rate: float = CLIENT_SAMPLE_RATE
     steps_per_round: int = 1
     budget_exhausted: bool = False
+    budget_key: str = ""  # the ledger key releases under this decision are charged to
+
+
+History = Callable[[str], Sequence[MechanismStep]]  # budget key -> earlier releases to this recipient
+
+
+def no_history(key: str) -> Sequence[MechanismStep]:
+    return ()
 
 
 def _covers(values: tuple[str, ...], value: str) -> bool:
@@ -99,7 +110,7 @@ def _mismatch(rule: Rule, request: Request, today: dt.date) -> str | None:
     return None
 
 
-def _allow(rule: Rule, request: Request, history: Sequence[MechanismStep]) -> Decision:
+def _allow(rule: Rule, request: Request, history_of: History) -> Decision:
     columns = tuple(c for c in request.columns if c not in rule.columns.deny)
     common = {
         "rule": rule.name,
@@ -112,6 +123,8 @@ def _allow(rule: Rule, request: Request, history: Sequence[MechanismStep]) -> De
     if rule.dp is None or request.release not in MODEL_RELEASES:
         return Decision(allowed=True, reasons=(granted,), **common)  # type: ignore[arg-type]
     dp = rule.dp
+    key = budget_key(rule, request.purpose)
+    history = history_of(key)
     spent = epsilon_of(history, delta=dp.delta)
     rate, per_round = CLIENT_SAMPLE_RATE, 1
     if dp.level == "record":  # DP-SGD on the node's own records: Poisson sampling, several steps a round
@@ -124,6 +137,7 @@ def _allow(rule: Rule, request: Request, history: Sequence[MechanismStep]) -> De
         "dp_level": dp.level,
         "sample_rate": rate,
         "steps_per_round": per_round,
+        "budget_key": key,
     }
     rounds = request.dp_steps
     sigma = noise_for_budget(history, epsilon=dp.epsilon, delta=dp.delta, sample_rate=rate, steps=rounds * per_round)
@@ -131,7 +145,7 @@ def _allow(rule: Rule, request: Request, history: Sequence[MechanismStep]) -> De
         return Decision(
             allowed=False,
             reasons=(
-                f"privacy budget spent: epsilon {spent:.3g} of {dp.epsilon:.3g} for {request.caller!r} / {request.purpose!r}",
+                f"privacy budget spent: epsilon {spent:.3g} of {dp.epsilon:.3g} for {request.caller!r} under rule {rule.name!r}",
             ),
             budget_exhausted=True,
             **budget,  # type: ignore[arg-type]
@@ -145,11 +159,12 @@ def _allow(rule: Rule, request: Request, history: Sequence[MechanismStep]) -> De
     return Decision(allowed=True, reasons=(reason,), noise_multiplier=sigma, **budget, **common)  # type: ignore[arg-type]
 
 
-def decide(policy: Policy, request: Request, *, today: dt.date, history: Sequence[MechanismStep] = ()) -> Decision:
+def decide(policy: Policy, request: Request, *, today: dt.date, history: History = no_history) -> Decision:
     """Allow with the first matching rule's constraints, or deny with every reason.
 
-    `history` is the node's ledger of releases to this recipient for this
-    purpose; it only matters for rules with differential privacy.
+    `history` gives the node's ledger of releases to this recipient under a
+    budget key (see `policy.model.budget_key`); it only matters for rules
+    with differential privacy.
     """
     if not any(_covers(rule.recipients, request.caller) for rule in policy.rule):
         return Decision(

@@ -42,12 +42,19 @@ class Columns(StrictModel):
 
 
 class DPSettings(StrictModel):
-    """Differential privacy a rule demands: the total budget for its recipients, per purpose."""
+    """Differential privacy a rule demands: the total budget for each recipient under this rule.
 
-    epsilon: float = Field(gt=0, allow_inf_nan=False, description="total budget per recipient and purpose")
+    One budget per recipient and rule, whatever purposes the recipient names
+    (a purpose is the caller's word, so renaming it must not buy a fresh
+    budget); `budget = "per-purpose"` gives each purpose its own budget, and
+    says so in the file.
+    """
+
+    epsilon: float = Field(gt=0, allow_inf_nan=False, description="total budget per recipient under this rule")
     delta: float = Field(gt=0, lt=1)
     clip: float = Field(gt=0, allow_inf_nan=False, description="L2 bound of one node's update")
     level: Literal["client", "record"] = "client"
+    budget: Literal["per-rule", "per-purpose"] = "per-rule"
 
 
 class Rule(StrictModel):
@@ -101,10 +108,16 @@ class Policy(StrictModel):
             if recipient not in r.recipients and "*" not in r.recipients:
                 continue
             dp = f", dp epsilon {r.dp.epsilon} (clip {r.dp.clip})" if r.dp else ""
-            lines.append(
-                f"{r.name}: {r.release} to {', '.join(r.recipients)} for {', '.join(r.purposes)}, min cohort {r.min_cohort}{dp}"
-            )
+            to = "anyone" if "*" in r.recipients else recipient  # never the names of other recipients
+            lines.append(f"{r.name}: {r.release} to {to} for {', '.join(r.purposes)}, min cohort {r.min_cohort}{dp}")
         return "\n".join(lines)
+
+
+def budget_key(rule: Rule, purpose: str) -> str:
+    """The ledger key a release under `rule` is charged to (per recipient)."""
+    if rule.dp is not None and rule.dp.budget == "per-purpose":
+        return f"rule:{rule.name}/purpose:{purpose}"
+    return f"rule:{rule.name}"
 
 
 def load_policy(path: Path, *, today: dt.date | None = None, target: str | None = None, party: str | None = None) -> Policy:

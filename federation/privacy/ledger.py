@@ -1,4 +1,9 @@
-"""A node's persistent privacy-budget ledger (SQLite), per recipient and purpose.
+"""A node's persistent privacy-budget ledger (SQLite), per recipient and budget key.
+
+The budget key comes from the policy (`policy.model.budget_key`): one per
+rule by default, so a recipient cannot buy a fresh budget by renaming its
+purpose. Rows written before budget keys existed count against every budget
+of their recipient, the conservative reading.
 
 Each release under differential privacy is recorded as a Gaussian-mechanism
 step (noise multiplier, sampling rate, steps); the epsilon spent is their
@@ -23,6 +28,7 @@ CREATE TABLE IF NOT EXISTS charge (
     time TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
     recipient TEXT NOT NULL,
     purpose TEXT NOT NULL,
+    budget TEXT,
     run_id TEXT NOT NULL,
     round INTEGER NOT NULL,
     noise_multiplier REAL NOT NULL CHECK (noise_multiplier > 0),
@@ -32,6 +38,9 @@ CREATE TABLE IF NOT EXISTS charge (
 );
 CREATE INDEX IF NOT EXISTS charge_by_party ON charge (recipient, purpose);
 """
+_HISTORY = (
+    "SELECT noise_multiplier, sample_rate, steps FROM charge WHERE recipient = ? AND (budget = ? OR budget IS NULL) ORDER BY id"
+)
 
 
 class BudgetLedger:
@@ -41,44 +50,53 @@ class BudgetLedger:
         self._lock = threading.Lock()
         with closing(self._connect()) as db:
             db.executescript(SCHEMA)
+            columns = {row[1] for row in db.execute("PRAGMA table_info(charge)")}
+            if "budget" not in columns:  # a ledger from before budget keys: its rows count everywhere
+                db.execute("ALTER TABLE charge ADD COLUMN budget TEXT")
 
     def _connect(self) -> sqlite3.Connection:
         return sqlite3.connect(self.path, timeout=30, isolation_level=None)
 
     @staticmethod
-    def _history(db: sqlite3.Connection, recipient: str, purpose: str) -> list[MechanismStep]:
-        rows = db.execute(
-            "SELECT noise_multiplier, sample_rate, steps FROM charge WHERE recipient = ? AND purpose = ? ORDER BY id",
-            (recipient, purpose),
-        ).fetchall()
+    def _history(db: sqlite3.Connection, recipient: str, budget: str) -> list[MechanismStep]:
+        rows = db.execute(_HISTORY, (recipient, budget)).fetchall()
         return [MechanismStep(float(s), float(q), int(n)) for s, q, n in rows]
 
-    def history(self, recipient: str, purpose: str) -> list[MechanismStep]:
+    def history(self, recipient: str, budget: str) -> list[MechanismStep]:
         with closing(self._connect()) as db:
-            return self._history(db, recipient, purpose)
+            return self._history(db, recipient, budget)
 
-    def spent(self, recipient: str, purpose: str, *, delta: float) -> float:
-        return epsilon_of(self.history(recipient, purpose), delta=delta)
+    def spent(self, recipient: str, budget: str, *, delta: float) -> float:
+        return epsilon_of(self.history(recipient, budget), delta=delta)
 
     def charge(
-        self, recipient: str, purpose: str, run_id: str, round_: int, step: MechanismStep, *, epsilon: float, delta: float
+        self,
+        recipient: str,
+        budget: str,
+        step: MechanismStep,
+        *,
+        purpose: str,
+        run_id: str,
+        round_: int,
+        epsilon: float,
+        delta: float,
     ) -> float:
         """Record a release, or refuse it if the budget `epsilon` would be exceeded; returns epsilon spent after it."""
         with self._lock, closing(self._connect()) as db:
             db.execute("BEGIN IMMEDIATE")
             try:
-                history = self._history(db, recipient, purpose)
+                history = self._history(db, recipient, budget)
                 before = epsilon_of(history, delta=delta)
                 after = epsilon_of([*history, step], delta=delta)
                 if after > epsilon * (1 + 1e-9):
                     raise BudgetExhausted(
-                        f"privacy budget of {recipient!r} for {purpose!r} would be exceeded: "
+                        f"privacy budget of {recipient!r} ({budget}) would be exceeded: "
                         f"epsilon {before:.3g} spent, {after:.3g} after this release, budget {epsilon:.3g}"
                     )
                 db.execute(
-                    "INSERT INTO charge (recipient, purpose, run_id, round, noise_multiplier, sample_rate, steps, epsilon_after)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (recipient, purpose, run_id, round_, step.noise_multiplier, step.sample_rate, step.steps, after),
+                    "INSERT INTO charge (recipient, purpose, budget, run_id, round, noise_multiplier, sample_rate, steps,"
+                    " epsilon_after) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (recipient, purpose, budget, run_id, round_, step.noise_multiplier, step.sample_rate, step.steps, after),
                 )
                 db.execute("COMMIT")
             except BaseException:

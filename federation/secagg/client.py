@@ -1,20 +1,25 @@
 """A node's side of one secure-aggregation round, as a state machine.
 
-Phases, each callable once and in order: `advertise` (fresh X25519 keys),
-`share_keys` (Shamir shares of the self-mask seed and the masking key,
-encrypted to each neighbour), `masked_input` (the encoded input plus masks),
-`unmask` (shares that let the coordinator remove masks: the self-mask share
-of a survivor or the key share of a dropped peer, never both for one peer).
+Phases, each callable once and in order: `advertise` (fresh X25519 keys,
+signed with this node's certificate key), `share_keys` (every participant's
+signed keys are checked against the certificates this node accepts; then
+Shamir shares of the self-mask seed and the masking key, encrypted to each
+neighbour), `masked_input` (the encoded input plus masks), `confirm` (sign
+the survivor set the coordinator announced), `unmask` (check that enough
+survivors signed the same set, then reveal the self-mask share of each
+survivor or the key share of each dropped peer, never both for one peer).
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 
 import numpy as np
 
-from federation.errors import InvalidRequest, PolicyDenied, ProtocolOrderError, RoundAborted
+from federation.errors import CohortRejected, InvalidRequest, PolicyDenied, ProtocolOrderError, RoundAborted
 from federation.secagg import _crypto, shamir
+from federation.secagg.cohort import Advert, PeerVerifier, Signer, advert_message, survivors_message
 from federation.secagg.config import SecAggConfig
 from federation.secagg.masking import (
     MaskAccumulator,
@@ -27,23 +32,33 @@ from federation.secagg.masking import (
 
 SELF_MASK = "self-mask"
 MASKING_KEY = "masking-key"
-PHASES = ("new", "advertised", "shared", "masked", "done")
+PHASES = ("new", "advertised", "shared", "masked", "confirmed", "done")
 
 
 class SecAggClient:
-    def __init__(self, config: SecAggConfig, index: int, *, min_cohort: int = 1) -> None:
+    """One node in one round; `signer` is its certified identity, `peers` decides whom it accepts."""
+
+    def __init__(self, config: SecAggConfig, index: int, *, signer: Signer, peers: PeerVerifier, min_cohort: int = 1) -> None:
         if not 0 <= index < len(config.participants):
             raise InvalidRequest(f"index {index} is not a participant")
+        if config.participants[index] != signer.name:
+            raise InvalidRequest(f"participant {index} is {config.participants[index]!r}, not this node ({signer.name!r})")
         self.config = config
         self.index = index
         self.min_cohort = min_cohort
         self.phase = "new"
+        self._signer = signer
+        self._peers = peers
         self._encryption_private, self.encryption_public = _crypto.generate_keypair()
         self._masking_private, self.masking_public = _crypto.generate_keypair()
         self._self_secret = _crypto.random_bytes(shamir.SECRET_BYTES)
+        message = advert_message(config.session, index, signer.name, self.encryption_public, self.masking_public)
+        self._advert = Advert(self.encryption_public, self.masking_public, signer.certificate, signer.sign(message))
+        self._accepted: dict[int, Advert] = {}
         self._peer_keys: dict[int, tuple[bytes, bytes]] = {}
         self._held: dict[int, tuple[bytes, bytes]] = {}  # owner -> (self-mask share, masking-key share)
         self._masked_with: frozenset[int] = frozenset()
+        self._survivors: frozenset[int] = frozenset()
 
     def _enter(self, expected: str, following: str) -> None:
         if self.phase != expected:
@@ -52,28 +67,68 @@ class SecAggClient:
             )
         self.phase = following
 
+    def _abort(self, error: Exception) -> Exception:
+        self.phase = "done"  # a round this node rejected is never answered again
+        return error
+
     @property
     def neighbours(self) -> frozenset[int]:
         return self.config.graph[self.index]
 
-    def advertise(self) -> tuple[bytes, bytes]:
-        """Phase 1: the public keys for share encryption and for pairwise masks."""
-        self._enter("new", "advertised")
-        return self.encryption_public, self.masking_public
+    @property
+    def accepted(self) -> frozenset[int]:
+        """Participants whose signed keys this node checked and accepted."""
+        return frozenset(self._accepted)
 
-    def share_keys(self, peer_keys: Mapping[int, tuple[bytes, bytes]]) -> dict[int, bytes]:
-        """Phase 2: encrypted shares of this node's two secrets, one per neighbour that advertised."""
+    def advertise(self) -> Advert:
+        """Phase 1: the public keys for share encryption and for pairwise masks, signed."""
+        self._enter("new", "advertised")
+        return self._advert
+
+    def _check_adverts(self, adverts: Mapping[int, Advert]) -> dict[int, Advert]:
+        """Every advertised participant must be a party this node accepts, each a different one."""
+        n = len(self.config.participants)
+        if any(not 0 <= j < n for j in adverts):
+            raise InvalidRequest("keys offered for indices outside the cohort")
+        if self.index in adverts and adverts[self.index] != self._advert:
+            raise CohortRejected(f"the keys announced for this node ({self._signer.name!r}) are not the ones it advertised")
+        seen = {hashlib.sha256(self._signer.certificate).hexdigest(): self.index}
+        accepted: dict[int, Advert] = {}
+        for j, advert in sorted(adverts.items()):
+            if j == self.index:
+                continue
+            name = self.config.participants[j]
+            message = advert_message(self.config.session, j, name, advert.encryption_public, advert.masking_public)
+            self._peers.verify(name, advert.certificate, message, advert.signature)
+            holder = hashlib.sha256(advert.certificate).hexdigest()
+            if holder in seen:
+                raise CohortRejected(f"participants {seen[holder]} and {j} use the same certificate")
+            seen[holder] = j
+            accepted[j] = advert
+        accepted[self.index] = self._advert
+        return accepted
+
+    def share_keys(self, adverts: Mapping[int, Advert]) -> dict[int, bytes]:
+        """Phase 2: check every participant's signed keys, then encrypted shares for each neighbour."""
         self._enter("advertised", "shared")
-        unknown = set(peer_keys) - self.neighbours
-        if unknown:
-            raise InvalidRequest(f"keys offered for non-neighbours {sorted(unknown)}")
+        try:
+            self._accepted = self._check_adverts(adverts)
+        except (CohortRejected, InvalidRequest) as error:
+            raise self._abort(error) from None
+        if len(self._accepted) < self.min_cohort:
+            raise self._abort(
+                PolicyDenied(
+                    [f"only {len(self._accepted)} parties advertised keys, fewer than this node's minimum of {self.min_cohort}"]
+                )
+            )
+        peer_keys = {j: a.keys for j, a in self._accepted.items() if j in self.neighbours}
         keys = [k for pair in peer_keys.values() for k in pair]
         if len(set(keys)) != len(keys) or self.encryption_public in keys or self.masking_public in keys:
-            raise InvalidRequest("peer public keys repeat: refusing a possibly replayed key set")
+            raise self._abort(InvalidRequest("peer public keys repeat: refusing a possibly replayed key set"))
         holders = sorted(set(peer_keys) | {self.index})
         if len(holders) < self.config.threshold:
             raise RoundAborted(f"only {len(holders)} share holders remain, the threshold is {self.config.threshold}")
-        self._peer_keys = dict(peer_keys)
+        self._peer_keys = peer_keys
         xs = [h + 1 for h in holders]
         self_shares = shamir.split(self._self_secret, threshold=self.config.threshold, holders=xs)
         key_shares = shamir.split(self._masking_private, threshold=self.config.threshold, holders=xs)
@@ -110,26 +165,53 @@ class SecAggClient:
             accumulator.apply(pairwise_seed(self._masking_private, self._peer_keys[j][1], session), pair_sign(self.index, j))
         return masked
 
-    def unmask(self, survivors: frozenset[int], dropped: frozenset[int]) -> list[tuple[int, str, bytes]]:
-        """Phase 4: self-mask shares of survivors, masking-key shares of dropped peers; never both.
+    def confirm(self, survivors: frozenset[int]) -> bytes:
+        """Phase 4: sign the survivor set (every node whose masked input the coordinator holds).
 
-        `survivors` is every node whose masked input the coordinator holds, so
-        this node counts the cohort itself before anything leaves it.
+        This node counts the cohort itself here, before anything of its
+        secrets can leave: only participants it accepted count.
         """
-        both = survivors & dropped
-        if both:
-            self.phase = "done"  # a coordinator that asks for both is not answered again
-            raise PolicyDenied([f"refusing to reveal both shares of peer(s) {sorted(both)}"])
-        self._enter("masked", "done")
-        if any(not 0 <= j < len(self.config.participants) for j in survivors | dropped):
-            raise InvalidRequest("unmask names indices outside the cohort")
+        self._enter("masked", "confirmed")
+        if not survivors <= self.accepted:
+            raise self._abort(
+                CohortRejected(
+                    f"the survivor set names participants this node never accepted: {sorted(survivors - self.accepted)}"
+                )
+            )
         if self.index not in survivors:
-            raise ProtocolOrderError("this node's own input is not counted among the survivors")
+            raise self._abort(ProtocolOrderError("this node's own input is not counted among the survivors"))
         needed = max(self.config.threshold, self.min_cohort)
         if len(survivors) < needed:
-            raise PolicyDenied([f"the sum would cover {len(survivors)} parties, fewer than this node's minimum of {needed}"])
-        if not dropped <= self._masked_with:
-            raise InvalidRequest("a peer reported dropped never shared masks with this node")
-        revealed = [(j, SELF_MASK, self._held[j][0]) for j in sorted(survivors & set(self._held))]
+            raise self._abort(
+                PolicyDenied([f"the sum would cover {len(survivors)} parties, fewer than this node's minimum of {needed}"])
+            )
+        self._survivors = survivors
+        return self._signer.sign(survivors_message(self.config.session, survivors))
+
+    def unmask(self, signatures: Mapping[int, bytes]) -> list[tuple[int, str, bytes]]:
+        """Phase 5: if at least `threshold` survivors signed the same set, the shares that remove masks.
+
+        Self-mask shares of survivors, masking-key shares of the peers this node
+        masked with that did not survive; never both for one peer, because the
+        node derives both lists from the one set it signed.
+        """
+        self._enter("confirmed", "done")
+        strangers = set(signatures) - self._survivors
+        if strangers:
+            raise CohortRejected(f"survivor-set signatures from non-survivors {sorted(strangers)}")
+        message = survivors_message(self.config.session, self._survivors)
+        for j, signature in sorted(signatures.items()):
+            if j != self.index:
+                advert = self._accepted[j]
+                try:
+                    self._peers.verify(self.config.participants[j], advert.certificate, message, signature)
+                except CohortRejected as error:
+                    raise CohortRejected(f"survivor sets differ: {error.public}") from None
+        if len(signatures) < self.config.threshold:
+            raise CohortRejected(
+                f"only {len(signatures)} survivors confirmed the survivor set, the threshold is {self.config.threshold}"
+            )
+        dropped = self._masked_with - self._survivors
+        revealed = [(j, SELF_MASK, self._held[j][0]) for j in sorted(self._survivors & set(self._held))]
         revealed += [(j, MASKING_KEY, self._held[j][1]) for j in sorted(dropped)]
         return revealed

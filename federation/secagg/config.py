@@ -11,10 +11,12 @@ from federation.errors import InvalidRequest
 from federation.secagg.graph import neighbours
 from federation.secagg.quantize import Quantizer
 
+PAYLOADS = ("update", "stats", "eval")
 
-def session_id(run_id: str, round_: int, participants: tuple[str, ...]) -> bytes:
-    """A public 32-byte id that binds keys, shares and masks to one run, round and cohort."""
-    fields = [run_id.encode(), str(round_).encode(), *(p.encode() for p in participants)]
+
+def session_id(run_id: str, round_: int, participants: tuple[str, ...], *, payload: str) -> bytes:
+    """A public 32-byte id that binds keys, shares, masks and signatures to one run, round, payload and cohort."""
+    fields = [run_id.encode(), str(round_).encode(), payload.encode(), *(p.encode() for p in participants)]
     material = b"".join(len(f).to_bytes(4, "big") + f for f in fields)  # length-prefixed: injective
     return hashlib.sha256(b"federation/secagg/v1/session\x00" + material).digest()
 
@@ -87,17 +89,17 @@ class RoundParameters:
     clip: float
     vector_length: int
     max_weight: float
-    payload: str = "update"  # or "stats": the vector is a node's bounded statistics, not a model update
+    payload: str = "update"  # "stats": a node's bounded statistics; "eval": its bounded evaluation sums
 
     def __post_init__(self) -> None:
         if not (self.max_weight >= 1 and self.max_weight < 2**53):
             raise InvalidRequest(f"max_weight must be at least 1, got {self.max_weight}")
-        if self.payload not in ("update", "stats"):
-            raise InvalidRequest(f"payload must be 'update' or 'stats', got {self.payload!r}")
+        if self.payload not in PAYLOADS:
+            raise InvalidRequest(f"payload must be one of {list(PAYLOADS)}, got {self.payload!r}")
 
     def config(self, run_id: str, round_: int) -> SecAggConfig:
         return SecAggConfig(
-            session=session_id(run_id, round_, self.participants),
+            session=session_id(run_id, round_, self.participants, payload=self.payload),
             participants=self.participants,
             threshold=self.threshold,
             degree=self.degree,

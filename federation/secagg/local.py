@@ -1,7 +1,8 @@
 """Running a round among in-process clients: for tests and benchmarks, no network.
 
 `drop` names, for each phase, the nodes that vanish at its start; the round
-then runs exactly as over gRPC, minus the transport.
+then runs exactly as over gRPC, minus the transport, with real signatures:
+every participant gets a throwaway certificate under an in-memory CA.
 """
 
 from __future__ import annotations
@@ -13,12 +14,26 @@ import numpy as np
 from federation.secagg.client import SecAggClient
 from federation.secagg.config import SecAggConfig
 from federation.secagg.server import SecAggServer
+from federation.trust.authority import throwaway_cohort
 
-PHASE_NAMES = ("advertise-keys", "share-keys", "masked-update", "unmask")
+PHASE_NAMES = ("advertise-keys", "share-keys", "masked-update", "confirm-survivors", "unmask")
+
+
+def local_clients(config: SecAggConfig, *, min_cohort: int = 1) -> dict[int, SecAggClient]:
+    """One client per participant, each with its own certificate, all accepting each other."""
+    credentials, trust = throwaway_cohort(config.participants)
+    return {
+        i: SecAggClient(config, i, signer=credentials[name], peers=trust, min_cohort=min_cohort)
+        for i, name in enumerate(config.participants)
+    }
 
 
 def run_local_round(
-    config: SecAggConfig, encoded: Mapping[int, np.ndarray], *, drop: Mapping[str, set[int]] | None = None
+    config: SecAggConfig,
+    encoded: Mapping[int, np.ndarray],
+    *,
+    drop: Mapping[str, set[int]] | None = None,
+    clients: Mapping[int, SecAggClient] | None = None,
 ) -> tuple[np.ndarray, SecAggServer]:
     """The uint32 sum of the surviving inputs; raises RoundAborted below the threshold."""
     drop = drop or {}
@@ -26,17 +41,20 @@ def run_local_round(
     if unknown:
         raise ValueError(f"unknown phases {sorted(unknown)}; expected {PHASE_NAMES}")
     gone: set[int] = set()
-    clients = {i: SecAggClient(config, i) for i in range(len(config.participants))}
+    clients = clients if clients is not None else local_clients(config)
     server = SecAggServer(config)
 
     def alive(phase: str) -> list[int]:
         gone.update(drop.get(phase, set()))
         return [i for i in clients if i not in gone]
 
-    peer_keys = server.collect_keys({i: clients[i].advertise() for i in alive("advertise-keys")})
-    routed = server.route_shares({i: clients[i].share_keys(peer_keys[i]) for i in alive("share-keys") if i in peer_keys})
-    requests = server.collect_masked(
+    adverts = server.collect_keys({i: clients[i].advertise() for i in alive("advertise-keys")})
+    routed = server.route_shares({i: clients[i].share_keys(adverts) for i in alive("share-keys") if i in adverts})
+    survivors = server.collect_masked(
         {i: clients[i].masked_input(encoded[i], routed[i]) for i in alive("masked-update") if i in routed}
     )
-    total = server.finish({i: clients[i].unmask(*requests[i]) for i in alive("unmask") if i in requests})
+    signatures = server.collect_confirmations(
+        {i: clients[i].confirm(survivors) for i in alive("confirm-survivors") if i in survivors}
+    )
+    total = server.finish({i: clients[i].unmask(signatures) for i in alive("unmask") if i in signatures})
     return total, server

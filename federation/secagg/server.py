@@ -1,9 +1,11 @@
 """The coordinator's side of one secure-aggregation round, as a state machine.
 
-It routes public keys and encrypted shares (which it cannot open), sums the
-masked inputs, and removes the masks from the shares the survivors reveal:
-self masks of every survivor, pairwise masks that dropped nodes left behind.
-Below the threshold it aborts with `RoundAborted` and learns nothing.
+It routes signed public keys and encrypted shares (which it cannot open),
+sums the masked inputs, announces the survivor set and relays the survivors'
+signatures over it, and removes the masks from the shares the survivors
+reveal: self masks of every survivor, pairwise masks that dropped nodes left
+behind. Below the threshold it aborts with `RoundAborted` and learns nothing.
+The nodes check identities and signatures themselves; nothing here is trusted.
 """
 
 from __future__ import annotations
@@ -15,20 +17,20 @@ import numpy as np
 from federation.errors import InvalidRequest, ProtocolOrderError, RoundAborted
 from federation.secagg import shamir
 from federation.secagg.client import MASKING_KEY, SELF_MASK
+from federation.secagg.cohort import Advert
 from federation.secagg.config import SecAggConfig
 from federation.secagg.masking import MaskAccumulator, pair_sign, pairwise_seed, self_mask_seed
-
-UnmaskRequest = tuple[frozenset[int], frozenset[int]]
 
 
 class SecAggServer:
     def __init__(self, config: SecAggConfig) -> None:
         self.config = config
         self.phase = "new"
-        self._keys: dict[int, tuple[bytes, bytes]] = {}
+        self._keys: dict[int, Advert] = {}
         self._shared: frozenset[int] = frozenset()
         self._masked: dict[int, np.ndarray] = {}
         self._masked_with: dict[int, frozenset[int]] = {}
+        self.survivors: frozenset[int] = frozenset()
         self.dropouts: dict[str, list[int]] = {}
 
     def _enter(self, expected: str, following: str) -> None:
@@ -46,8 +48,12 @@ class SecAggServer:
         if lost:
             self.dropouts[stage] = lost
 
-    def collect_keys(self, keys: Mapping[int, tuple[bytes, bytes]]) -> dict[int, dict[int, tuple[bytes, bytes]]]:
-        """After AdvertiseKeys: for each node, the keys of its neighbours that advertised."""
+    def collect_keys(self, keys: Mapping[int, Advert]) -> dict[int, Advert]:
+        """After AdvertiseKeys: every advertised key set, sent to every node that advertised.
+
+        Each node checks all of them (not only its neighbours'), so it can count
+        the whole cohort against its minimum; it keeps its neighbours' keys.
+        """
         self._enter("new", "keys")
         everyone = frozenset(range(len(self.config.participants)))
         alive = frozenset(keys)
@@ -56,7 +62,7 @@ class SecAggServer:
         self._note_dropouts("advertise-keys", everyone, alive)
         self._require(alive, "advertising keys")
         self._keys = dict(keys)
-        return {i: {j: self._keys[j] for j in self.config.graph[i] & alive} for i in alive}
+        return dict(self._keys)
 
     def route_shares(self, sealed: Mapping[int, Mapping[int, bytes]]) -> dict[int, dict[int, bytes]]:
         """After ShareKeys: for each sharer, the encrypted shares addressed to it by other sharers."""
@@ -78,8 +84,8 @@ class SecAggServer:
         self._masked_with = {i: frozenset(routed[i]) for i in alive}
         return routed
 
-    def collect_masked(self, masked: Mapping[int, np.ndarray]) -> dict[int, UnmaskRequest]:
-        """After MaskedUpdate: what each survivor is asked to reveal (survivors, its dropped neighbours)."""
+    def collect_masked(self, masked: Mapping[int, np.ndarray]) -> frozenset[int]:
+        """After MaskedUpdate: the survivor set every survivor is asked to sign."""
         self._enter("shares", "masked")
         alive = frozenset(masked) & self._shared
         for i in alive:
@@ -90,12 +96,20 @@ class SecAggServer:
         self._note_dropouts("masked-update", self._shared, alive)
         self._require(alive, "masked updates")
         self._masked = {i: masked[i] for i in alive}
-        dropped = self._shared - alive
-        return {i: (alive, dropped & self._masked_with[i]) for i in alive}
+        self.survivors = alive
+        return alive
+
+    def collect_confirmations(self, signatures: Mapping[int, bytes]) -> dict[int, bytes]:
+        """After ConfirmSurvivors: the survivors' signatures over the survivor set, relayed to all of them."""
+        self._enter("masked", "confirmed")
+        confirmed = {i: signatures[i] for i in signatures if i in self.survivors}
+        self._note_dropouts("confirm-survivors", self.survivors, frozenset(confirmed))
+        self._require(frozenset(confirmed), "confirming the survivor set")
+        return confirmed
 
     def finish(self, revealed: Mapping[int, list[tuple[int, str, bytes]]]) -> np.ndarray:
         """After Unmask: the uint32 sum of the survivors' encoded inputs."""
-        self._enter("masked", "done")
+        self._enter("confirmed", "done")
         responders = frozenset(revealed) & frozenset(self._masked)
         self._note_dropouts("unmask", frozenset(self._masked), responders)
         self_shares: dict[int, dict[int, bytes]] = {}
@@ -133,5 +147,5 @@ class SecAggServer:
             private = shamir.combine(key_shares[j], threshold=t)
             for k in sorted(survivors):
                 if j in self._masked_with[k]:  # k masked with j, and j's input never arrived
-                    accumulator.apply(pairwise_seed(private, self._keys[k][1], session), -pair_sign(k, j))
+                    accumulator.apply(pairwise_seed(private, self._keys[k].masking_public, session), -pair_sign(k, j))
         return total

@@ -15,6 +15,7 @@ from federation.errors import InvalidRequest
 from federation.models.evaluation import HISTOGRAM_BINS, EvalSums
 from federation.proto.v1 import node_pb2 as pb
 from federation.replies import FeatureStats, FieldDescription, NodeDescription, ProposalAnswer, QualitySummary
+from federation.secagg.cohort import Advert
 from federation.secagg.config import RoundParameters
 from federation.task import FeatureScaling, ModelSpec, ParamValue, PrivacySpec, RecordPrivacy, RunContext, TaskSpec
 
@@ -239,12 +240,51 @@ def parameters_from_pb(m: pb.SecAggParameters) -> RoundParameters:
     )
 
 
-def peers_from_pb(peers: Sequence[pb.PeerKeys]) -> dict[int, tuple[bytes, bytes]]:
+def advert_to_pb(advert: Advert) -> pb.AdvertiseKeysReply:
+    return pb.AdvertiseKeysReply(
+        encryption_public_key=advert.encryption_public,
+        masking_public_key=advert.masking_public,
+        certificate=advert.certificate,
+        signature=advert.signature,
+    )
+
+
+def advert_from_pb(m: pb.AdvertiseKeysReply) -> Advert:
+    return Advert(m.encryption_public_key, m.masking_public_key, m.certificate, m.signature)
+
+
+def peers_to_pb(adverts: dict[int, Advert]) -> list[pb.PeerKeys]:
+    return [
+        pb.PeerKeys(
+            index=i,
+            encryption_public_key=a.encryption_public,
+            masking_public_key=a.masking_public,
+            certificate=a.certificate,
+            signature=a.signature,
+        )
+        for i, a in sorted(adverts.items())
+    ]
+
+
+def peers_from_pb(peers: Sequence[pb.PeerKeys]) -> dict[int, Advert]:
     result = {}
     for peer in peers:
         if peer.index in result:
             raise InvalidRequest(f"keys for peer {peer.index} appear twice")
-        result[peer.index] = (peer.encryption_public_key, peer.masking_public_key)
+        result[peer.index] = Advert(peer.encryption_public_key, peer.masking_public_key, peer.certificate, peer.signature)
+    return result
+
+
+def signatures_to_pb(signatures: dict[int, bytes]) -> list[pb.SurvivorSignature]:
+    return [pb.SurvivorSignature(index=i, signature=s) for i, s in sorted(signatures.items())]
+
+
+def signatures_from_pb(signatures: Sequence[pb.SurvivorSignature]) -> dict[int, bytes]:
+    result = {}
+    for item in signatures:
+        if item.index in result:
+            raise InvalidRequest(f"two survivor-set signatures for participant {item.index}")
+        result[item.index] = item.signature
     return result
 
 

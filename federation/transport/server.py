@@ -5,6 +5,7 @@ There is no insecure fallback: a server without certificates does not start.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent import futures
 
 import grpc
@@ -51,10 +52,20 @@ def create_server(servicer: node_pb2_grpc.NodeServiceServicer, identity: Identit
     return server, port
 
 
-def caller_identity(context: grpc.ServicerContext) -> str:
-    """The common name of the caller's verified client certificate."""
-    names = context.auth_context().get("x509_common_name") or []
+def caller_identity(context: grpc.ServicerContext, *, refusal: Callable[[bytes], str | None] | None = None) -> str:
+    """The common name of the caller's verified client certificate.
+
+    `refusal` sees the certificate (PEM) and names why it must be refused
+    (revoked), or returns None; gRPC has already checked it chains to the CA.
+    """
+    auth = context.auth_context()
+    names = auth.get("x509_common_name") or []
     if len(names) != 1:
         raise UnknownPeer("the caller presented no certificate with a single common name")
+    if refusal is not None:
+        pems = auth.get("x509_pem_cert") or []
+        why = refusal(pems[0]) if len(pems) == 1 else "the caller's certificate is missing"
+        if why is not None:
+            raise UnknownPeer(f"caller refused: {why}")
     name = names[0]
     return name.decode() if isinstance(name, bytes) else str(name)

@@ -18,6 +18,7 @@ STATUS_BY_CODE: dict[ErrorCode, grpc.StatusCode] = {
     ErrorCode.BUDGET_EXHAUSTED: grpc.StatusCode.RESOURCE_EXHAUSTED,
     ErrorCode.UNKNOWN_PEER: grpc.StatusCode.UNAUTHENTICATED,
     ErrorCode.ROUND_ABORTED: grpc.StatusCode.ABORTED,
+    ErrorCode.COHORT_REJECTED: grpc.StatusCode.ABORTED,
     ErrorCode.NODE_UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
 }
 

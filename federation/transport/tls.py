@@ -8,20 +8,21 @@ can serve (a node) and dial (a coordinator, or a node's own tooling).
 
 from __future__ import annotations
 
-import datetime as dt
-import ipaddress
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from federation.errors import ConfigError
+from federation.trust.authority import cert_pem, key_pem, new_ca, new_certificate, revocation_list
+from federation.trust.certificates import fingerprint
 
 CA_NAME = "ca"
+CRL_NAME = "ca.crl"
+PINS_NAME = "peers.toml"
 _VALID_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 
 
@@ -60,47 +61,33 @@ def _write_private(path: Path, data: bytes) -> None:
     path.chmod(0o600)
 
 
-def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-
-
 def init_ca(directory: Path, *, common_name: str = "federation-ca", days: int = 3650) -> Path:
     """Create a CA key and self-signed certificate; refuse to overwrite one."""
     directory.mkdir(parents=True, exist_ok=True)
     cert_path, key_path = directory / f"{CA_NAME}.crt", directory / f"{CA_NAME}.key"
     if cert_path.exists() or key_path.exists():
         raise ConfigError(str(directory), [f"a CA already exists here ({cert_path.name}); refusing to overwrite it"])
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=days))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .sign(key, hashes.SHA256())
-    )
-    _write_private(key_path, _key_pem(key))
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    _check_days(days)
+    certificate, key = new_ca(common_name, days=days)
+    _write_private(key_path, key_pem(key))
+    cert_path.write_bytes(cert_pem(certificate))
     return cert_path
+
+
+def _check_days(days: int) -> None:
+    if not 1 <= days <= 36500:
+        raise ConfigError("--days", [f"a certificate's validity must be 1 to 36500 days, got {days}"])
+
+
+def _load_ca(directory: Path) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    ca_cert_path, ca_key_path = directory / f"{CA_NAME}.crt", directory / f"{CA_NAME}.key"
+    if not ca_cert_path.is_file() or not ca_key_path.is_file():
+        raise ConfigError(str(directory), [f"no CA here; create one with `federation pki init --dir {directory}`"])
+    ca_cert = x509.load_pem_x509_certificate(ca_cert_path.read_bytes())
+    ca_key = serialization.load_pem_private_key(ca_key_path.read_bytes(), password=None)
+    if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
+        raise ConfigError(str(ca_key_path), ["expected an elliptic-curve CA key"])
+    return ca_cert, ca_key
 
 
 def issue_certificate(directory: Path, name: str, *, days: int = 825, hosts: tuple[str, ...] = ()) -> Identity:
@@ -110,48 +97,53 @@ def issue_certificate(directory: Path, name: str, *, days: int = 825, hosts: tup
     nodes on one machine work; pass `hosts` for a node served elsewhere.
     """
     _check_name(name)
-    ca_cert_path, ca_key_path = directory / f"{CA_NAME}.crt", directory / f"{CA_NAME}.key"
-    if not ca_cert_path.is_file() or not ca_key_path.is_file():
-        raise ConfigError(str(directory), [f"no CA here; create one with `federation pki init --dir {directory}`"])
-    ca_cert = x509.load_pem_x509_certificate(ca_cert_path.read_bytes())
-    ca_key = serialization.load_pem_private_key(ca_key_path.read_bytes(), password=None)
-    if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
-        raise ConfigError(str(ca_key_path), ["expected an elliptic-curve CA key"])
-    key = ec.generate_private_key(ec.SECP256R1())
-    alt_names: list[x509.GeneralName] = [x509.DNSName(name), x509.DNSName("localhost")]
-    alt_names.append(x509.IPAddress(ipaddress.ip_address("127.0.0.1")))
-    for host in hosts:
-        try:
-            alt_names.append(x509.IPAddress(ipaddress.ip_address(host)))
-        except ValueError:
-            alt_names.append(x509.DNSName(host))
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
-        .issuer_name(ca_cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=days))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.SubjectAlternativeName(alt_names), critical=False)
-        .add_extension(
-            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
-            critical=False,
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    identity = Identity(ca_cert_path, directory / f"{name}.crt", directory / f"{name}.key")
-    _write_private(identity.key, _key_pem(key))
-    identity.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    ca_cert, ca_key = _load_ca(directory)
+    _check_days(days)
+    certificate, key = new_certificate(ca_cert, ca_key, name, days=days, hosts=hosts)
+    identity = Identity(directory / f"{CA_NAME}.crt", directory / f"{name}.crt", directory / f"{name}.key")
+    _write_private(identity.key, key_pem(key))
+    identity.cert.write_bytes(cert_pem(certificate))
     return identity
 
 
-def ensure_identities(directory: Path, names: list[str]) -> None:
-    """Create the CA and any missing certificates (used by the demo and tests)."""
+def revoke_certificate(directory: Path, name: str) -> Path:
+    """Add `name`'s current certificate to the CA's revocation list (`ca.crl`); nodes refuse it from then on."""
+    _check_name(name)
+    ca_cert, ca_key = _load_ca(directory)
+    cert_path = directory / f"{name}.crt"
+    if not cert_path.is_file():
+        raise ConfigError(str(directory), [f"no certificate {cert_path.name} to revoke"])
+    serial = x509.load_pem_x509_certificate(cert_path.read_bytes()).serial_number
+    crl_path = directory / CRL_NAME
+    serials = {serial}
+    if crl_path.is_file():
+        serials |= {r.serial_number for r in x509.load_pem_x509_crl(crl_path.read_bytes())}
+    crl = revocation_list(ca_cert, ca_key, serials)
+    crl_path.write_bytes(crl.public_bytes(serialization.Encoding.PEM))
+    return crl_path
+
+
+def write_pins(directory: Path, names: list[str], *, path: Path | None = None) -> Path:
+    """A pin file (`[pins]` name = fingerprint) for the certificates of `names` in `directory`."""
+    target = path or directory / PINS_NAME
+    lines = ["# Certificates accepted as fellow parties in secure aggregation (name = SHA-256 fingerprint).", "[pins]"]
+    for name in sorted(set(names)):
+        _check_name(name)
+        cert_path = directory / f"{name}.crt"
+        if not cert_path.is_file():
+            raise ConfigError(str(directory), [f"no certificate {cert_path.name} to pin"])
+        der = x509.load_pem_x509_certificate(cert_path.read_bytes()).public_bytes(serialization.Encoding.DER)
+        lines.append(f'"{name}" = "{fingerprint(der)}"')
+    target.write_text("\n".join(lines) + "\n")
+    return target
+
+
+def ensure_identities(directory: Path, names: list[str], *, pin: list[str] | None = None) -> None:
+    """Create the CA and any missing certificates, and pin the certificates of `pin` (used by the demo and tests)."""
     if not (directory / f"{CA_NAME}.crt").is_file():
         init_ca(directory)
     for name in names:
         if not (directory / f"{name}.crt").is_file():
             issue_certificate(directory, name)
+    if pin is not None:
+        write_pins(directory, pin)

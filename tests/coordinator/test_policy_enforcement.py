@@ -60,12 +60,11 @@ def test_a_spent_budget_stays_spent_after_a_restart(fresh_city: City) -> None:
     fresh_city.policy("north-district").write_text(DP_POLICY.format(epsilon=2.0))
     node = serve(fresh_city, "north-district")
     client = node.client(fresh_city)
-    task = small_task(rounds=2)
+    task = scaled_task([client], small_task(rounds=2))  # the scaling is part of the task a node accepts
     first = f"dp-{uuid.uuid4().hex[:6]}"
     answer = client.propose(RunContext(first, PURPOSE), task, cohort_size=1, release="update")
     assert answer.accepted and answer.noise_multiplier is not None and answer.epsilon_budget == 2.0
-    private = task.__class__(**{**task.__dict__, "privacy": PrivacySpec(answer.noise_multiplier, 1.0)})
-    scaled = scaled_task([client], private)
+    scaled = task.__class__(**{**task.__dict__, "privacy": PrivacySpec(answer.noise_multiplier, 1.0)})
     arrays = initial_model(scaled)
     for round_ in (1, 2):
         client.fit(RunContext(first, PURPOSE, round_), scaled, arrays)
@@ -128,8 +127,8 @@ def test_nodes_count_the_cohort_themselves_before_unmasking(fresh_city: City) ->
                 nodes[0].server.stop(0)
 
         outcome = run_secure_round(clients, RunContext(run_id, PURPOSE, 1), task, initial, parameters, before_phase=drop_one)
-        assert outcome.arrays is None and "too few shares" in outcome.aborted
-        refusals = [e for e in outcome.errors if e["rpc"] == "Unmask"]
+        assert outcome.arrays is None and "confirming the survivor set" in outcome.aborted
+        refusals = [e for e in outcome.errors if e["rpc"] == "ConfirmSurvivors"]
         assert len(refusals) == 3 and all("fewer than this node's minimum of 4" in str(e["error"]) for e in refusals)
     finally:
         for node in nodes:

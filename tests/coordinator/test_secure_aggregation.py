@@ -14,7 +14,7 @@ from federation.coordinator.grid import SecureSettings
 from federation.coordinator.negotiate import negotiate
 from federation.coordinator.run import run_federated
 from federation.coordinator.secure_round import run_secure_round
-from federation.errors import PolicyDenied, ProtocolOrderError
+from federation.errors import CohortRejected, PolicyDenied, ProtocolOrderError
 from federation.experiments.topologies import initial_model
 from federation.secagg.config import RoundParameters
 from federation.task import RunContext, TaskSpec
@@ -75,20 +75,26 @@ def parameters_for(clients: list[NodeClient], task: TaskSpec, **changes: object)
     return replace(SETTINGS.parameters([c.node_id for c in clients], initial_model(task)), **changes)  # type: ignore[arg-type]
 
 
-def test_a_node_refuses_to_reveal_both_shares_of_a_peer(live_nodes: dict[str, LiveNode], city: City) -> None:
+def test_a_forged_survivor_set_signature_ends_the_round_with_nothing_revealed(
+    live_nodes: dict[str, LiveNode], city: City
+) -> None:
     clients = [node.client(city) for node in live_nodes.values()]
     task = scaled_task(clients, small_task(rounds=1))
     run_id = accepted(clients, task)
     context = RunContext(run_id, PURPOSE, 1)
     parameters = parameters_for(clients, task)
-    keys = {i: c.advertise_keys(context, task, parameters) for i, c in enumerate(clients)}
-    sealed = {i: c.share_keys(context, {j: k for j, k in keys.items() if j != i}) for i, c in enumerate(clients)}
+    adverts = {i: c.advertise_keys(context, task, parameters) for i, c in enumerate(clients)}
+    sealed = {i: c.share_keys(context, adverts) for i, c in enumerate(clients)}
     routed = {i: {j: boxes[i] for j, boxes in sealed.items() if i in boxes} for i in range(3)}
-    clients[0].masked_update(context, task, routed[0], initial_model(task))
-    with pytest.raises(PolicyDenied, match="both shares"):
-        clients[0].unmask(context, frozenset({0, 1, 2}), frozenset({1}))
-    with pytest.raises(ProtocolOrderError):  # and it is not asked again
-        clients[0].unmask(context, frozenset({0, 1, 2}), frozenset())
+    for i, client in enumerate(clients):
+        client.masked_update(context, task, routed[i], initial_model(task))
+    everyone = frozenset({0, 1, 2})
+    signatures = {i: c.confirm_survivors(context, everyone) for i, c in enumerate(clients)}
+    forged = {**signatures, 2: signatures[1]}  # node 2's "signature" is node 1's: a set node 2 never signed
+    with pytest.raises(CohortRejected, match="survivor sets differ"):
+        clients[0].unmask(context, forged)
+    with pytest.raises(ProtocolOrderError):  # and it is not asked again, even honestly
+        clients[0].unmask(context, signatures)
 
 
 def test_phases_out_of_order_get_failed_precondition(live_nodes: dict[str, LiveNode], city: City) -> None:
@@ -102,7 +108,7 @@ def test_phases_out_of_order_get_failed_precondition(live_nodes: dict[str, LiveN
     with pytest.raises(ProtocolOrderError):  # the same round again: a replay
         clients[0].advertise_keys(RunContext(run_id, PURPOSE, 1), task, parameters)
     with pytest.raises(ProtocolOrderError):
-        clients[0].unmask(RunContext(run_id, PURPOSE, 1), frozenset({0, 1, 2}), frozenset())
+        clients[0].unmask(RunContext(run_id, PURPOSE, 1), {})
 
 
 def test_a_cohort_below_the_policy_minimum_is_refused(live_nodes: dict[str, LiveNode], city: City) -> None:

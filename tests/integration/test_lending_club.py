@@ -14,7 +14,7 @@ from fedkit import COORDINATOR, REPO
 from federation.experiments.compare import compare
 from federation.experiments.config import load_experiment
 from federation.node.serve import start_node
-from federation.transport.tls import ensure_identities
+from federation.experiments.launcher import prepare_identities
 
 pytestmark = pytest.mark.slow
 SCENARIO = REPO / "examples" / "lending_club"
@@ -38,7 +38,7 @@ def test_lending_club_runs_end_to_end_on_a_subset(tmp_path: Path) -> None:
     experiment = load_experiment(scenario / "experiment.toml")
     experiment.task = replace(experiment.task, rounds=8, learning_rate=0.05)
     manifests = {node_id: manifest for node_id, _, manifest in experiment.nodes}
-    ensure_identities(experiment.pki_dir, [*manifests, COORDINATOR])
+    prepare_identities(experiment.pki_dir, manifests, COORDINATOR)
     servers = {}
     try:
         for node_id, manifest in manifests.items():

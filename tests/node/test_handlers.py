@@ -125,7 +125,7 @@ def write_node(directory: Path, release: str) -> Path:
 
 def handlers_for(directory: Path, release: str) -> NodeHandlers:
     runtime = NodeRuntime.load(write_node(directory, release))
-    runtime.today = dt.date(2026, 6, 1)
+    runtime.clock = lambda: dt.date(2026, 6, 1)
     return NodeHandlers(runtime)
 
 
@@ -137,7 +137,7 @@ def update_node(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def node(update_node: Path) -> NodeHandlers:
     runtime = NodeRuntime.load(update_node)
-    runtime.today = dt.date(2026, 6, 1)
+    runtime.clock = lambda: dt.date(2026, 6, 1)
     return NodeHandlers(runtime)
 
 

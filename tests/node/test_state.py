@@ -67,10 +67,24 @@ def test_a_task_differing_from_the_accepted_one_is_refused(registry: RunRegistry
         registry.start_fit_round("city", ctx(1), other)
 
 
-def test_global_scaling_may_be_attached_after_propose(registry: RunRegistry) -> None:
+def test_a_scaling_other_than_the_accepted_one_is_refused(registry: RunRegistry) -> None:
+    """A caller-chosen scaling per call would let Evaluate threshold single records at will."""
     scaled = TASK.with_scaling(FeatureScaling(("cod", "ph"), (1.0, 7.0), (2.0, 0.5)))
-    registry.require("city", ctx(), scaled)
-    registry.start_fit_round("city", ctx(1), scaled)
+    with pytest.raises(ProtocolOrderError, match="differs"):
+        registry.require("city", ctx(), scaled)
+    with pytest.raises(ProtocolOrderError):
+        registry.start_fit_round("city", ctx(1), scaled)
+    assert registry.require("city", ctx(), TASK).last_fit_round == 0  # the refusal used up no round
+
+
+def test_each_accepted_round_is_evaluated_at_most_once(registry: RunRegistry) -> None:
+    registry.claim_evaluation("city", ctx(1), TASK)
+    with pytest.raises(ProtocolOrderError, match="already evaluated"):
+        registry.claim_evaluation("city", ctx(1), TASK)
+    for outside in (0, TASK.rounds + 1):
+        with pytest.raises(ProtocolOrderError, match="outside"):
+            registry.claim_evaluation("city", ctx(outside), TASK)
+    registry.claim_evaluation("city", ctx(TASK.rounds), TASK)
 
 
 def test_a_task_with_other_hyperparameters_or_budget_is_refused(registry: RunRegistry) -> None:

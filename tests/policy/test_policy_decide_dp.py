@@ -18,6 +18,7 @@ from opacus.accountants.utils import get_noise_multiplier
 
 from federation.errors import ConfigError
 from federation.policy import Policy, Request, decide, load_policy
+from federation.policy.model import budget_key
 from federation.privacy.accounting import MechanismStep, epsilon_of
 from federation.privacy.ledger import BudgetLedger
 
@@ -170,7 +171,7 @@ def test_a_decision_under_differential_privacy(
     fragment: str,
     noisy: bool,
 ) -> None:
-    decision = decide(policy, request_, today=today, history=history)
+    decision = decide(policy, request_, today=today, history=lambda _key: history)
     assert decision.allowed is allowed
     assert decision.rule == rule
     assert fragment in " ".join(decision.reasons)
@@ -235,28 +236,29 @@ def test_the_required_noise_grows_with_the_ledger_history(policy: Policy, tmp_pa
     ledger = BudgetLedger(tmp_path / "ledger.sqlite")
     sigmas, spent = [], []
     for _ in range(3):
-        history = ledger.history("city-platform", "enforcement")
-        decision = decide(policy, city(dp_steps=5), today=LOAD_DAY, history=history)
+        decision = decide(policy, city(dp_steps=5), today=LOAD_DAY, history=lambda key: ledger.history("city-platform", key))
         assert decision.allowed
         assert decision.noise_multiplier is not None
-        assert decision.epsilon_spent == pytest.approx(ledger.spent("city-platform", "enforcement", delta=DELTA))
+        assert decision.budget_key.startswith("rule:")
+        assert decision.epsilon_spent == pytest.approx(ledger.spent("city-platform", decision.budget_key, delta=DELTA))
         sigmas.append(decision.noise_multiplier)
         spent.append(decision.epsilon_spent)
         # one round of the run is released at twice the least noise, leaving budget for later
         ledger.charge(
             "city-platform",
-            "enforcement",
-            "run",
-            1,
+            decision.budget_key,
             MechanismStep(2 * decision.noise_multiplier, 1.0, 1),
+            purpose="enforcement",
+            run_id="run",
+            round_=1,
             epsilon=BUDGET,
             delta=DELTA,
         )
     assert sigmas[0] < sigmas[1] < sigmas[2]
     assert spent[0] == 0.0 < spent[1] < spent[2] < BUDGET
     # with the history, the planned rounds still fit exactly inside the budget
-    final = ledger.history("city-platform", "enforcement")
-    sigma = decide(policy, city(dp_steps=5), today=LOAD_DAY, history=final).noise_multiplier
+    final = ledger.history("city-platform", decision.budget_key)
+    sigma = decide(policy, city(dp_steps=5), today=LOAD_DAY, history=lambda _key: final).noise_multiplier
     assert sigma is not None
     assert epsilon_of([*final, MechanismStep(sigma, 1.0, 5)], delta=DELTA) <= BUDGET
 
@@ -264,7 +266,7 @@ def test_the_required_noise_grows_with_the_ledger_history(policy: Policy, tmp_pa
 @pytest.mark.parametrize("release", ["masked-update", "update"])
 def test_a_spent_budget_refuses_a_model_release_and_names_the_budget(policy: Policy, release: str) -> None:
     assert epsilon_of(SPENT, delta=DELTA) > BUDGET
-    decision = decide(policy, city(release=release), today=LOAD_DAY, history=SPENT)
+    decision = decide(policy, city(release=release), today=LOAD_DAY, history=lambda _key: SPENT)
     assert not decision.allowed
     assert decision.budget_exhausted
     assert decision.noise_multiplier is None
@@ -273,12 +275,12 @@ def test_a_spent_budget_refuses_a_model_release_and_names_the_budget(policy: Pol
     (reason,) = decision.reasons
     assert "budget" in reason
     assert "of 4 " in reason
-    assert "'city-platform'" in reason and "'enforcement'" in reason
+    assert "'city-platform'" in reason and f"under rule {decision.rule!r}" in reason
 
 
 def test_a_history_just_under_the_budget_still_allows_with_large_noise(policy: Policy) -> None:
     history = [MechanismStep(2.0, 1.0, 1)] * 2  # epsilon about 3.19 of 4
-    decision = decide(policy, city(dp_steps=10), today=LOAD_DAY, history=history)
+    decision = decide(policy, city(dp_steps=10), today=LOAD_DAY, history=lambda _key: history)
     assert decision.allowed
     assert decision.noise_multiplier is not None
     assert decision.noise_multiplier > opacus_sigma(BUDGET, DELTA, 10)
@@ -475,3 +477,21 @@ def test_the_presets_are_ordered_by_what_may_leave() -> None:
 def test_a_preset_keeps_its_party_when_it_names_one(tmp_path: Path) -> None:
     path = write(tmp_path, RULE + 'release = "stats"\n')
     assert load_policy(path, today=LOAD_DAY, party="south").party == "north"
+
+
+def test_one_budget_per_recipient_and_rule_whatever_the_purpose(policy: Policy) -> None:
+    rule = policy.rule[0]
+    assert budget_key(rule, "enforcement") == budget_key(rule, "a-purpose-renamed-for-a-fresh-budget")
+    separate = rule.model_copy(update={"dp": rule.dp.model_copy(update={"budget": "per-purpose"})}) if rule.dp else rule
+    assert budget_key(separate, "enforcement") != budget_key(separate, "other")
+
+
+def test_the_decision_reads_the_history_of_its_rules_budget_key(policy: Policy) -> None:
+    asked: list[str] = []
+
+    def history(key: str) -> tuple[MechanismStep, ...]:
+        asked.append(key)
+        return SPENT
+
+    decision = decide(policy, city(), today=LOAD_DAY, history=history)
+    assert decision.budget_exhausted and asked == [decision.budget_key]

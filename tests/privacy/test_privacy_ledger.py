@@ -33,7 +33,7 @@ def rows(path: Path) -> int:
 def charge(
     ledger: BudgetLedger, round_: int, *, recipient: str = "city", purpose: str = "enforcement", step: MechanismStep = STEP
 ) -> float:
-    return ledger.charge(recipient, purpose, "run-1", round_, step, epsilon=BUDGET, delta=DELTA)
+    return ledger.charge(recipient, purpose, step, purpose=purpose, run_id="run-1", round_=round_, epsilon=BUDGET, delta=DELTA)
 
 
 def test_a_new_ledger_has_spent_nothing(tmp_path: Path) -> None:
@@ -77,7 +77,7 @@ def test_a_charge_over_the_budget_is_refused_and_writes_nothing(tmp_path: Path) 
     assert caught.value.code == ErrorCode.BUDGET_EXHAUSTED
     message = str(caught.value)
     assert "budget 8" in message
-    assert "'city'" in message and "'enforcement'" in message
+    assert "'city'" in message and "(enforcement)" in message
     assert ledger.history("city", "enforcement") == history
     assert rows(path) == count
     # more noise still fits where the same noise did not
@@ -152,3 +152,22 @@ def test_racing_charges_never_exceed_the_budget(tmp_path: Path, shared: bool) ->
         recorded = [float(e) for (e,) in db.execute("SELECT epsilon_after FROM charge ORDER BY id")]
     assert recorded == sorted(recorded)
     assert recorded[-1] <= BUDGET
+
+
+def test_rows_from_before_budget_keys_count_against_every_budget_of_their_recipient(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite"
+    with closing(sqlite3.connect(path)) as db:  # the ledger as an older node wrote it: no budget column
+        db.executescript(
+            "CREATE TABLE charge (id INTEGER PRIMARY KEY AUTOINCREMENT, time TEXT, recipient TEXT NOT NULL,"
+            " purpose TEXT NOT NULL, run_id TEXT NOT NULL, round INTEGER NOT NULL, noise_multiplier REAL NOT NULL,"
+            " sample_rate REAL NOT NULL, steps INTEGER NOT NULL, epsilon_after REAL NOT NULL);"
+            "INSERT INTO charge (recipient, purpose, run_id, round, noise_multiplier, sample_rate, steps, epsilon_after)"
+            " VALUES ('city', 'old-purpose', 'r', 1, 2.0, 1.0, 1, 1.0);"
+        )
+        db.commit()
+    ledger = BudgetLedger(path)
+    assert ledger.history("city", "rule:any") == [MechanismStep(2.0, 1.0, 1)]
+    assert ledger.history("someone-else", "rule:any") == []
+    charge(ledger, 2, purpose="rule:any")
+    assert len(ledger.history("city", "rule:any")) == 2
+    assert len(ledger.history("city", "rule:other")) == 1

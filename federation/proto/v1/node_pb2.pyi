@@ -371,22 +371,30 @@ class AdvertiseKeysRequest(_message.Message):
     def __init__(self, context: _Optional[_Union[RunContext, _Mapping]] = ..., task: _Optional[_Union[TaskSpec, _Mapping]] = ..., parameters: _Optional[_Union[SecAggParameters, _Mapping]] = ...) -> None: ...
 
 class AdvertiseKeysReply(_message.Message):
-    __slots__ = ("encryption_public_key", "masking_public_key")
+    __slots__ = ("encryption_public_key", "masking_public_key", "certificate", "signature")
     ENCRYPTION_PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
     MASKING_PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    CERTIFICATE_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
     encryption_public_key: bytes
     masking_public_key: bytes
-    def __init__(self, encryption_public_key: _Optional[bytes] = ..., masking_public_key: _Optional[bytes] = ...) -> None: ...
+    certificate: bytes
+    signature: bytes
+    def __init__(self, encryption_public_key: _Optional[bytes] = ..., masking_public_key: _Optional[bytes] = ..., certificate: _Optional[bytes] = ..., signature: _Optional[bytes] = ...) -> None: ...
 
 class PeerKeys(_message.Message):
-    __slots__ = ("index", "encryption_public_key", "masking_public_key")
+    __slots__ = ("index", "encryption_public_key", "masking_public_key", "certificate", "signature")
     INDEX_FIELD_NUMBER: _ClassVar[int]
     ENCRYPTION_PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
     MASKING_PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    CERTIFICATE_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
     index: int
     encryption_public_key: bytes
     masking_public_key: bytes
-    def __init__(self, index: _Optional[int] = ..., encryption_public_key: _Optional[bytes] = ..., masking_public_key: _Optional[bytes] = ...) -> None: ...
+    certificate: bytes
+    signature: bytes
+    def __init__(self, index: _Optional[int] = ..., encryption_public_key: _Optional[bytes] = ..., masking_public_key: _Optional[bytes] = ..., certificate: _Optional[bytes] = ..., signature: _Optional[bytes] = ...) -> None: ...
 
 class ShareKeysRequest(_message.Message):
     __slots__ = ("context", "peers")
@@ -444,15 +452,35 @@ class MaskedUpdateReply(_message.Message):
     chunk: bytes
     def __init__(self, result: _Optional[_Union[MaskedResult, _Mapping]] = ..., chunk: _Optional[bytes] = ...) -> None: ...
 
-class UnmaskRequest(_message.Message):
-    __slots__ = ("context", "survivors", "dropped")
+class ConfirmSurvivorsRequest(_message.Message):
+    __slots__ = ("context", "survivors")
     CONTEXT_FIELD_NUMBER: _ClassVar[int]
     SURVIVORS_FIELD_NUMBER: _ClassVar[int]
-    DROPPED_FIELD_NUMBER: _ClassVar[int]
     context: RunContext
     survivors: _containers.RepeatedScalarFieldContainer[int]
-    dropped: _containers.RepeatedScalarFieldContainer[int]
-    def __init__(self, context: _Optional[_Union[RunContext, _Mapping]] = ..., survivors: _Optional[_Iterable[int]] = ..., dropped: _Optional[_Iterable[int]] = ...) -> None: ...
+    def __init__(self, context: _Optional[_Union[RunContext, _Mapping]] = ..., survivors: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class ConfirmSurvivorsReply(_message.Message):
+    __slots__ = ("signature",)
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    signature: bytes
+    def __init__(self, signature: _Optional[bytes] = ...) -> None: ...
+
+class SurvivorSignature(_message.Message):
+    __slots__ = ("index", "signature")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    signature: bytes
+    def __init__(self, index: _Optional[int] = ..., signature: _Optional[bytes] = ...) -> None: ...
+
+class UnmaskRequest(_message.Message):
+    __slots__ = ("context", "signatures")
+    CONTEXT_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURES_FIELD_NUMBER: _ClassVar[int]
+    context: RunContext
+    signatures: _containers.RepeatedCompositeFieldContainer[SurvivorSignature]
+    def __init__(self, context: _Optional[_Union[RunContext, _Mapping]] = ..., signatures: _Optional[_Iterable[_Union[SurvivorSignature, _Mapping]]] = ...) -> None: ...
 
 class RevealedShare(_message.Message):
     __slots__ = ("owner", "kind", "share")

@@ -84,6 +84,11 @@ class NodeServiceStub:
                 request_serializer=federation_dot_proto_dot_v1_dot_node__pb2.MaskedUpdateRequest.SerializeToString,
                 response_deserializer=federation_dot_proto_dot_v1_dot_node__pb2.MaskedUpdateReply.FromString,
                 _registered_method=True)
+        self.ConfirmSurvivors = channel.unary_unary(
+                '/federation.proto.v1.NodeService/ConfirmSurvivors',
+                request_serializer=federation_dot_proto_dot_v1_dot_node__pb2.ConfirmSurvivorsRequest.SerializeToString,
+                response_deserializer=federation_dot_proto_dot_v1_dot_node__pb2.ConfirmSurvivorsReply.FromString,
+                _registered_method=True)
         self.Unmask = channel.unary_unary(
                 '/federation.proto.v1.NodeService/Unmask',
                 request_serializer=federation_dot_proto_dot_v1_dot_node__pb2.UnmaskRequest.SerializeToString,
@@ -144,16 +149,16 @@ class NodeServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def AdvertiseKeys(self, request, context):
-        """Secure aggregation (Bonawitz et al. 2017; SecAgg+ graph of Bell et al. 2020),
-        four phases per round, in this order:
-        fresh X25519 public keys for this round.
+        """Secure aggregation (Bonawitz et al. 2017 with its consistency check; SecAgg+
+        graph of Bell et al. 2020), five phases per round, in this order:
+        fresh X25519 public keys for this round, signed with the node's certificate key.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ShareKeys(self, request, context):
-        """neighbours' keys in; this node's encrypted Shamir shares out.
+        """every participant's signed keys in (each checked); this node's encrypted Shamir shares out.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -166,8 +171,15 @@ class NodeServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ConfirmSurvivors(self, request, context):
+        """the survivor set in; this node's signature over it out.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def Unmask(self, request, context):
-        """who survived; the shares that remove their masks out.
+        """the survivors' signatures in (each checked); the shares that remove their masks out.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -225,6 +237,11 @@ def add_NodeServiceServicer_to_server(servicer, server):
                     servicer.MaskedUpdate,
                     request_deserializer=federation_dot_proto_dot_v1_dot_node__pb2.MaskedUpdateRequest.FromString,
                     response_serializer=federation_dot_proto_dot_v1_dot_node__pb2.MaskedUpdateReply.SerializeToString,
+            ),
+            'ConfirmSurvivors': grpc.unary_unary_rpc_method_handler(
+                    servicer.ConfirmSurvivors,
+                    request_deserializer=federation_dot_proto_dot_v1_dot_node__pb2.ConfirmSurvivorsRequest.FromString,
+                    response_serializer=federation_dot_proto_dot_v1_dot_node__pb2.ConfirmSurvivorsReply.SerializeToString,
             ),
             'Unmask': grpc.unary_unary_rpc_method_handler(
                     servicer.Unmask,
@@ -502,6 +519,33 @@ class NodeService:
             '/federation.proto.v1.NodeService/MaskedUpdate',
             federation_dot_proto_dot_v1_dot_node__pb2.MaskedUpdateRequest.SerializeToString,
             federation_dot_proto_dot_v1_dot_node__pb2.MaskedUpdateReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ConfirmSurvivors(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/federation.proto.v1.NodeService/ConfirmSurvivors',
+            federation_dot_proto_dot_v1_dot_node__pb2.ConfirmSurvivorsRequest.SerializeToString,
+            federation_dot_proto_dot_v1_dot_node__pb2.ConfirmSurvivorsReply.FromString,
             options,
             channel_credentials,
             insecure,
