@@ -13,8 +13,8 @@ from fedkit import COORDINATOR, REPO
 
 from federation.experiments.compare import compare
 from federation.experiments.config import load_experiment
-from federation.node.serve import start_node
 from federation.experiments.launcher import prepare_identities
+from federation.node.serve import start_node
 
 pytestmark = pytest.mark.slow
 SCENARIO = REPO / "examples" / "lending_club"
