@@ -67,5 +67,7 @@ def caller_identity(context: grpc.ServicerContext, *, refusal: Callable[[bytes],
         why = refusal(pems[0]) if len(pems) == 1 else "the caller's certificate is missing"
         if why is not None:
             raise UnknownPeer(f"caller refused: {why}")
-    name = names[0]
-    return name.decode() if isinstance(name, bytes) else str(name)
+    name = names[0].decode() if isinstance(names[0], bytes) else str(names[0])
+    if not name:  # gRPC reports a certificate without a common name as an empty one
+        raise UnknownPeer("the caller presented no certificate with a single common name")
+    return name
