@@ -57,11 +57,30 @@ def secure_summary(top: dict[str, Any]) -> str:
     completed = [r for r in rounds if not r["aborted"]]
     thresholds = sorted({r["threshold"] for r in rounds})
     survived = sum(len(nodes) for r in completed for nodes in r["dropouts"].values())
-    aborted = len(rounds) - len(completed)
+    aborted = [r for r in rounds if r["aborted"]]
+    why = f" (first: round {aborted[0]['round']}, {aborted[0]['aborted']})" if aborted else ""
+    evaluation = (
+        "evaluation summed securely over the cohort, so no node's own metrics were released"
+        if top.get("evaluation") == "secure-sum"
+        else "evaluation per node"
+    )
     return (
         f"{top['name']}: yes, threshold {', '.join(map(str, thresholds))}; {len(completed)}/{len(rounds)} rounds completed, "
-        f"{survived} dropout(s) survived" + (f", {aborted} round(s) aborted" if aborted else "")
+        f"{survived} dropout(s) survived" + (f", {len(aborted)} round(s) aborted{why}" if aborted else "") + f"; {evaluation}"
     )
+
+
+TRUST_NOTE = """## Whom these guarantees protect against
+
+Under secure aggregation every node counts the cohort itself: it checks each participant's
+signed keys against the certificates it accepts (pinned fingerprints, or the federation's CA)
+and signs the survivor set, so a coordinator cannot invent parties or tell nodes different
+stories about who dropped. For plain (unmasked) statistics, updates and evaluations the cohort
+a node compares with its minimum is the coordinator's declaration: those releases rely on the
+node's policy allowing individual results. What a released aggregate itself reveals (for
+example differences between runs over different cohorts) is limited only by differential
+privacy, where a policy asks for it.
+"""
 
 
 def _quality_section(results: dict[str, Any]) -> str:
@@ -203,12 +222,16 @@ node sent to the coordinator (model updates, metric sums, statistics, exported r
 
 {chr(10).join(failures) or "None."}
 """
+    text += "\n" + TRUST_NOTE
     text += _quality_section(results) + _harmonisation_section(results, started)
     spent = results.get("privacy_spent") or {}
     if spent:
         rows = [[n, f"{v['epsilon_spent']:.3g}", f"{v['epsilon_budget']:g}"] for n, v in sorted(spent.items())]
         text += "\n## Privacy spent\n\n" + _table(["node", "epsilon spent", "budget"], rows) + "\n"
-        text += "\nEach node's own ledger (Opacus RDP accounting of every release to this coordinator for this purpose).\n"
+        text += (
+            "\nEach node's own ledger (Opacus RDP accounting of every release to this coordinator under the rule that"
+            " granted it, whatever purposes were named).\n"
+        )
     dp_runs = [t for t in started if t.get("privacy")]
     if dp_runs:
         text += "\nDifferential privacy per run: " + "; ".join(_privacy_label(t) for t in dp_runs) + ".\n"

@@ -145,3 +145,21 @@ def test_statistics_summed_securely_equal_the_plain_sums(live_nodes: dict[str, L
         clients, task, run_id=f"g-{uuid.uuid4().hex[:6]}", purpose=PURPOSE, secure=SETTINGS, secure_mode="always", schema=schema
     )
     assert len(stats) == 1 and scaled.scaling is not None
+
+
+def test_evaluation_summed_securely_equals_the_sum_of_per_node_evaluations(live_nodes: dict[str, LiveNode], city: City) -> None:
+    from federation.coordinator.run import SECURE_COHORT, evaluate_everywhere, evaluate_securely
+    from federation.models.evaluation import total
+
+    clients = [node.client(city) for node in live_nodes.values()]
+    task = scaled_task(clients, small_task(rounds=2))
+    model = initial_model(task)
+    run_id = accepted(clients, task)
+    failures: list[dict[str, object]] = []
+    plain = total(evaluate_everywhere(clients, RunContext(run_id, PURPOSE, 1), task, model, failures).values())
+    summed = evaluate_securely(clients, RunContext(run_id, PURPOSE, 2), task, model, SETTINGS, failures)
+    assert failures == []
+    secure = summed[SECURE_COHORT]
+    assert (secure.count, secure.correct, secure.positives) == (plain.count, plain.correct, plain.positives)
+    assert secure.positive_histogram == plain.positive_histogram and secure.negative_histogram == plain.negative_histogram
+    assert secure.loss_sum == pytest.approx(plain.loss_sum, rel=1e-4)
