@@ -19,7 +19,7 @@ import numpy as np
 
 from federation.data import bounded_stats
 from federation.data.encoding import encoded_columns
-from federation.errors import InvalidRequest, PolicyDenied, RoundAborted
+from federation.errors import BudgetExhausted, InvalidRequest, PolicyDenied, RoundAborted
 from federation.models.evaluation import bounded_length, to_bounded
 from federation.models.registry import build_model
 from federation.models.training import NamedArrays, evaluate, get_arrays
@@ -68,7 +68,7 @@ class SecureHandlers:
             caller, context, self._release(parameters.payload), task=task, cohort_size=len(parameters.participants)
         )
         if decision.budget_exhausted:
-            raise PolicyDenied(decision.reasons)
+            raise BudgetExhausted("; ".join(decision.reasons))
         if not decision.allowed:
             raise PolicyDenied(decision.reasons)
         node.runs.require(caller, context, task)

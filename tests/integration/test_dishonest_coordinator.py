@@ -110,7 +110,6 @@ def invent_a_cohort(
     assert victim.node_id not in refused.value.public
     with pytest.raises(ProtocolOrderError):  # the round is over for it: no masked input, no shares, ever
         victim.masked_update(context, task, {}, arrays)
-    return None
 
 
 def test_participants_minted_with_the_federations_own_ca_are_not_counted(strict_city: tuple[City, list[NodeClient]]) -> None:

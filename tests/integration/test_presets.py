@@ -34,10 +34,12 @@ def test_strict_preset_refuses_the_central_pool_everywhere_and_trains_privately(
     assert all(any("'raw'" in r for r in reasons) for reasons in pool["refusals"].values())
     fedavg = by_name["federated (fedavg)"]
     assert fedavg["started"] and fedavg["secure_aggregation"]
+    assert fedavg["evaluation"] == "secure-sum" and list(fedavg["per_node"]) == ["(cohort, summed securely)"]
     assert fedavg["privacy"]["noise_multiplier"] > 0 and fedavg["privacy"]["clip"] == 1.0
     assert all(0 < v["epsilon_spent"] <= v["epsilon_budget"] for v in results["privacy_spent"].values())
     report = (run_dir / "report.md").read_text()
     assert "## Privacy spent" in report and "releases at most 'masked-update'" in report
+    assert "evaluation summed securely over the cohort" in report and "## Whom these guarantees protect against" in report
     for party in PARTIES:
         assert verify(fresh_city.root / ".federation" / "state" / party).intact
     tamper_with_a_copy_of(fresh_city.root / ".federation" / "state" / PARTIES[0], fresh_city.root / "copies")
