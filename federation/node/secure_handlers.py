@@ -12,14 +12,15 @@ the round at this node with nothing revealed, and is audited.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from federation.data import bounded_stats
 from federation.data.encoding import encoded_columns
-from federation.errors import BudgetExhausted, InvalidRequest, PolicyDenied, RoundAborted
+from federation.errors import BudgetExhausted, InvalidRequest, PolicyDenied
 from federation.models.evaluation import bounded_length, to_bounded
 from federation.models.registry import build_model
 from federation.models.training import NamedArrays, evaluate, get_arrays
@@ -39,6 +40,15 @@ if TYPE_CHECKING:
 class SecureHandlers:
     def __init__(self, node: NodeHandlers) -> None:
         self.node = node
+
+    @contextmanager
+    def _ended_on_failure(self, caller: str, context: RunContext) -> Iterator[None]:
+        """A phase that fails ends this node's round: nothing more is answered for it."""
+        try:
+            yield
+        except Exception:
+            self.node.runs.end_secure_round(caller, context)
+            raise
 
     def _release(self, payload: str) -> Release:
         return "masked-update" if payload == "update" else "stats"
@@ -88,11 +98,8 @@ class SecureHandlers:
         """Phase 2: check every participant's certificate and signature, then encrypted shares for the neighbours."""
         with self.node.audited(caller, "ShareKeys", context) as entry:
             secure = self.node.runs.secure_round(caller, context)
-            try:
+            with self._ended_on_failure(caller, context):
                 shares = secure.client.share_keys(adverts)
-            except RoundAborted:
-                self.node.runs.end_secure_round(caller, context)
-                raise
             trust = self.node.peers.mode if self.node.peers else "no"
             entry.reasons = [
                 f"accepted {len(secure.client.accepted)} participant(s) ({trust} trust); "
@@ -161,11 +168,8 @@ class SecureHandlers:
         """Phase 4: count the cohort and sign the survivor set (the consistency check)."""
         with self.node.audited(caller, "ConfirmSurvivors", context) as entry:
             secure = self.node.runs.secure_round(caller, context)
-            try:
+            with self._ended_on_failure(caller, context):
                 signature = secure.client.confirm(survivors)
-            except Exception:
-                self.node.runs.end_secure_round(caller, context)
-                raise
             entry.reasons = [f"survivor set of {len(survivors)} accepted participant(s) signed"]
             return signature
 
