@@ -20,7 +20,7 @@ import numpy as np
 
 from federation.data import bounded_stats
 from federation.data.encoding import encoded_columns
-from federation.errors import BudgetExhausted, InvalidRequest, PolicyDenied
+from federation.errors import BudgetExhausted, CohortRejected, InvalidRequest, PolicyDenied
 from federation.models.evaluation import bounded_length, to_bounded
 from federation.models.registry import build_model
 from federation.models.training import NamedArrays, evaluate, get_arrays
@@ -82,6 +82,8 @@ class SecureHandlers:
         if not decision.allowed:
             raise PolicyDenied(decision.reasons)
         node.runs.require(caller, context, task)
+        if caller in parameters.participants:  # under `accept = "ca"` its certificate would otherwise count as a party
+            raise CohortRejected(f"the caller {caller!r} lists itself as a participant; the coordinator is never a contributor")
         config = parameters.config(context.run_id, context.round)
         index = config.index_of(node.runtime.node_id)
         expected = self._expected_length(task, parameters.payload)

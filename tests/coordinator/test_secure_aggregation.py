@@ -163,3 +163,14 @@ def test_evaluation_summed_securely_equals_the_sum_of_per_node_evaluations(live_
     assert (secure.count, secure.correct, secure.positives) == (plain.count, plain.correct, plain.positives)
     assert secure.positive_histogram == plain.positive_histogram and secure.negative_histogram == plain.negative_histogram
     assert secure.loss_sum == pytest.approx(plain.loss_sum, rel=1e-4)
+
+
+def test_the_coordinator_cannot_count_itself_as_a_party(live_nodes: dict[str, LiveNode], city: City) -> None:
+    from fedkit import COORDINATOR
+
+    clients = [node.client(city) for node in live_nodes.values()]
+    task = scaled_task(clients, small_task(rounds=1))
+    run_id = accepted(clients, task)
+    with_itself = replace(parameters_for(clients, task), participants=(*(c.node_id for c in clients), COORDINATOR))
+    with pytest.raises(CohortRejected, match="lists itself"):
+        clients[0].advertise_keys(RunContext(run_id, PURPOSE, 1), task, with_itself)
