@@ -4,7 +4,8 @@ Everything runs in one process on this machine, sequentially: every node's
 work and the coordinator's, without a network. For each grid point it
 measures
   (a) plain summation of the same quantised vectors,
-  (b) our protocol end to end (all four phases, all parties),
+  (b) our protocol end to end (all five phases, all parties, with every advert and
+      survivor-set signature made and checked; the certificates are issued beforehand),
   (c) Flower's SecAgg+ through its own SecAggPlusWorkflow and secaggplus_mod
       (see flower_secaggplus.py), with the same n, length, neighbours and dropouts,
   (d) the raw keystream speed of the PRG, and our mask expansion speed,
@@ -27,10 +28,13 @@ import numpy as np
 
 from federation.errors import RoundAborted
 from federation.secagg import _crypto
+from federation.secagg.client import SecAggClient
 from federation.secagg.config import SecAggConfig, default_threshold, session_id
 from federation.secagg.graph import default_degree
 from federation.secagg.local import PHASE_NAMES, run_local_round
 from federation.secagg.masking import MaskAccumulator
+from federation.trust import Credentials, PeerTrust
+from federation.trust.authority import throwaway_cohort
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -80,7 +84,13 @@ def mask_speed(dim: int) -> float:
 def config_for(n: int, dim: int) -> SecAggConfig:
     participants = tuple(f"node-{i}" for i in range(n))
     degree = default_degree(n)
-    return SecAggConfig(session_id("bench", 1, participants), participants, default_threshold(degree + 1), degree, 1.0, dim)
+    session = session_id("bench", 1, participants, payload="update")
+    return SecAggConfig(session, participants, default_threshold(degree + 1), degree, 1.0, dim)
+
+
+def fresh_clients(config: SecAggConfig, credentials: dict[str, Credentials], trust: PeerTrust) -> dict[int, SecAggClient]:
+    """One round's clients (fresh X25519 keys) for parties whose certificates already exist."""
+    return {i: SecAggClient(config, i, signer=credentials[name], peers=trust) for i, name in enumerate(config.participants)}
 
 
 def measure_point(n: int, dim: int, dropout: float, *, with_flower: bool, rng: np.random.Generator) -> Point:
@@ -98,8 +108,11 @@ def measure_point(n: int, dim: int, dropout: float, *, with_flower: bool, rng: n
 
     expected = plain()
     plain_s = best_of(3, plain)
+    credentials, trust = throwaway_cohort(config.participants)  # issued once per federation, not per round
     start = time.perf_counter()
-    total, _ = run_local_round(config, encoded, drop={"masked-update": dropped})
+    total, _ = run_local_round(
+        config, encoded, drop={"masked-update": dropped}, clients=fresh_clients(config, credentials, trust)
+    )
     ours_s = time.perf_counter() - start
     flower_s, flower_exact = None, None
     if with_flower:
@@ -135,17 +148,18 @@ def robustness(rounds: int, n: int, dim: int, rng: np.random.Generator) -> tuple
     Uses our default SecAgg+ degree (14 at n = 100, threshold 8 of 15 holders).
     """
     config = config_for(n, dim)
+    credentials, trust = throwaway_cohort(config.participants)
     exact = 0
     for r in range(rounds):
         encoded = {i: config.quantizer.encode(rng.uniform(-1, 1, dim), rng) for i in range(n)}
         dropped = set(rng.choice(n, size=n // 10, replace=False).tolist())
         phase = PHASE_NAMES[r % len(PHASE_NAMES)]
-        counted = [i for i in range(n) if phase == "unmask" or i not in dropped]
+        counted = [i for i in range(n) if phase in ("confirm-survivors", "unmask") or i not in dropped]  # masked input arrived
         expected = np.zeros(dim, dtype=np.uint32)
         for i in counted:
             expected += encoded[i]
         try:
-            total, _ = run_local_round(config, encoded, drop={phase: dropped})
+            total, _ = run_local_round(config, encoded, drop={phase: dropped}, clients=fresh_clients(config, credentials, trust))
         except RoundAborted:
             continue
         exact += bool(np.array_equal(total, expected))
@@ -197,13 +211,13 @@ def main() -> None:
             points.append(p)
             flower = f"{p.flower_s:9.3f}" if p.flower_s is not None else f"{'-':>9}"
             ratio = f"{p.flower_s / p.ours_s:11.1f}" if p.flower_s is not None else f"{'-':>11}"
-            exact = f"ours {'yes' if p.ours_exact else 'NO'}" + (
+            verdict = f"ours {'yes' if p.ours_exact else 'NO'}" + (
                 "" if p.flower_exact is None else f", flower {'yes' if p.flower_exact else 'NO'}"
             )
             print(
                 f"{n:>4} {dim:>8} {p.degree:>3} {dropout:>5.0%} {p.plain_s:>8.3f} {p.ours_s:>8.3f} {flower} "
                 f"{p.ours_s / p.plain_s:>10.1f} {ratio} "
-                f"{p.mask_bytes_per_s / p.keystream_bytes_per_s:>14.2f} {exact}"
+                f"{p.mask_bytes_per_s / p.keystream_bytes_per_s:>14.2f} {verdict}"
             )
     rounds = args.robustness_rounds if args.robustness_rounds is not None else (20 if args.quick else 100)
     if rounds:

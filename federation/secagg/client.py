@@ -127,7 +127,7 @@ class SecAggClient:
             raise self._abort(InvalidRequest("peer public keys repeat: refusing a possibly replayed key set"))
         holders = sorted(set(peer_keys) | {self.index})
         if len(holders) < self.config.threshold:
-            raise RoundAborted(f"only {len(holders)} share holders remain, the threshold is {self.config.threshold}")
+            raise self._abort(RoundAborted(f"only {len(holders)} share holders remain, the threshold is {self.config.threshold}"))
         self._peer_keys = peer_keys
         xs = [h + 1 for h in holders]
         self_shares = shamir.split(self._self_secret, threshold=self.config.threshold, holders=xs)
@@ -136,7 +136,10 @@ class SecAggClient:
         session = self.config.session
         sealed = {}
         for j, (encryption_public, _) in self._peer_keys.items():
-            key = share_key(self._encryption_private, encryption_public, session)
+            try:
+                key = share_key(self._encryption_private, encryption_public, session)
+            except InvalidRequest as error:
+                raise self._abort(error) from None
             sealed[j] = _crypto.seal(
                 key, self_shares[j + 1] + key_shares[j + 1], associated_data=share_binding(session, self.index, j)
             )

@@ -31,6 +31,7 @@ class SecAggServer:
         self._masked: dict[int, np.ndarray] = {}
         self._masked_with: dict[int, frozenset[int]] = {}
         self.survivors: frozenset[int] = frozenset()
+        self._confirmed: frozenset[int] = frozenset()
         self.dropouts: dict[str, list[int]] = {}
 
     def _enter(self, expected: str, following: str) -> None:
@@ -105,13 +106,14 @@ class SecAggServer:
         confirmed = {i: signatures[i] for i in signatures if i in self.survivors}
         self._note_dropouts("confirm-survivors", self.survivors, frozenset(confirmed))
         self._require(frozenset(confirmed), "confirming the survivor set")
+        self._confirmed = frozenset(confirmed)
         return confirmed
 
     def finish(self, revealed: Mapping[int, list[tuple[int, str, bytes]]]) -> np.ndarray:
         """After Unmask: the uint32 sum of the survivors' encoded inputs."""
         self._enter("confirmed", "done")
-        responders = frozenset(revealed) & frozenset(self._masked)
-        self._note_dropouts("unmask", frozenset(self._masked), responders)
+        responders = frozenset(revealed) & self._confirmed
+        self._note_dropouts("unmask", self._confirmed, responders)
         self_shares: dict[int, dict[int, bytes]] = {}
         key_shares: dict[int, dict[int, bytes]] = {}
         n = len(self.config.participants)

@@ -31,6 +31,7 @@ from federation.config import StrictModel, load_toml
 from federation.errors import CohortRejected
 
 FINGERPRINT_PREFIX = "sha256:"
+_CACHE_LIMIT = 4096  # certificates whose CA signature a node remembers having checked
 
 
 def fingerprint(certificate_der: bytes) -> str:
@@ -140,6 +141,8 @@ class PeerTrust:
         self.pins = dict(pins) if pins is not None else None
         self.revocations = Revocations(crl_path, self._ca)
         self._clock = clock
+        self._issued_by_ca: dict[bytes, x509.Certificate] = {}  # DER -> parsed, CA signature checked
+        self._cache_lock = threading.Lock()
 
     @property
     def mode(self) -> str:
@@ -147,24 +150,38 @@ class PeerTrust:
 
     def check_certificate(self, name: str, certificate_der: bytes) -> tuple[x509.Certificate, str]:
         """The parsed certificate of participant `name` and its fingerprint, or CohortRejected."""
+        certificate, why = self._issued(certificate_der)
+        if certificate is not None and why is None:
+            why = self._refusal(name, certificate, certificate_der)
+        if why is not None or certificate is None:
+            raise CohortRejected(f"participant {name!r}: {why}")
+        return certificate, fingerprint(certificate_der)
+
+    def _issued(self, certificate_der: bytes) -> tuple[x509.Certificate | None, str | None]:
+        """Parse and check the CA's signature once per certificate (cached); validity, revocation and pins every time."""
+        with self._cache_lock:
+            cached = self._issued_by_ca.get(certificate_der)
+        if cached is not None:
+            return cached, None
         try:
             certificate = x509.load_der_x509_certificate(certificate_der)
         except ValueError:
-            raise CohortRejected(f"participant {name!r}: its certificate cannot be parsed") from None
-        why = self._refusal(name, certificate, certificate_der)
-        if why is not None:
-            raise CohortRejected(f"participant {name!r}: {why}")
-        return certificate, fingerprint(certificate_der)
+            return None, "its certificate cannot be parsed"
+        if certificate.issuer != self._ca.subject:
+            return certificate, "its certificate is not issued by this federation's CA"
+        try:
+            certificate.verify_directly_issued_by(self._ca)
+        except (ValueError, TypeError, InvalidSignature):
+            return certificate, "its certificate's signature does not verify against this federation's CA"
+        with self._cache_lock:
+            if len(self._issued_by_ca) >= _CACHE_LIMIT:
+                self._issued_by_ca.clear()
+            self._issued_by_ca[certificate_der] = certificate
+        return certificate, None
 
     def _refusal(self, name: str, certificate: x509.Certificate, certificate_der: bytes) -> str | None:
         if common_name(certificate) != name:
             return f"its certificate is for {common_name(certificate)!r}"
-        if certificate.issuer != self._ca.subject:
-            return "its certificate is not issued by this federation's CA"
-        try:
-            certificate.verify_directly_issued_by(self._ca)
-        except (ValueError, TypeError, InvalidSignature):
-            return "its certificate's signature does not verify against this federation's CA"
         now = self._clock()
         if not certificate.not_valid_before_utc <= now <= certificate.not_valid_after_utc:
             start, end = certificate.not_valid_before_utc, certificate.not_valid_after_utc

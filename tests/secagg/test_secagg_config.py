@@ -7,10 +7,10 @@ import math
 import pytest
 
 from federation.errors import InvalidRequest
-from federation.secagg.config import RoundParameters, SecAggConfig, default_threshold, session_id
+from federation.secagg.config import PAYLOADS, RoundParameters, SecAggConfig, default_threshold, session_id
 
 PARTICIPANTS = tuple(f"node-{i}" for i in range(10))
-SESSION = session_id("run", 1, PARTICIPANTS)
+SESSION = session_id("run", 1, PARTICIPANTS, payload="update")
 
 
 def make(**overrides: object) -> SecAggConfig:
@@ -32,7 +32,7 @@ def make(**overrides: object) -> SecAggConfig:
 )
 def test_threshold_must_be_more_than_half_of_and_at_most_the_share_holders(n: int, degree: int | None, holders: int) -> None:
     participants = PARTICIPANTS[:n] if n <= 10 else tuple(f"p{i}" for i in range(n))
-    session = session_id("run", 1, participants)
+    session = session_id("run", 1, participants, payload="update")
     accepted = [t for t in range(0, holders + 3) if _accepts(session, participants, t, degree)]
     assert accepted == list(range(holders // 2 + 1, holders + 1))
     assert accepted[0] == default_threshold(holders)
@@ -113,27 +113,44 @@ def test_quantizer_uses_the_clip_and_the_cohort_size() -> None:
 
 def test_session_id_is_32_bytes_and_deterministic() -> None:
     assert len(SESSION) == 32
-    assert session_id("run", 1, PARTICIPANTS) == SESSION
+    assert session_id("run", 1, PARTICIPANTS, payload="update") == SESSION
 
 
 @pytest.mark.parametrize(
-    ("run_id", "round_", "participants"),
+    ("run_id", "round_", "participants", "payload"),
     [
-        pytest.param("run-2", 1, PARTICIPANTS, id="other-run"),
-        pytest.param("run", 2, PARTICIPANTS, id="other-round"),
-        pytest.param("run", 1, PARTICIPANTS[:-1], id="one-node-fewer"),
-        pytest.param("run", 1, (*PARTICIPANTS, "node-10"), id="one-node-more"),
-        pytest.param("run", 1, PARTICIPANTS[::-1], id="other-order"),
-        pytest.param("run1", 1, PARTICIPANTS, id="run-prefix-of-round"),
-        pytest.param("run", 11, PARTICIPANTS, id="round-11"),
+        pytest.param("run-2", 1, PARTICIPANTS, "update", id="other-run"),
+        pytest.param("run", 2, PARTICIPANTS, "update", id="other-round"),
+        pytest.param("run", 1, PARTICIPANTS[:-1], "update", id="one-node-fewer"),
+        pytest.param("run", 1, (*PARTICIPANTS, "node-10"), "update", id="one-node-more"),
+        pytest.param("run", 1, PARTICIPANTS[::-1], "update", id="other-order"),
+        pytest.param("run1", 1, PARTICIPANTS, "update", id="run-prefix-of-round"),
+        pytest.param("run", 11, PARTICIPANTS, "update", id="round-11"),
+        pytest.param("run", 1, PARTICIPANTS, "stats", id="stats-payload"),
+        pytest.param("run", 1, PARTICIPANTS, "eval", id="eval-payload"),
     ],
 )
-def test_session_id_binds_run_round_and_participants(run_id: str, round_: int, participants: tuple[str, ...]) -> None:
-    assert session_id(run_id, round_, participants) != SESSION
+def test_session_id_binds_run_round_payload_and_participants(
+    run_id: str, round_: int, participants: tuple[str, ...], payload: str
+) -> None:
+    assert session_id(run_id, round_, participants, payload=payload) != SESSION
+
+
+def test_session_id_payloads_are_pairwise_distinct() -> None:
+    assert len({session_id("run", 1, PARTICIPANTS, payload=p) for p in PAYLOADS}) == len(PAYLOADS)
+
+
+def test_session_id_needs_the_payload_by_keyword() -> None:
+    with pytest.raises(TypeError):
+        session_id("run", 1, PARTICIPANTS)  # type: ignore[call-arg]
+    with pytest.raises(TypeError):
+        session_id("run", 1, PARTICIPANTS, "update")  # type: ignore[misc]
 
 
 def test_session_id_encoding_is_injective() -> None:
-    assert session_id("r\x1f1", 2, ("a", "b")) != session_id("r", 1, ("2", "a", "b"))
+    assert session_id("r\x1f1", 2, ("a", "b"), payload="update") != session_id("r", 1, ("2", "a", "b"), payload="update")
+    # the payload is a length-prefixed field too: it cannot be shifted into a participant name
+    assert session_id("r", 1, ("a", "b"), payload="update") != session_id("r", 1, ("updatea", "b"), payload="")
 
 
 def test_round_parameters_derive_the_session_and_never_carry_it() -> None:
@@ -148,6 +165,23 @@ def test_round_parameters_derive_the_session_and_never_carry_it() -> None:
         8,
     )
     assert parameters.config("run", 2).session != SESSION
+    assert parameters.payload == "update"
+
+
+@pytest.mark.parametrize("payload", ["stats", "eval"])
+def test_round_parameters_bind_their_payload_into_the_session(payload: str) -> None:
+    parameters = RoundParameters(
+        participants=PARTICIPANTS, threshold=6, degree=None, clip=1.0, vector_length=8, max_weight=100.0, payload=payload
+    )
+    assert parameters.config("run", 1).session == session_id("run", 1, PARTICIPANTS, payload=payload) != SESSION
+
+
+@pytest.mark.parametrize("payload", ["", "Update", "model", "update "])
+def test_round_parameters_refuse_an_unknown_payload(payload: str) -> None:
+    with pytest.raises(InvalidRequest, match="payload"):
+        RoundParameters(
+            participants=PARTICIPANTS, threshold=6, degree=None, clip=1.0, vector_length=8, max_weight=100.0, payload=payload
+        )
 
 
 @pytest.mark.parametrize("max_weight", [0.0, 0.5, -1.0, math.nan, math.inf, 2.0**53])

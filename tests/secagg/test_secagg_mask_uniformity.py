@@ -24,8 +24,8 @@ import os
 
 import numpy as np
 
-from federation.secagg.client import SecAggClient
 from federation.secagg.config import SecAggConfig, session_id
+from federation.secagg.local import local_clients
 from federation.secagg.quantize import Quantizer
 from federation.secagg.server import SecAggServer
 
@@ -68,17 +68,17 @@ def masked_update_of(encoded: np.ndarray) -> np.ndarray:
     """Node 0's masked update in a real three-node round (self mask plus two pairwise masks)."""
     participants = ("node-0", "node-1", "node-2")
     config = SecAggConfig(
-        session=session_id("uniformity", 1, participants),
+        session=session_id("uniformity", 1, participants, payload="update"),
         participants=participants,
         threshold=2,
         degree=None,
         clip=1.0,
         vector_length=LENGTH,
     )
-    clients = [SecAggClient(config, i) for i in range(3)]
+    clients = local_clients(config)
     server = SecAggServer(config)
-    peers = server.collect_keys({i: c.advertise() for i, c in enumerate(clients)})
-    routed = server.route_shares({i: c.share_keys(peers[i]) for i, c in enumerate(clients)})
+    adverts = server.collect_keys({i: c.advertise() for i, c in clients.items()})
+    routed = server.route_shares({i: c.share_keys(adverts) for i, c in clients.items()})
     return clients[0].masked_input(encoded, routed[0])
 
 

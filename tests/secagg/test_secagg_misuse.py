@@ -1,4 +1,9 @@
-"""Misuse of the client and server state machines: order, replay, malicious coordinators and nodes."""
+"""Misuse of the client and server state machines: order, replay, malicious coordinators and nodes.
+
+The coordinator's attempts to invent or swap participants, and to tell nodes
+different survivor sets, are in test_secagg_cohort.py; here a participant
+misbehaves only through keys it signs with its own certificate.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +12,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import pytest
 
-from federation.errors import InvalidRequest, PolicyDenied, ProtocolOrderError, RoundAborted
+from federation.errors import CohortRejected, InvalidRequest, PolicyDenied, ProtocolOrderError, RoundAborted
 from federation.secagg import _crypto
 from federation.secagg.client import MASKING_KEY, SELF_MASK, SecAggClient
+from federation.secagg.cohort import Advert, advert_message
 from federation.secagg.config import SecAggConfig, session_id
 from federation.secagg.server import SecAggServer
+from federation.trust import Credentials, PeerTrust
+from federation.trust.authority import throwaway_cohort
 
 LENGTH = 16
 
@@ -19,7 +27,7 @@ LENGTH = 16
 def make_config(n: int = 4, *, threshold: int = 3, degree: int | None = None) -> SecAggConfig:
     participants = tuple(f"node-{i}" for i in range(n))
     return SecAggConfig(
-        session=session_id("misuse", 1, participants),
+        session=session_id("misuse", 1, participants, payload="update"),
         participants=participants,
         threshold=threshold,
         degree=degree,
@@ -34,50 +42,68 @@ class Round:
 
     config: SecAggConfig
     min_cohort: int = 1
+    credentials: dict[str, Credentials] = field(init=False)
+    trust: PeerTrust = field(init=False)
     clients: list[SecAggClient] = field(init=False)
     server: SecAggServer = field(init=False)
-    peers: dict[int, dict[int, tuple[bytes, bytes]]] = field(init=False)
+    adverts: dict[int, Advert] = field(init=False)
     sealed: dict[int, dict[int, bytes]] = field(init=False)
     routed: dict[int, dict[int, bytes]] = field(init=False)
     masked: dict[int, np.ndarray] = field(init=False)
-    requests: dict[int, tuple[frozenset[int], frozenset[int]]] = field(init=False)
+    survivors: frozenset[int] = field(init=False)
+    signatures: dict[int, bytes] = field(init=False)
 
     def __post_init__(self) -> None:
-        n = len(self.config.participants)
-        self.clients = [SecAggClient(self.config, i, min_cohort=self.min_cohort) for i in range(n)]
+        self.credentials, self.trust = throwaway_cohort(self.config.participants)
+        self.clients = [self.client(i) for i in range(len(self.config.participants))]
         self.server = SecAggServer(self.config)
 
+    def client(self, index: int) -> SecAggClient:
+        signer = self.credentials[self.config.participants[index]]
+        return SecAggClient(self.config, index, signer=signer, peers=self.trust, min_cohort=self.min_cohort)
+
+    def signed(self, index: int, encryption_public: bytes, masking_public: bytes) -> Advert:
+        """What participant `index` advertises if it signs keys of its choosing with its own certificate."""
+        signer = self.credentials[self.config.participants[index]]
+        message = advert_message(self.config.session, index, signer.name, encryption_public, masking_public)
+        return Advert(encryption_public, masking_public, signer.certificate, signer.sign(message))
+
     def advertise(self) -> Round:
-        self.peers = self.server.collect_keys({i: c.advertise() for i, c in enumerate(self.clients)})
+        self.adverts = self.server.collect_keys({i: c.advertise() for i, c in enumerate(self.clients)})
         return self
 
     def share(self) -> Round:
-        self.sealed = {i: self.clients[i].share_keys(self.peers[i]) for i in self.peers}
+        self.sealed = {i: self.clients[i].share_keys(self.adverts) for i in self.adverts}
         self.routed = self.server.route_shares(self.sealed)
         return self
 
     def mask(self, *, skip: frozenset[int] = frozenset()) -> Round:
         inputs = {i: np.full(LENGTH, i + 1, dtype=np.uint32) for i in self.routed if i not in skip}
         self.masked = {i: self.clients[i].masked_input(x, self.routed[i]) for i, x in inputs.items()}
-        self.requests = self.server.collect_masked(self.masked)
+        self.survivors = self.server.collect_masked(self.masked)
+        return self
+
+    def confirm(self) -> Round:
+        self.signatures = self.server.collect_confirmations({i: self.clients[i].confirm(self.survivors) for i in self.survivors})
         return self
 
     def reveal(self) -> dict[int, list[tuple[int, str, bytes]]]:
-        return {i: self.clients[i].unmask(*request) for i, request in self.requests.items()}
+        return {i: self.clients[i].unmask(self.signatures) for i in self.signatures}
 
 
 # -- phases out of order or repeated ------------------------------------------------------------
 
 
 def test_client_phases_out_of_order_are_refused() -> None:
-    config = make_config()
-    client = SecAggClient(config, 0)
+    client = Round(make_config()).clients[0]
     with pytest.raises(ProtocolOrderError):
         client.share_keys({})
     with pytest.raises(ProtocolOrderError):
         client.masked_input(np.zeros(LENGTH, dtype=np.uint32), {})
     with pytest.raises(ProtocolOrderError):
-        client.unmask(frozenset({0, 1, 2}), frozenset())
+        client.confirm(frozenset({0, 1, 2}))
+    with pytest.raises(ProtocolOrderError):
+        client.unmask({})
     assert client.phase == "new"
 
 
@@ -87,13 +113,16 @@ def test_client_phases_called_twice_are_refused() -> None:
         r.clients[0].advertise()
     r.share()
     with pytest.raises(ProtocolOrderError):
-        r.clients[0].share_keys(r.peers[0])
+        r.clients[0].share_keys(r.adverts)
     r.mask()
     with pytest.raises(ProtocolOrderError):
         r.clients[0].masked_input(np.zeros(LENGTH, dtype=np.uint32), r.routed[0])
+    r.confirm()
+    with pytest.raises(ProtocolOrderError):
+        r.clients[0].confirm(r.survivors)
     r.reveal()
     with pytest.raises(ProtocolOrderError):
-        r.clients[0].unmask(*r.requests[0])
+        r.clients[0].unmask(r.signatures)
 
 
 def test_server_phases_out_of_order_are_refused() -> None:
@@ -103,21 +132,25 @@ def test_server_phases_out_of_order_are_refused() -> None:
     with pytest.raises(ProtocolOrderError):
         server.collect_masked({})
     with pytest.raises(ProtocolOrderError):
+        server.collect_confirmations({})
+    with pytest.raises(ProtocolOrderError):
         server.finish({})
     assert server.phase == "new"
 
 
 def test_server_phases_called_twice_are_refused() -> None:
     r = Round(make_config()).advertise()
-    keys = {i: (c.encryption_public, c.masking_public) for i, c in enumerate(r.clients)}
     with pytest.raises(ProtocolOrderError):
-        r.server.collect_keys(keys)
+        r.server.collect_keys(r.adverts)
     r.share()
     with pytest.raises(ProtocolOrderError):
         r.server.route_shares(r.sealed)
     r.mask()
     with pytest.raises(ProtocolOrderError):
         r.server.collect_masked(r.masked)
+    r.confirm()
+    with pytest.raises(ProtocolOrderError):
+        r.server.collect_confirmations(r.signatures)
     revealed = r.reveal()
     total = r.server.finish(revealed)
     np.testing.assert_array_equal(total, np.full(LENGTH, 1 + 2 + 3 + 4, dtype=np.uint32))
@@ -126,19 +159,17 @@ def test_server_phases_called_twice_are_refused() -> None:
 
 
 def test_an_aborted_server_answers_nothing_more() -> None:
-    config = make_config()
-    clients = [SecAggClient(config, i) for i in range(4)]
-    server = SecAggServer(config)
+    r = Round(make_config())
     with pytest.raises(RoundAborted):
-        server.collect_keys({i: clients[i].advertise() for i in range(2)})  # 2 < threshold 3
-    assert server.phase == "aborted"
+        r.server.collect_keys({i: r.clients[i].advertise() for i in range(2)})  # 2 < threshold 3
+    assert r.server.phase == "aborted"
     with pytest.raises(ProtocolOrderError):
-        server.route_shares({})
+        r.server.route_shares({})
 
 
 def test_after_a_refused_share_the_server_does_not_crash_in_the_next_phase() -> None:
     r = Round(make_config(6, threshold=2, degree=2)).advertise()
-    sealed = {i: r.clients[i].share_keys(r.peers[i]) for i in r.peers}
+    sealed = {i: r.clients[i].share_keys(r.adverts) for i in r.adverts}
     stranger = next(j for j in range(6) if j != 0 and j not in r.config.graph[0])
     sealed[0] = {**sealed[0], stranger: b"\x00" * 60}
     with pytest.raises(InvalidRequest, match="non-neighbour"):
@@ -150,55 +181,95 @@ def test_after_a_refused_share_the_server_does_not_crash_in_the_next_phase() -> 
 # -- a coordinator asking for too much ---------------------------------------------------------
 
 
-def test_client_refuses_to_reveal_both_shares_of_one_peer_and_never_answers_again() -> None:
+def test_client_refuses_to_unmask_for_survivor_sets_that_differ_and_never_answers_again() -> None:
+    """Telling node 0 that node 3 dropped (so it reveals 3's masking key) while the others were told
+    3 survived (so they reveal its self mask) would unmask node 3's input: the signatures give it away."""
     r = Round(make_config()).advertise().share().mask()
-    survivors, _ = r.requests[0]
+    everyone = frozenset(range(4))
+    told_0 = frozenset({0, 1, 2})
+    signatures = {0: r.clients[0].confirm(told_0), **{i: r.clients[i].confirm(everyone) for i in (1, 2, 3)}}
     client = r.clients[0]
-    with pytest.raises(PolicyDenied, match="both shares"):
-        client.unmask(survivors, frozenset({1}))  # 1 is also a survivor: self-mask and key would unmask its input
+    with pytest.raises(CohortRejected, match="survivor sets differ"):
+        client.unmask({i: signatures[i] for i in told_0})
     assert client.phase == "done"
     with pytest.raises(ProtocolOrderError):
-        client.unmask(survivors, frozenset())  # the honest-looking retry is not answered either
+        client.unmask({i: signatures[i] for i in told_0})  # a retry is not answered either
 
 
-def test_client_refuses_to_unmask_for_fewer_survivors_than_its_min_cohort() -> None:
+def test_client_refuses_to_confirm_fewer_survivors_than_its_min_cohort() -> None:
     r = Round(make_config(), min_cohort=4).advertise().share().mask(skip=frozenset({3}))
-    survivors, dropped = r.requests[0]
-    assert len(survivors) == 3 and dropped == frozenset({3})
+    assert r.survivors == frozenset({0, 1, 2})
     with pytest.raises(PolicyDenied, match="minimum of 4"):
-        r.clients[0].unmask(survivors, dropped)
+        r.clients[0].confirm(r.survivors)
+    assert r.clients[0].phase == "done"
 
 
-def test_client_refuses_to_unmask_for_fewer_survivors_than_the_threshold() -> None:
+def test_client_refuses_to_confirm_fewer_survivors_than_the_threshold() -> None:
     r = Round(make_config()).advertise().share().mask()
     with pytest.raises(PolicyDenied, match="minimum of 3"):
-        r.clients[0].unmask(frozenset({0, 1}), frozenset({2}))
+        r.clients[0].confirm(frozenset({0, 1}))
+    with pytest.raises(ProtocolOrderError):
+        r.clients[0].unmask({})
 
 
-def test_client_refuses_unmask_that_leaves_out_its_own_input() -> None:
+def test_client_refuses_a_survivor_set_that_leaves_out_its_own_input() -> None:
     r = Round(make_config()).advertise().share().mask()
     with pytest.raises(ProtocolOrderError, match="own input"):
-        r.clients[0].unmask(frozenset({1, 2, 3}), frozenset())
+        r.clients[0].confirm(frozenset({1, 2, 3}))
+    assert r.clients[0].phase == "done"
 
 
-def test_client_refuses_unmask_naming_nodes_outside_the_cohort() -> None:
+def test_client_refuses_a_survivor_set_naming_nodes_outside_the_cohort() -> None:
     r = Round(make_config()).advertise().share().mask()
-    with pytest.raises(InvalidRequest, match="outside the cohort"):
-        r.clients[0].unmask(frozenset({0, 1, 2, 3, 7}), frozenset())
+    with pytest.raises(CohortRejected, match=r"never accepted: \[7\]"):
+        r.clients[0].confirm(frozenset({0, 1, 2, 3, 7}))
 
 
-def test_client_refuses_key_share_of_a_peer_it_never_masked_with() -> None:
+def test_client_refuses_a_survivor_set_naming_a_node_that_never_advertised() -> None:
+    r = Round(make_config(5))
+    adverts = r.server.collect_keys({i: r.clients[i].advertise() for i in range(4)})  # node 4 never advertised
+    r.adverts = adverts
+    r.sealed = {i: r.clients[i].share_keys(adverts) for i in adverts}
+    r.routed = r.server.route_shares(r.sealed)
+    r.mask()
+    with pytest.raises(CohortRejected, match=r"never accepted: \[4\]"):
+        r.clients[0].confirm(frozenset({0, 1, 2, 4}))
+
+
+def test_client_refuses_signatures_from_non_survivors() -> None:
+    r = Round(make_config()).advertise().share().mask(skip=frozenset({3})).confirm()
+    with pytest.raises(CohortRejected, match=r"non-survivors \[3\]"):
+        r.clients[0].unmask({**r.signatures, 3: r.signatures[1]})
+
+
+def test_client_refuses_to_unmask_with_fewer_confirmations_than_the_threshold() -> None:
+    r = Round(make_config()).advertise().share().mask().confirm()
+    with pytest.raises(CohortRejected, match="only 2 survivors confirmed"):
+        r.clients[0].unmask({i: r.signatures[i] for i in (0, 1)})
+
+
+def test_client_reveals_no_key_share_of_a_dropped_peer_it_never_masked_with() -> None:
+    """The client derives the dropped peers itself, from those it masked with: a non-neighbour is never among them."""
     config = make_config(6, threshold=2, degree=2)
-    r = Round(config).advertise().share().mask()
     stranger = next(j for j in range(1, 6) if j not in config.graph[0])
-    with pytest.raises(InvalidRequest, match="never shared masks"):
-        r.clients[0].unmask(frozenset(set(range(6)) - {stranger}), frozenset({stranger}))
+    r = Round(config).advertise().share().mask(skip=frozenset({stranger})).confirm()
+    revealed = r.clients[0].unmask(r.signatures)
+    assert stranger not in {owner for owner, _, _ in revealed}
+    assert {owner for owner, kind, _ in revealed if kind == MASKING_KEY} == config.graph[0] - r.survivors
 
 
 def test_revealed_shares_are_self_masks_of_survivors_and_keys_of_dropped_peers_only() -> None:
-    r = Round(make_config()).advertise().share().mask(skip=frozenset({2}))
-    revealed = r.clients[0].unmask(*r.requests[0])
+    r = Round(make_config()).advertise().share().mask(skip=frozenset({2})).confirm()
+    revealed = r.clients[0].unmask(r.signatures)
     assert {(owner, kind) for owner, kind, _ in revealed} == {(0, SELF_MASK), (1, SELF_MASK), (3, SELF_MASK), (2, MASKING_KEY)}
+
+
+def test_a_survivor_that_did_not_confirm_is_still_unmasked() -> None:
+    r = Round(make_config()).advertise().share().mask()
+    r.signatures = r.server.collect_confirmations({i: r.clients[i].confirm(r.survivors) for i in (0, 1, 2)})
+    revealed = r.reveal()
+    assert {(owner, kind) for owner, kind, _ in revealed[0]} == {(i, SELF_MASK) for i in range(4)}
+    np.testing.assert_array_equal(r.server.finish(revealed), np.full(LENGTH, 1 + 2 + 3 + 4, dtype=np.uint32))
 
 
 # -- shares in transit -------------------------------------------------------------------------
@@ -238,55 +309,60 @@ def test_truncated_share_is_refused() -> None:
 
 
 def test_shares_from_peers_without_keys_are_refused() -> None:
-    config = make_config()
-    clients = [SecAggClient(config, i) for i in range(4)]
-    server = SecAggServer(config)
-    peers = server.collect_keys({i: clients[i].advertise() for i in range(3)})  # node 3 never advertised
-    sealed = {i: clients[i].share_keys(peers[i]) for i in range(3)}
-    routed = server.route_shares(sealed)
+    r = Round(make_config())
+    adverts = r.server.collect_keys({i: r.clients[i].advertise() for i in range(3)})  # node 3 never advertised
+    sealed = {i: r.clients[i].share_keys(adverts) for i in range(3)}
+    routed = r.server.route_shares(sealed)
     with pytest.raises(InvalidRequest, match="never received"):
-        clients[0].masked_input(np.zeros(LENGTH, dtype=np.uint32), {**routed[0], 3: sealed[1][0]})
+        r.clients[0].masked_input(np.zeros(LENGTH, dtype=np.uint32), {**routed[0], 3: sealed[1][0]})
 
 
 # -- keys offered to a node ---------------------------------------------------------------------
 
 
-def test_keys_for_non_neighbours_are_refused() -> None:
+def test_a_node_checks_every_advert_but_shares_only_with_its_neighbours() -> None:
     config = make_config(6, threshold=2, degree=2)
     r = Round(config).advertise()
-    stranger = next(j for j in range(1, 6) if j not in config.graph[0])
-    stranger_keys = (r.clients[stranger].encryption_public, r.clients[stranger].masking_public)
-    with pytest.raises(InvalidRequest, match="non-neighbours"):
-        r.clients[0].share_keys({**r.peers[0], stranger: stranger_keys})
+    sealed = r.clients[0].share_keys(r.adverts)
+    assert r.clients[0].accepted == frozenset(range(6))
+    assert set(sealed) == config.graph[0]
 
 
-def test_keys_offered_for_the_node_itself_are_refused() -> None:
+def test_keys_offered_for_indices_outside_the_cohort_are_refused() -> None:
     r = Round(make_config()).advertise()
-    own = (r.clients[0].encryption_public, r.clients[0].masking_public)
-    with pytest.raises(InvalidRequest, match="non-neighbours"):
-        r.clients[0].share_keys({**r.peers[0], 0: own})
+    with pytest.raises(InvalidRequest, match="outside the cohort"):
+        r.clients[0].share_keys({**r.adverts, 4: r.adverts[1]})
+    assert r.clients[0].phase == "done"
+
+
+def test_other_keys_offered_for_the_node_itself_are_refused() -> None:
+    r = Round(make_config()).advertise()
+    other = r.signed(0, r.clients[1].encryption_public, r.clients[1].masking_public)  # even signed by node 0's key
+    with pytest.raises(CohortRejected, match="not the ones it advertised"):
+        r.clients[0].share_keys({**r.adverts, 0: other})
 
 
 def test_repeated_peer_keys_are_refused() -> None:
+    """Node 2 signs node 1's keys as its own: its advert verifies, but the key set repeats."""
     r = Round(make_config()).advertise()
-    peers = dict(r.peers[0])
-    peers[2] = peers[1]  # node 2 "advertises" node 1's keys
+    copied = r.signed(2, *r.adverts[1].keys)
     with pytest.raises(InvalidRequest, match="repeat"):
-        r.clients[0].share_keys(peers)
+        r.clients[0].share_keys({**r.adverts, 2: copied})
+    assert r.clients[0].phase == "done"
 
 
 def test_a_peers_two_keys_must_differ() -> None:
     r = Round(make_config()).advertise()
-    encryption, _ = r.peers[0][1]
+    encryption, _ = r.adverts[1].keys
     with pytest.raises(InvalidRequest, match="repeat"):
-        r.clients[0].share_keys({**r.peers[0], 1: (encryption, encryption)})
+        r.clients[0].share_keys({**r.adverts, 1: r.signed(1, encryption, encryption)})
 
 
 def test_the_nodes_own_key_echoed_back_is_refused() -> None:
     r = Round(make_config()).advertise()
-    _, masking = r.peers[0][1]
+    _, masking = r.adverts[1].keys
     with pytest.raises(InvalidRequest, match="repeat"):
-        r.clients[0].share_keys({**r.peers[0], 1: (r.clients[0].encryption_public, masking)})
+        r.clients[0].share_keys({**r.adverts, 1: r.signed(1, r.clients[0].encryption_public, masking)})
 
 
 @pytest.mark.parametrize(
@@ -294,32 +370,50 @@ def test_the_nodes_own_key_echoed_back_is_refused() -> None:
 )
 def test_unusable_encryption_keys_are_refused(bad_key: bytes) -> None:
     r = Round(make_config()).advertise()
-    _, masking = r.peers[0][1]
+    _, masking = r.adverts[1].keys
     with pytest.raises(InvalidRequest, match="X25519"):
-        r.clients[0].share_keys({**r.peers[0], 1: (bad_key, masking)})
+        r.clients[0].share_keys({**r.adverts, 1: r.signed(1, bad_key, masking)})
 
 
 def test_too_few_advertised_neighbours_aborts_at_the_client() -> None:
     r = Round(make_config()).advertise()
     with pytest.raises(RoundAborted, match="share holders"):
-        r.clients[0].share_keys({1: r.peers[0][1]})  # 2 holders, threshold 3
+        r.clients[0].share_keys({0: r.adverts[0], 1: r.adverts[1]})  # 2 holders, threshold 3
+
+
+@pytest.mark.parametrize("failure", ["unusable-key", "too-few-holders"])
+def test_a_node_that_refused_its_keys_answers_nothing_more(failure: str) -> None:
+    r = Round(make_config()).advertise()
+    if failure == "unusable-key":
+        offered = {**r.adverts, 1: r.signed(1, bytes(32), r.adverts[1].masking_public)}
+    else:
+        offered = {0: r.adverts[0], 1: r.adverts[1]}
+    with pytest.raises((InvalidRequest, RoundAborted)):
+        r.clients[0].share_keys(offered)
+    assert r.clients[0].phase == "done"
+
+
+def test_fewer_advertised_parties_than_the_min_cohort_are_refused() -> None:
+    r = Round(make_config(), min_cohort=4).advertise()
+    with pytest.raises(PolicyDenied, match="only 3 parties advertised keys"):
+        r.clients[0].share_keys({i: r.adverts[i] for i in range(3)})
+    assert r.clients[0].phase == "done"
 
 
 # -- what nodes send to the server ---------------------------------------------------------------
 
 
 def test_keys_from_unknown_participants_are_refused() -> None:
-    config = make_config()
-    clients = [SecAggClient(config, i) for i in range(4)]
-    keys = {i: clients[i].advertise() for i in range(4)}
+    r = Round(make_config())
+    keys = {i: c.advertise() for i, c in enumerate(r.clients)}
     with pytest.raises(InvalidRequest, match="unknown participants"):
-        SecAggServer(config).collect_keys({**keys, 9: keys[0]})
+        r.server.collect_keys({**keys, 9: keys[0]})
 
 
 def test_share_addressed_to_a_non_neighbour_is_refused() -> None:
     config = make_config(6, threshold=2, degree=2)
     r = Round(config).advertise()
-    sealed = {i: r.clients[i].share_keys(r.peers[i]) for i in r.peers}
+    sealed = {i: r.clients[i].share_keys(r.adverts) for i in r.adverts}
     stranger = next(j for j in range(1, 6) if j not in config.graph[0])
     with pytest.raises(InvalidRequest, match="non-neighbour"):
         r.server.route_shares({**sealed, 0: {**sealed[0], stranger: b"\x00" * 60}})
@@ -327,7 +421,7 @@ def test_share_addressed_to_a_non_neighbour_is_refused() -> None:
 
 def test_share_addressed_to_the_sender_itself_is_refused() -> None:
     r = Round(make_config()).advertise()
-    sealed = {i: r.clients[i].share_keys(r.peers[i]) for i in r.peers}
+    sealed = {i: r.clients[i].share_keys(r.adverts) for i in r.adverts}
     with pytest.raises(InvalidRequest, match="non-neighbour"):
         r.server.route_shares({**sealed, 1: {**sealed[1], 1: b"\x00" * 60}})
 
@@ -366,7 +460,7 @@ def test_client_refuses_an_encoded_input_of_wrong_length_or_dtype(encoded: np.nd
 
 def test_holder_revealing_a_share_it_cannot_hold_is_refused() -> None:
     config = make_config(6, threshold=2, degree=2)
-    r = Round(config).advertise().share().mask()
+    r = Round(config).advertise().share().mask().confirm()
     revealed = r.reveal()
     stranger = next(j for j in range(1, 6) if j not in config.holders[0])
     revealed[0] = [*revealed[0], (stranger, SELF_MASK, b"\x00" * 66)]
@@ -375,7 +469,7 @@ def test_holder_revealing_a_share_it_cannot_hold_is_refused() -> None:
 
 
 def test_unknown_share_kind_is_refused() -> None:
-    r = Round(make_config()).advertise().share().mask()
+    r = Round(make_config()).advertise().share().mask().confirm()
     revealed = r.reveal()
     revealed[0] = [(owner, "private-key", share) for owner, _, share in revealed[0]]
     with pytest.raises(InvalidRequest, match="unknown share kind"):
@@ -383,7 +477,7 @@ def test_unknown_share_kind_is_refused() -> None:
 
 
 def test_holder_revealing_a_share_of_a_node_outside_the_cohort_is_refused() -> None:
-    r = Round(make_config()).advertise().share().mask()
+    r = Round(make_config()).advertise().share().mask().confirm()
     revealed = r.reveal()
     revealed[0] = [*revealed[0], (99, SELF_MASK, b"\x00" * 66)]
     with pytest.raises(InvalidRequest):
@@ -391,7 +485,7 @@ def test_holder_revealing_a_share_of_a_node_outside_the_cohort_is_refused() -> N
 
 
 def test_withheld_shares_abort_rather_than_give_a_wrong_sum() -> None:
-    r = Round(make_config()).advertise().share().mask()
+    r = Round(make_config()).advertise().share().mask().confirm()
     revealed = r.reveal()
     for holder in (1, 2):  # only 2 of 4 holders reveal node 0's self-mask share: below threshold 3
         revealed[holder] = [entry for entry in revealed[holder] if entry[0] != 0]
@@ -402,7 +496,7 @@ def test_withheld_shares_abort_rather_than_give_a_wrong_sum() -> None:
 
 def test_a_corrupted_revealed_share_never_yields_a_silently_wrong_sum_for_that_node() -> None:
     """A malformed share (wrong length) is refused rather than interpolated."""
-    r = Round(make_config()).advertise().share().mask()
+    r = Round(make_config()).advertise().share().mask().confirm()
     revealed = r.reveal()
     revealed = {holder: [(o, k, s[:-1]) for o, k, s in shares] for holder, shares in revealed.items()}
     with pytest.raises(InvalidRequest, match="malformed"):
@@ -410,7 +504,13 @@ def test_a_corrupted_revealed_share_never_yields_a_silently_wrong_sum_for_that_n
 
 
 def test_client_index_outside_the_cohort_is_refused() -> None:
-    config = make_config()
+    r = Round(make_config())
     for index in (-1, 4):
         with pytest.raises(InvalidRequest, match="not a participant"):
-            SecAggClient(config, index)
+            SecAggClient(r.config, index, signer=r.credentials["node-0"], peers=r.trust)
+
+
+def test_client_signer_must_be_the_participant_at_its_index() -> None:
+    r = Round(make_config())
+    with pytest.raises(InvalidRequest, match="not this node"):
+        SecAggClient(r.config, 1, signer=r.credentials["node-0"], peers=r.trust)

@@ -24,7 +24,7 @@ CLIP = 1.0
 def make_config(n: int, *, threshold: int, degree: int | None, length: int, run: str = "run") -> SecAggConfig:
     participants = tuple(f"node-{i}" for i in range(n))
     return SecAggConfig(
-        session=session_id(run, 1, participants),
+        session=session_id(run, 1, participants, payload="update"),
         participants=participants,
         threshold=threshold,
         degree=degree,
@@ -55,7 +55,10 @@ def expected_outcome(config: SecAggConfig, drop: dict[str, set[int]]) -> set[int
     """The nodes whose inputs the sum must cover, or None if the round must abort.
 
     Derived from the protocol, not from the code: a node shares its secrets
-    with the neighbours that advertised; a survivor's self mask needs `t`
+    with the neighbours that advertised; every node whose masked update
+    arrived is a survivor and counts in the sum, even if it then fails to
+    confirm the survivor set; at least `t` survivors must confirm, and only
+    those who confirmed may reveal; a survivor's self mask needs `t`
     responders among it and its neighbours that shared; a node dropped after
     sharing needs `t` responders among its neighbours to rebuild its key.
     """
@@ -64,8 +67,9 @@ def expected_outcome(config: SecAggConfig, drop: dict[str, set[int]]) -> set[int
     advertised = everyone - drop["advertise-keys"]
     shared = advertised - drop["share-keys"]
     masked = shared - drop["masked-update"]
-    responders = masked - drop["unmask"]
-    if len(advertised) < t or len(shared) < t or len(masked) < t:
+    confirmed = masked - drop["confirm-survivors"]
+    responders = confirmed - drop["unmask"]
+    if len(advertised) < t or len(shared) < t or len(masked) < t or len(confirmed) < t:
         return None
     if any(len(graph[i] & advertised) + 1 < t for i in shared):  # a sharer without t holders
         return None
@@ -107,14 +111,25 @@ def test_round_returns_the_survivors_sum_or_aborts_never_a_wrong_sum(case: tuple
     assert total.dtype == np.uint32 and total.shape == (config.vector_length,)
     np.testing.assert_array_equal(total, plain_sum(encoded, expected, config.vector_length))
     assert server.phase == "done"
+    assert server.dropouts == expected_dropouts(drop)
+
+
+def expected_dropouts(drop: dict[str, set[int]]) -> dict[str, list[int]]:
+    """The server's dropout log names each node once, at the phase it vanished."""
     gone: set[int] = set()
     recorded = {}
-    for phase in PHASE_NAMES:  # the server's dropout log names each node once, at the phase it vanished
-        lost = drop[phase] - gone
+    for phase in PHASE_NAMES:
+        lost = drop.get(phase, set()) - gone
         gone |= lost
         if lost:
             recorded[phase] = sorted(lost)
-    assert server.dropouts == recorded
+    return recorded
+
+
+def test_a_node_dropped_at_confirm_survivors_is_logged_once() -> None:
+    config = make_config(6, threshold=4, degree=None, length=4)
+    _, server = run_local_round(config, encoded_inputs(config, 6), drop={"confirm-survivors": {2}})
+    assert server.dropouts == {"confirm-survivors": [2]}
 
 
 def test_full_round_without_dropouts_decodes_to_the_float_sum() -> None:
@@ -144,15 +159,35 @@ def test_node_dropped_at_unmask_still_counts() -> None:
     assert server.dropouts == {"unmask": [0, 5]}
 
 
+def test_node_dropped_at_confirm_survivors_still_counts() -> None:
+    """Its masked update arrived, so it is a survivor: the others reveal its self mask."""
+    config = make_config(6, threshold=4, degree=None, length=33)
+    encoded = encoded_inputs(config, 8)
+    total, server = run_local_round(config, encoded, drop={"confirm-survivors": {1, 4}})
+    np.testing.assert_array_equal(total, plain_sum(encoded, set(range(6)), 33))
+    assert server.survivors == frozenset(range(6))
+    assert server.dropouts["confirm-survivors"] == [1, 4]
+
+
 def test_dropouts_at_every_phase_on_a_secagg_plus_graph() -> None:
     config = make_config(12, threshold=4, degree=6, length=50)
     encoded = encoded_inputs(config, 3)
-    drop = {"advertise-keys": {0}, "share-keys": {5}, "masked-update": {9}, "unmask": {11}}
-    expected = set(range(12)) - {0, 5, 9}
+    drop = {"advertise-keys": {0}, "share-keys": {1}, "masked-update": {2}, "confirm-survivors": {9}, "unmask": {11}}
+    expected = set(range(12)) - {0, 1, 2}
     assert expected_outcome(config, {p: drop.get(p, set()) for p in PHASE_NAMES}) == expected  # the oracle agrees
     total, server = run_local_round(config, encoded, drop=drop)
     np.testing.assert_array_equal(total, plain_sum(encoded, expected, 50))
-    assert server.dropouts == {"advertise-keys": [0], "share-keys": [5], "masked-update": [9], "unmask": [11]}
+    assert server.dropouts == {
+        "advertise-keys": [0],
+        "share-keys": [1],
+        "masked-update": [2],
+        "confirm-survivors": [9],
+        "unmask": [11],
+    }
+
+
+def test_phase_names_put_the_survivor_confirmation_between_masking_and_unmasking() -> None:
+    assert PHASE_NAMES == ("advertise-keys", "share-keys", "masked-update", "confirm-survivors", "unmask")
 
 
 @pytest.mark.parametrize(
@@ -161,10 +196,12 @@ def test_dropouts_at_every_phase_on_a_secagg_plus_graph() -> None:
         {"advertise-keys": {0, 1, 2}},
         {"share-keys": {0, 1, 2}},
         {"masked-update": {3, 4, 5}},
+        {"confirm-survivors": {3, 4, 5}},
         {"unmask": {0, 1, 2}},
         {"advertise-keys": {0}, "share-keys": {1}, "masked-update": {2}},
+        {"share-keys": {0}, "confirm-survivors": {1}, "unmask": {2}},
     ],
-    ids=["advertise", "share", "masked", "unmask", "one-per-phase"],
+    ids=["advertise", "share", "masked", "confirm", "unmask", "one-per-phase", "share-confirm-unmask"],
 )
 def test_too_few_remaining_aborts(drop: dict[str, set[int]]) -> None:
     config = make_config(6, threshold=4, degree=None, length=8)

@@ -57,11 +57,20 @@ def test_frozen_keystream_of_seed_0_to_31() -> None:
 
 
 def test_frozen_session_id() -> None:
-    # Length-prefixed fields since the encoding was made injective; SESSION above stays the
-    # fixed salt of the derivations below.
-    assert session_id("frozen-run", 7, ("node-a", "node-b", "node-c")) == h(
-        "c28a7dc72e4df434adc82526d57ec7d16d8899ab36733b188505dd93c313199c"
+    # SHA-256 of b"federation/secagg/v1/session\x00" followed by the length-prefixed (4-byte
+    # big-endian) fields run_id, str(round), payload, then each participant. SESSION above stays
+    # the fixed salt of the derivations below.
+    assert session_id("frozen-run", 7, ("node-a", "node-b", "node-c"), payload="update") == h(
+        "b759f781e3224bbd8470f3b2a928b3919a09578274716406b339170eb8cc9ca5"
     )
+
+
+def test_frozen_session_id_binds_the_payload() -> None:
+    assert session_id("frozen-run", 7, ("node-a", "node-b", "node-c"), payload="stats") == h(
+        "2caa4f6ac3a7217f0bebb5205ced7f77c539e7564a59d67d93d3caf52f67e303"
+    )
+    ids = {session_id("frozen-run", 7, ("node-a", "node-b", "node-c"), payload=p) for p in ("update", "stats", "eval")}
+    assert len(ids) == 3
 
 
 def test_frozen_self_mask_seed_and_mask() -> None:
