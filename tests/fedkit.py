@@ -21,9 +21,9 @@ import grpc
 
 from federation.coordinator.client import NodeClient
 from federation.coordinator.negotiate import combine_stats, negotiate
+from federation.experiments.launcher import prepare_identities
 from federation.node.serve import start_node
 from federation.task import ModelSpec, RunContext, TaskSpec
-from federation.experiments.launcher import prepare_identities
 from federation.transport.tls import Identity, ensure_identities
 
 REPO = Path(__file__).resolve().parents[1]
