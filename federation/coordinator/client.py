@@ -29,7 +29,7 @@ from federation.transport import serde
 from federation.transport.channel import secure_channel
 from federation.transport.status import error_from_rpc
 from federation.transport.streaming import TensorAssembler, iter_chunks, tensor_header
-from federation.transport.tls import Identity
+from federation.transport.tls import Identity, certificate_name
 
 T = TypeVar("T")
 DEFAULT_TIMEOUT = 600.0
@@ -53,6 +53,7 @@ class NodeClient:
         self.address = address
         self.timeout = timeout
         self.traffic = Traffic()
+        self.caller = certificate_name(identity.cert.read_bytes())  # the identity nodes see: binds secure sessions
         self._channel = secure_channel(address, identity, expected_node=node_id)
         self._stub = node_pb2_grpc.NodeServiceStub(self._channel)  # type: ignore[no-untyped-call]
 

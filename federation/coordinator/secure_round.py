@@ -48,7 +48,7 @@ def secure_sum(
 ) -> tuple[np.ndarray | None, SecureOutcome]:
     """The four phases; returns the decoded float sum over the survivors (or None) and the outcome."""
     by_index = {parameters.participants.index(c.node_id): c for c in clients}
-    server = SecAggServer(parameters.config(context.run_id, context.round))
+    server = SecAggServer(parameters.config(context.run_id, context.round, caller=clients[0].caller if clients else ""))
     outcome = SecureOutcome(arrays=None, total_weight=0.0, survivors=[])
 
     def phase(rpc: str, indices: Sequence[int], call: Callable[[int, NodeClient], T]) -> dict[int, T]:

@@ -40,7 +40,7 @@ def prepare_identities(pki_dir: Path, manifests: dict[str, Path], coordinator: s
     for path in manifests.values():
         pins = load_manifest(path).pins_path
         if pins is not None:
-            write_pins(pki_dir, list(manifests), path=pins)
+            write_pins(pki_dir, list(manifests), path=pins, recipients=[coordinator])
 
 
 def start_nodes(

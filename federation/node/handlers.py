@@ -130,14 +130,32 @@ class NodeHandlers:
         )
         return decision
 
-    def authorise(self, caller: str, context: RunContext, release: Release, task: TaskSpec) -> Decision:
-        decision = self.decide(caller, context, release, task=task)
+    def authorise(
+        self, caller: str, context: RunContext, release: Release, task: TaskSpec, *, cohort_size: int | None = None
+    ) -> Decision:
+        decision = self.decide(caller, context, release, task=task, cohort_size=cohort_size)
         if decision.budget_exhausted:
             raise BudgetExhausted("; ".join(decision.reasons))
         if not decision.allowed:
             raise PolicyDenied(decision.reasons)
         self.runs.require(caller, context, task)
         return decision
+
+    @staticmethod
+    def _individual_results(decision: Decision) -> None:
+        """This node's own evaluation sums leave it only under a rule that releases individual updates.
+
+        Metrics of a model the caller chose (or seeded) on one node's records
+        reveal about as much as an individual update: score histograms by label
+        of a one-feature model read the records off one by one.
+        """
+        if release_rank(decision.max_release) < release_rank("update"):
+            raise PolicyDenied(
+                [
+                    f"rule {decision.rule!r} releases at most {decision.max_release!r}: this node's evaluation results "
+                    f"leave it only summed by secure aggregation with at least {decision.min_cohort} parties"
+                ]
+            )
 
     def model(self, task: TaskSpec, arrays: NamedArrays | None) -> torch.nn.Module:
         n_inputs = len(encoded_columns(self.runtime.schema, task.features))
@@ -268,14 +286,7 @@ class NodeHandlers:
         much as an individual update; below that level evaluation results leave
         only summed over the cohort (the "eval" payload of secure aggregation).
         """
-        decision = self.authorise(caller, context, "stats", task)
-        if release_rank(decision.max_release) < release_rank("update"):
-            raise PolicyDenied(
-                [
-                    f"rule {decision.rule!r} releases at most {decision.max_release!r}: evaluation results leave this node "
-                    f"only summed by secure aggregation with at least {decision.min_cohort} parties"
-                ]
-            )
+        self._individual_results(self.authorise(caller, context, "stats", task))
         self.runs.claim_evaluation(caller, context, task)
         rt = self.runtime
         train_rows, test_rows = rt.split_for(task.view)
@@ -291,7 +302,8 @@ class NodeHandlers:
                 yield round_, sums, n
 
     def _train_local(self, caller: str, context: RunContext, task: TaskSpec) -> Iterator[tuple[int, EvalSums, int]]:
-        self.authorise(caller, context, "stats", task)
+        """Local-only training; its per-round metrics are this node's own results, released like an evaluation."""
+        self._individual_results(self.authorise(caller, context, "stats", task))
         rt = self.runtime
         train_rows, test_rows = rt.split_for(task.view)
         island = replace(task, scaling=None)  # an island scales by its own data, never by a caller's numbers

@@ -12,7 +12,7 @@ the round at this node with nothing revealed, and is audited.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
@@ -26,6 +26,7 @@ from federation.models.registry import build_model
 from federation.models.training import NamedArrays, evaluate, get_arrays
 from federation.node.state import SecureRound
 from federation.node.training import finite_delta, prepare
+from federation.policy.evaluate import Decision
 from federation.policy.model import Release
 from federation.privacy.noise import privatise
 from federation.secagg.client import SecAggClient
@@ -49,6 +50,18 @@ class SecureHandlers:
         except Exception:
             self.node.runs.end_secure_round(caller, context)
             raise
+
+    def _same_rule(self, caller: str, context: RunContext, task: TaskSpec, secure: SecureRound) -> Callable[[Release], Decision]:
+        """Authorise at MaskedUpdate as at AdvertiseKeys: the same cohort, hence the same rule, or nothing."""
+
+        def authorise(release: Release) -> Decision:
+            cohort = len(secure.client.config.participants)
+            decision = self.node.authorise(caller, context, release, task, cohort_size=cohort)
+            if decision.rule != secure.rule:
+                raise PolicyDenied([f"this round was admitted under rule {secure.rule!r}, not {decision.rule!r}"])
+            return decision
+
+        return authorise
 
     def _release(self, payload: str) -> Release:
         return "masked-update" if payload == "update" else "stats"
@@ -84,7 +97,7 @@ class SecureHandlers:
         node.runs.require(caller, context, task)
         if caller in parameters.participants:  # under `accept = "ca"` its certificate would otherwise count as a party
             raise CohortRejected(f"the caller {caller!r} lists itself as a participant; the coordinator is never a contributor")
-        config = parameters.config(context.run_id, context.round)
+        config = parameters.config(context.run_id, context.round, caller=caller)
         index = config.index_of(node.runtime.node_id)
         expected = self._expected_length(task, parameters.payload)
         if parameters.vector_length != expected:
@@ -92,7 +105,7 @@ class SecureHandlers:
                 f"the secure-aggregation vector length {parameters.vector_length} is not the {expected} this payload needs"
             )
         client = SecAggClient(config, index, signer=node.credentials, peers=node.peers, min_cohort=decision.min_cohort)
-        secure = SecureRound(context.round, client, parameters.max_weight, parameters.payload)
+        secure = SecureRound(context.round, client, parameters.max_weight, parameters.payload, rule=decision.rule)
         node.runs.start_secure_round(caller, context, task, secure)  # last: a refused call uses up no round
         return client.advertise()
 
@@ -119,7 +132,7 @@ class SecureHandlers:
         summed securely with (w * update), so the coordinator learns the
         cohort's total weight but never one node's record count.
         """
-        with self.node.audited(caller, "MaskedUpdate", context) as entry:
+        with self.node.audited(caller, "MaskedUpdate", context) as entry, self._ended_on_failure(caller, context):
             masked = self._masked_update(caller, context, task, shares, arrays)
             entry.rows, entry.bytes_released = len(self.node.runtime.split_for(task.view)[0]), masked.nbytes
             return masked
@@ -129,23 +142,25 @@ class SecureHandlers:
     ) -> np.ndarray:
         node = self.node
         secure = node.runs.secure_round(caller, context)
+        secure.client.require_phase("shared")  # before any budget charge or training: a replay costs nothing
         rt = node.runtime
         train_rows, test_rows = rt.split_for(task.view)
         config = secure.client.config
+        authorise = self._same_rule(caller, context, task, secure)
         if secure.payload == "stats":
-            node.authorise(caller, context, "stats", task)
+            authorise("stats")
             bounded = bounded_stats.to_vector(train_rows, rt.schema, task.features, cap=secure.max_weight)
             return secure.client.masked_input(config.quantizer.encode(np.append(bounded, 1.0), np.random.default_rng()), shares)
         if secure.payload == "eval":
-            node.authorise(caller, context, "stats", task)
+            authorise("stats")
             x, y = prepare(rt.schema, task, test_rows, reference=train_rows)
             sums = evaluate(node.model(task, arrays), x, y)
             try:
                 bounded = to_bounded(sums, cap=secure.max_weight)
-            except ValueError as error:
-                raise InvalidRequest(str(error)) from None
+            except ValueError:  # the exact count stays here
+                raise InvalidRequest("this node has more test records than the round's cap") from None
             return secure.client.masked_input(config.quantizer.encode(np.append(bounded, 1.0), np.random.default_rng()), shares)
-        decision = node.authorise(caller, context, "masked-update", task)
+        decision = authorise("masked-update")
         node.privacy.charge(caller, context, task, decision)
         x, y = prepare(rt.schema, task, train_rows, reference=train_rows)
         model = node.model(task, arrays)

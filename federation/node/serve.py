@@ -16,7 +16,7 @@ from federation.node.runtime import NodeRuntime
 from federation.node.servicer import NodeServicer
 from federation.transport.server import create_server
 from federation.transport.tls import CRL_NAME, Identity
-from federation.trust.certificates import Credentials, PeerTrust, load_pins
+from federation.trust.certificates import Credentials, PeerTrust, load_pins, load_recipient_pins
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +33,11 @@ def start_node(
     runtime = NodeRuntime.load(manifest_path, policy_path=policy_path, state_dir=state_dir)
     identity = Identity.in_directory(pki_dir or runtime.manifest.tls_dir, runtime.node_id)
     credentials, peers = cohort_identity(identity, runtime.manifest.pins_path)
+    unpinned = sorted(runtime.policy.recipients - set(peers.recipients) - {"*"}) if peers.pins is not None else []
+    if unpinned:
+        log.warning(
+            "%s: recipients %s are not pinned; a holder of the CA key could call in their name", runtime.node_id, unpinned
+        )
     handlers = NodeHandlers(runtime, credentials=credentials, peers=peers)
     server, port = create_server(NodeServicer(handlers), identity, listen)
     server.start()
@@ -50,8 +55,11 @@ def cohort_identity(identity: Identity, pins_path: Path | None) -> tuple[Credent
                 str(pins_path),
                 ["the pin file of accepted parties is missing (create it with `federation pki pin NAME... --dir PKI`)"],
             )
-        pins = load_pins(pins_path)
-    return Credentials.from_pem(cert, key), PeerTrust(ca, pins=pins, crl_path=identity.ca_cert.parent / CRL_NAME)
+        pins, recipients = load_pins(pins_path), load_recipient_pins(pins_path)
+    else:
+        recipients = {}
+    trust = PeerTrust(ca, pins=pins, recipients=recipients, crl_path=identity.ca_cert.parent / CRL_NAME)
+    return Credentials.from_pem(cert, key), trust
 
 
 def serve_forever(server: grpc.Server, *, grace_seconds: float = 2.0) -> None:

@@ -37,6 +37,7 @@ class SecureRound:
     client: SecAggClient
     max_weight: float
     payload: str = "update"
+    rule: str | None = None  # the policy rule that admitted the round at AdvertiseKeys
 
 
 class RunRegistry:

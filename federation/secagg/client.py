@@ -13,6 +13,7 @@ survivor or the key share of each dropped peer, never both for one peer).
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Mapping
 
 import numpy as np
@@ -59,13 +60,26 @@ class SecAggClient:
         self._held: dict[int, tuple[bytes, bytes]] = {}  # owner -> (self-mask share, masking-key share)
         self._masked_with: frozenset[int] = frozenset()
         self._survivors: frozenset[int] = frozenset()
+        self._phase_lock = threading.Lock()
 
     def _enter(self, expected: str, following: str) -> None:
+        """Move to the next phase; atomic, so two concurrent calls can never both pass one phase."""
+        with self._phase_lock:
+            if self.phase != expected:
+                raise ProtocolOrderError(
+                    f"secure aggregation: expected phase after {expected!r}, but this round is at {self.phase!r}"
+                )
+            self.phase = following
+
+    def require_phase(self, expected: str) -> None:
+        """Refuse early (before any costly work or budget charge) a call the round is not ready for."""
         if self.phase != expected:
-            raise ProtocolOrderError(
-                f"secure aggregation: expected phase after {expected!r}, but this round is at {self.phase!r}"
-            )
-        self.phase = following
+            raise ProtocolOrderError(f"secure aggregation: this round is at {self.phase!r}, not {expected!r}")
+
+    @property
+    def masking_group_needed(self) -> int:
+        """The fewest parties, this node included, that must mask with it for any sum it enters."""
+        return max(self.config.threshold, self.min_cohort)
 
     def _abort(self, error: Exception) -> Exception:
         self.phase = "done"  # a round this node rejected is never answered again
@@ -152,7 +166,15 @@ class SecAggClient:
             raise InvalidRequest(f"the encoded input must be {self.config.vector_length} uint32 values")
         unknown = set(incoming) - set(self._peer_keys)
         if unknown:
-            raise InvalidRequest(f"shares from peers whose keys this node never received: {sorted(unknown)}")
+            raise self._abort(InvalidRequest(f"shares from peers whose keys this node never received: {sorted(unknown)}"))
+        if len(incoming) + 1 < self.masking_group_needed:  # withheld shares would leave the input nearly bare
+            raise self._abort(
+                CohortRejected(
+                    f"only {len(incoming)} peer(s) sent shares to mask with; this node needs "
+                    f"{self.masking_group_needed - 1}, so that no sum over fewer than {self.masking_group_needed} parties "
+                    "can be formed"
+                )
+            )
         session = self.config.session
         for j, sealed in incoming.items():
             key = share_key(self._encryption_private, self._peer_keys[j][0], session)
@@ -183,20 +205,34 @@ class SecAggClient:
             )
         if self.index not in survivors:
             raise self._abort(ProtocolOrderError("this node's own input is not counted among the survivors"))
-        needed = max(self.config.threshold, self.min_cohort)
+        needed = self.masking_group_needed
         if len(survivors) < needed:
             raise self._abort(
                 PolicyDenied([f"the sum would cover {len(survivors)} parties, fewer than this node's minimum of {needed}"])
+            )
+        # The coordinator removes the masks of dropped peers, so only surviving mask partners protect this input:
+        # every survivor insists on enough of them, so any sum that can be formed covers at least `needed` parties.
+        partners = len(self._masked_with & survivors) + 1
+        if partners < needed:
+            raise self._abort(
+                PolicyDenied(
+                    [
+                        f"only {partners - 1} of this node's mask partners survive; "
+                        + f"any sum with it must cover at least {needed} parties"
+                    ]
+                )
             )
         self._survivors = survivors
         return self._signer.sign(survivors_message(self.config.session, survivors))
 
     def unmask(self, signatures: Mapping[int, bytes]) -> list[tuple[int, str, bytes]]:
-        """Phase 5: if at least `threshold` survivors signed the same set, the shares that remove masks.
+        """Phase 5: if every survivor signed the same set, the shares that remove masks.
 
         Self-mask shares of survivors, masking-key shares of the peers this node
         masked with that did not survive; never both for one peer, because the
-        node derives both lists from the one set it signed.
+        node derives both lists from the one set it signed. Every survivor must
+        have signed: a survivor's refusal (for instance because too few of its
+        mask partners survive) must keep its self mask on, whatever the others see.
         """
         self._enter("confirmed", "done")
         strangers = set(signatures) - self._survivors
@@ -210,10 +246,9 @@ class SecAggClient:
                     self._peers.verify(self.config.participants[j], advert.certificate, message, signature)
                 except CohortRejected as error:
                     raise CohortRejected(f"survivor sets differ: {error.public}") from None
-        if len(signatures) < self.config.threshold:
-            raise CohortRejected(
-                f"only {len(signatures)} survivors confirmed the survivor set, the threshold is {self.config.threshold}"
-            )
+        missing = sorted(self._survivors - set(signatures))
+        if missing:
+            raise CohortRejected(f"survivor(s) {missing} did not confirm the survivor set")
         dropped = self._masked_with - self._survivors
         revealed = [(j, SELF_MASK, self._held[j][0]) for j in sorted(self._survivors & set(self._held))]
         revealed += [(j, MASKING_KEY, self._held[j][1]) for j in sorted(dropped)]

@@ -14,9 +14,13 @@ from federation.secagg.quantize import Quantizer
 PAYLOADS = ("update", "stats", "eval")
 
 
-def session_id(run_id: str, round_: int, participants: tuple[str, ...], *, payload: str) -> bytes:
-    """A public 32-byte id that binds keys, shares, masks and signatures to one run, round, payload and cohort."""
-    fields = [run_id.encode(), str(round_).encode(), payload.encode(), *(p.encode() for p in participants)]
+def session_id(run_id: str, round_: int, participants: tuple[str, ...], *, payload: str, terms: str = "") -> bytes:
+    """A public 32-byte id that binds keys, shares, masks and signatures to one run, round, payload and cohort.
+
+    `terms` carries the rest of what the coordinator announced (its identity and
+    every round parameter), so nodes told different terms never share a session.
+    """
+    fields = [run_id.encode(), str(round_).encode(), payload.encode(), terms.encode(), *(p.encode() for p in participants)]
     material = b"".join(len(f).to_bytes(4, "big") + f for f in fields)  # length-prefixed: injective
     return hashlib.sha256(b"federation/secagg/v1/session\x00" + material).digest()
 
@@ -97,9 +101,14 @@ class RoundParameters:
         if self.payload not in PAYLOADS:
             raise InvalidRequest(f"payload must be one of {list(PAYLOADS)}, got {self.payload!r}")
 
-    def config(self, run_id: str, round_: int) -> SecAggConfig:
+    def config(self, run_id: str, round_: int, *, caller: str = "") -> SecAggConfig:
+        """The round's configuration; nodes and coordinators pass the coordinator's identity as `caller`."""
+        terms = (
+            f"caller={caller};threshold={self.threshold};degree={self.degree};clip={self.clip!r};"
+            f"length={self.vector_length};max_weight={self.max_weight!r}"
+        )
         return SecAggConfig(
-            session=session_id(run_id, round_, self.participants, payload=self.payload),
+            session=session_id(run_id, round_, self.participants, payload=self.payload, terms=terms),
             participants=self.participants,
             threshold=self.threshold,
             degree=self.degree,

@@ -101,11 +101,18 @@ class SecAggServer:
         return alive
 
     def collect_confirmations(self, signatures: Mapping[int, bytes]) -> dict[int, bytes]:
-        """After ConfirmSurvivors: the survivors' signatures over the survivor set, relayed to all of them."""
+        """After ConfirmSurvivors: every survivor's signature over the survivor set, relayed to all of them.
+
+        A survivor that does not confirm aborts the round: its input is in the
+        sum, and its self mask is only removed with its consent.
+        """
         self._enter("masked", "confirmed")
         confirmed = {i: signatures[i] for i in signatures if i in self.survivors}
         self._note_dropouts("confirm-survivors", self.survivors, frozenset(confirmed))
-        self._require(frozenset(confirmed), "confirming the survivor set")
+        missing = sorted(self.survivors - set(confirmed))
+        if missing:  # the nodes reveal nothing unless every survivor signed the same set
+            self.phase = "aborted"
+            raise RoundAborted(f"survivor(s) {missing} did not confirm the survivor set")
         self._confirmed = frozenset(confirmed)
         return confirmed
 

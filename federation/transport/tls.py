@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from federation.errors import ConfigError
 from federation.trust.authority import cert_pem, key_pem, new_ca, new_certificate, revocation_list
-from federation.trust.certificates import fingerprint
+from federation.trust.certificates import common_name, fingerprint
 
 CA_NAME = "ca"
 CRL_NAME = "ca.crl"
@@ -49,6 +49,11 @@ class Identity:
     def read(self) -> tuple[bytes, bytes, bytes]:
         """Return (CA certificate, certificate, private key) as PEM bytes."""
         return self.ca_cert.read_bytes(), self.cert.read_bytes(), self.key.read_bytes()
+
+
+def certificate_name(certificate_pem: bytes) -> str:
+    """The common name of a PEM certificate (a party's identity), or "" if it has none."""
+    return common_name(x509.load_pem_x509_certificate(certificate_pem)) or ""
 
 
 def _check_name(name: str) -> None:
@@ -123,10 +128,20 @@ def revoke_certificate(directory: Path, name: str) -> Path:
     return crl_path
 
 
-def write_pins(directory: Path, names: list[str], *, path: Path | None = None) -> Path:
-    """A pin file (`[pins]` name = fingerprint) for the certificates of `names` in `directory`."""
+def write_pins(directory: Path, names: list[str], *, path: Path | None = None, recipients: list[str] | None = None) -> Path:
+    """A pin file for the certificates in `directory`: `[pins]` for fellow parties, `[recipients]` for callers."""
     target = path or directory / PINS_NAME
     lines = ["# Certificates accepted as fellow parties in secure aggregation (name = SHA-256 fingerprint).", "[pins]"]
+    lines += _pin_lines(directory, names)
+    if recipients:
+        lines += ["", "# Callers whose certificate must be exactly this one (a CA holder cannot mint another).", "[recipients]"]
+        lines += _pin_lines(directory, recipients)
+    target.write_text("\n".join(lines) + "\n")
+    return target
+
+
+def _pin_lines(directory: Path, names: list[str]) -> list[str]:
+    lines = []
     for name in sorted(set(names)):
         _check_name(name)
         cert_path = directory / f"{name}.crt"
@@ -134,8 +149,7 @@ def write_pins(directory: Path, names: list[str], *, path: Path | None = None) -
             raise ConfigError(str(directory), [f"no certificate {cert_path.name} to pin"])
         der = x509.load_pem_x509_certificate(cert_path.read_bytes()).public_bytes(serialization.Encoding.DER)
         lines.append(f'"{name}" = "{fingerprint(der)}"')
-    target.write_text("\n".join(lines) + "\n")
-    return target
+    return lines
 
 
 def ensure_identities(directory: Path, names: list[str], *, pin: list[str] | None = None) -> None:

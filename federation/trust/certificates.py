@@ -26,6 +26,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from pydantic import Field
 
 from federation.config import StrictModel, load_toml
 from federation.errors import CohortRejected
@@ -114,12 +115,18 @@ class Revocations:
 
 
 class PinFile(StrictModel):
-    pins: dict[str, str]
+    pins: dict[str, str]  # fellow parties in secure aggregation
+    recipients: dict[str, str] = Field(default_factory=dict)  # callers (coordinators) whose certificate is pinned too
 
 
 def load_pins(path: Path) -> dict[str, str]:
     """Party name -> certificate fingerprint, from a TOML file with a `[pins]` table."""
     return dict(load_toml(path, PinFile).pins)
+
+
+def load_recipient_pins(path: Path) -> dict[str, str]:
+    """Caller name -> certificate fingerprint, from the pin file's optional `[recipients]` table."""
+    return dict(load_toml(path, PinFile).recipients)
 
 
 def _now() -> dt.datetime:
@@ -134,11 +141,13 @@ class PeerTrust:
         ca_pem: bytes,
         *,
         pins: Mapping[str, str] | None,
+        recipients: Mapping[str, str] | None = None,
         crl_path: Path | None = None,
         clock: Callable[[], dt.datetime] = _now,
     ) -> None:
         self._ca = x509.load_pem_x509_certificate(ca_pem)
         self.pins = dict(pins) if pins is not None else None
+        self.recipients = dict(recipients or {})
         self.revocations = Revocations(crl_path, self._ca)
         self._clock = clock
         self._issued_by_ca: dict[bytes, x509.Certificate] = {}  # DER -> parsed, CA signature checked
@@ -210,9 +219,12 @@ class PeerTrust:
         return print_
 
     def caller_refusal(self, certificate_pem: bytes) -> str | None:
-        """For a TLS caller gRPC already verified: why its certificate is revoked, or None."""
+        """For a TLS caller gRPC already verified: why it must be refused (revoked, or not its pinned certificate)."""
         try:
             certificate = x509.load_pem_x509_certificate(certificate_pem)
         except ValueError:
             return "the caller's certificate cannot be parsed"
+        pinned = self.recipients.get(common_name(certificate) or "")
+        if pinned is not None and pinned != fingerprint(certificate.public_bytes(serialization.Encoding.DER)):
+            return "its certificate is not the one pinned for this recipient"
         return self.revocations.check(certificate)

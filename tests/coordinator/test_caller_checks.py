@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from pathlib import Path
 
 import pytest
 from cryptography import x509
@@ -17,7 +18,7 @@ from federation.errors import PolicyDenied, UnknownPeer
 from federation.node.serve import start_node
 from federation.task import RunContext
 from federation.transport.tls import Identity, revoke_certificate
-from federation.trust.authority import cert_pem, key_pem
+from federation.trust.authority import cert_pem, key_pem, new_certificate
 
 
 def test_a_rule_that_expires_while_the_node_runs_stops_releasing_at_once(fresh_city: City) -> None:
@@ -97,5 +98,27 @@ def test_the_policy_summary_names_no_other_recipient(fresh_city: City) -> None:
         client = NodeClient("central-district", f"127.0.0.1:{port}", fresh_city.identity(COORDINATOR), timeout=30)
         summary = client.describe(RunContext("d", PURPOSE)).policy_summary
         assert "city-platform" in summary and "tax-office" not in summary
+    finally:
+        server.stop(0)
+
+
+def test_a_second_certificate_in_the_coordinators_name_is_unauthenticated(fresh_city: City, tmp_path: Path) -> None:
+    """Whoever holds the CA key can mint 'city-platform' again; the pinned recipient certificate tells them apart."""
+    ca = x509.load_pem_x509_certificate((fresh_city.pki / "ca.crt").read_bytes())
+    ca_key = serialization.load_pem_private_key((fresh_city.pki / "ca.key").read_bytes(), password=None)
+    assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
+    certificate, key = new_certificate(ca, ca_key, COORDINATOR, days=1)
+    rogue = tmp_path / "rogue"
+    rogue.mkdir()
+    (rogue / "ca.crt").write_bytes((fresh_city.pki / "ca.crt").read_bytes())
+    (rogue / f"{COORDINATOR}.crt").write_bytes(cert_pem(certificate))
+    (rogue / f"{COORDINATOR}.key").write_bytes(key_pem(key))
+    server, port, _ = start_node(fresh_city.manifest("north-district"), listen="127.0.0.1:0")
+    try:
+        address = f"127.0.0.1:{port}"
+        NodeClient("north-district", address, fresh_city.identity(COORDINATOR), timeout=30).describe(RunContext("d", PURPOSE))
+        impostor = NodeClient("north-district", address, Identity.in_directory(rogue, COORDINATOR), timeout=30)
+        with pytest.raises(UnknownPeer, match="not the one pinned"):
+            impostor.describe(RunContext("d", PURPOSE))
     finally:
         server.stop(0)

@@ -127,7 +127,7 @@ def test_nodes_count_the_cohort_themselves_before_unmasking(fresh_city: City) ->
                 nodes[0].server.stop(0)
 
         outcome = run_secure_round(clients, RunContext(run_id, PURPOSE, 1), task, initial, parameters, before_phase=drop_one)
-        assert outcome.arrays is None and "confirming the survivor set" in outcome.aborted
+        assert outcome.arrays is None and "did not confirm the survivor set" in outcome.aborted
         refusals = [e for e in outcome.errors if e["rpc"] == "ConfirmSurvivors"]
         assert len(refusals) == 3 and all("fewer than this node's minimum of 4" in str(e["error"]) for e in refusals)
     finally:

@@ -95,7 +95,7 @@ def invent_a_cohort(
     base = SETTINGS.parameters(list(participants), arrays, privacy=task.privacy)
     parameters = base if payload == "update" else replace(base, vector_length=bounded_length() + 1, payload=payload)
     context = RunContext(run_id, PURPOSE, 1)
-    config = parameters.config(run_id, 1)
+    config = parameters.config(run_id, 1, caller=COORDINATOR)
     server = SecAggServer(config)
     simulated = {
         i: SecAggClient(config, i, signer=fakes[name], peers=AcceptAnything(), min_cohort=1)
@@ -150,7 +150,7 @@ def test_different_survivor_sets_told_to_different_nodes_reveal_nothing(strict_c
     run_id, task = accepted_run(clients, task)
     arrays = initial_model(task)
     parameters = SETTINGS.parameters([c.node_id for c in clients], arrays, privacy=task.privacy)
-    server = SecAggServer(parameters.config(run_id, 1))
+    server = SecAggServer(parameters.config(run_id, 1, caller=COORDINATOR))
     context = RunContext(run_id, PURPOSE, 1)
     adverts = server.collect_keys({i: c.advertise_keys(context, task, parameters) for i, c in enumerate(clients)})
     routed = server.route_shares({i: c.share_keys(context, adverts) for i, c in enumerate(clients)})
@@ -189,6 +189,10 @@ def test_evaluate_is_no_value_oracle_under_the_strict_preset(strict_city: tuple[
                 answers.append(victim.evaluate(RunContext(run_id, PURPOSE, 1), attempt, arrays))
             except (PolicyDenied, ProtocolOrderError) as error:
                 assert "summed by secure aggregation" in error.public or "differs from the one" in error.public
+    with pytest.raises(PolicyDenied, match="summed by secure aggregation"):  # nor through local-only training
+        island = f"island-{uuid.uuid4().hex[:6]}"
+        assert victim.propose(RunContext(island, PURPOSE), task, cohort_size=5, release="stats").accepted
+        list(victim.train_local(RunContext(island, PURPOSE), task))
     assert answers == []  # not one node's own metrics left it
     # With invented co-contributors, a secure "eval" round with the one victim fails closed as well.
     invent_a_cohort(city, victim, task, run_id, minted_by_the_coordinator(city, ["fake-7", "fake-8", "fake-9"]), payload="eval")

@@ -58,19 +58,27 @@ def test_frozen_keystream_of_seed_0_to_31() -> None:
 
 def test_frozen_session_id() -> None:
     # SHA-256 of b"federation/secagg/v1/session\x00" followed by the length-prefixed (4-byte
-    # big-endian) fields run_id, str(round), payload, then each participant. SESSION above stays
+    # big-endian) fields run_id, str(round), payload, terms (here empty), then each participant. SESSION above stays
     # the fixed salt of the derivations below.
     assert session_id("frozen-run", 7, ("node-a", "node-b", "node-c"), payload="update") == h(
-        "b759f781e3224bbd8470f3b2a928b3919a09578274716406b339170eb8cc9ca5"
+        "1d496a19175f7f10a7c5f2fd94b4c051bb2901d6050579de94176be3c811298d"
     )
 
 
 def test_frozen_session_id_binds_the_payload() -> None:
     assert session_id("frozen-run", 7, ("node-a", "node-b", "node-c"), payload="stats") == h(
-        "2caa4f6ac3a7217f0bebb5205ced7f77c539e7564a59d67d93d3caf52f67e303"
+        "370fd564c98e158991026b7dfc306c928a06f23712c39e91154832e6ecb5431a"
     )
     ids = {session_id("frozen-run", 7, ("node-a", "node-b", "node-c"), payload=p) for p in ("update", "stats", "eval")}
     assert len(ids) == 3
+
+
+def test_frozen_session_id_binds_the_announced_terms() -> None:
+    """The coordinator's identity and round parameters: nodes told different terms never share a session."""
+    terms = "caller=city-platform"
+    assert session_id("frozen-run", 7, ("node-a", "node-b", "node-c"), payload="update", terms=terms) == h(
+        "cbe81c5f7e48f1bb0f355b74a0da949e2491e2e2987017ab5ce4295c0b4a383a"
+    )
 
 
 def test_frozen_self_mask_seed_and_mask() -> None:
