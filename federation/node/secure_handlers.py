@@ -186,6 +186,10 @@ class SecureHandlers:
         with self.node.audited(caller, "ConfirmSurvivors", context) as entry:
             secure = self.node.runs.secure_round(caller, context)
             with self._ended_on_failure(caller, context):
+                if secure.payload == "eval":
+                    if len(survivors) != len(secure.client.config.participants):
+                        raise CohortRejected("evaluation sums are released only over the run's whole cohort, with no dropouts")
+                    self.node.runs.evaluation_cohort(caller, context, secure.client.config.participants, fix=True)
                 signature = secure.client.confirm(survivors)
             entry.reasons = [f"survivor set of {len(survivors)} accepted participant(s) signed"]
             return signature

@@ -27,6 +27,7 @@ class AcceptedRun:
     last_fit_round: int = 0
     noise_required: float | None = None  # the least noise multiplier this node's budget allows
     evaluated: set[int] = field(default_factory=set)  # rounds already evaluated
+    evaluation_cohort: tuple[str, ...] | None = None  # who every secure evaluation of this run is summed over
 
 
 @dataclass
@@ -51,11 +52,31 @@ class RunRegistry:
     def start_secure_round(self, caller: str, context: RunContext, task: TaskSpec, secure: SecureRound) -> None:
         """Open a secure round; it uses up its training (or evaluation) round, so neither can be replayed."""
         if secure.payload == "eval":
+            self.require(caller, context, task)
+            self.evaluation_cohort(caller, context, secure.client.config.participants, fix=False)
             self.claim_evaluation(caller, context, task)
         elif secure.payload == "update":
             self.start_fit_round(caller, context, task)
         with self._lock:
             self._secure[(caller, context.run_id)] = secure
+
+    def evaluation_cohort(self, caller: str, context: RunContext, participants: tuple[str, ...], *, fix: bool) -> None:
+        """Every secure evaluation of a run sums the same parties: different cohorts could be differenced.
+
+        The cohort is fixed (`fix=True`) only once a round with it reached the
+        survivor check, so an aborted, invented cohort cannot take its place.
+        """
+        with self._lock:
+            run = self._runs.get((caller, context.run_id))
+            if run is None:
+                raise ProtocolOrderError(f"run {context.run_id!r} was not proposed to this node; call Propose first")
+            if run.evaluation_cohort is None:
+                if fix:
+                    run.evaluation_cohort = participants
+            elif run.evaluation_cohort != participants:
+                raise ProtocolOrderError(
+                    f"run {context.run_id!r} evaluates over {len(run.evaluation_cohort)} fixed parties, not another cohort"
+                )
 
     def secure_round(self, caller: str, context: RunContext) -> SecureRound:
         with self._lock:

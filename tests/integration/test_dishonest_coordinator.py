@@ -204,6 +204,10 @@ def test_evaluate_is_no_value_oracle_under_the_strict_preset(strict_city: tuple[
     again: list[dict[str, object]] = []
     assert evaluate_securely(clients, RunContext(run_id, PURPOSE, 2), task, arrays, SETTINGS, again) == {}
     assert any("already evaluated" in str(f["error"]) for f in again)
+    # A smaller cohort in a later round could be differenced against the first: refused.
+    other: list[dict[str, object]] = []
+    assert evaluate_securely(clients[:4], RunContext(run_id, PURPOSE, 3), task, arrays, SETTINGS, other) == {}
+    assert any("fixed parties" in str(f["error"]) for f in other)
 
 
 def test_renaming_the_purpose_buys_no_fresh_budget(strict_city: tuple[City, list[NodeClient]]) -> None:
