@@ -181,7 +181,8 @@ def central_pool(
     x = standardise(encode(frame, schema, task.features), task.scaling.mean, task.scaling.std)
     y = labels(frame, task.target)
     eval_id = f"{run_id}-eval"
-    evaluation = negotiate(clients, RunContext(eval_id, purpose), task, release="stats")
+    # per-node metrics of a model are individual results: nodes release them at `update` or above
+    evaluation = negotiate(clients, RunContext(eval_id, purpose), task, release="update")
     for node_id, reasons in evaluation.refusals.items():
         result.refusals.setdefault(node_id, reasons)
     model = build_model(task.model, x.shape[1], seed=task.seed)
@@ -227,7 +228,7 @@ def local_only(
     start = time.perf_counter()
     before = _traffic_snapshot(clients)
     result = TopologyResult(name="local-only", kind="local-only")
-    negotiation = negotiate(clients, RunContext(run_id, purpose), task, release="stats")
+    negotiation = negotiate(clients, RunContext(run_id, purpose), task, release="update")  # per-node metrics
     result.refusals, result.participants = negotiation.refusals, [c.node_id for c in negotiation.accepted]
     if not negotiation.accepted:
         result.started, result.note = False, "not started: no node accepted"
