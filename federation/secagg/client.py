@@ -162,6 +162,12 @@ class SecAggClient:
     def masked_input(self, encoded: np.ndarray, incoming: Mapping[int, bytes]) -> np.ndarray:
         """Phase 3: the encoded input (uint32) plus the self mask and one mask per peer that shared."""
         self._enter("shared", "masked")
+        try:
+            return self._masked_input(encoded, incoming)
+        except (InvalidRequest, CohortRejected) as error:
+            raise self._abort(error) from None
+
+    def _masked_input(self, encoded: np.ndarray, incoming: Mapping[int, bytes]) -> np.ndarray:
         if encoded.dtype != np.uint32 or encoded.shape != (self.config.vector_length,):
             raise InvalidRequest(f"the encoded input must be {self.config.vector_length} uint32 values")
         unknown = set(incoming) - set(self._peer_keys)

@@ -153,10 +153,30 @@ def test_session_id_encoding_is_injective() -> None:
     assert session_id("r", 1, ("a", "b"), payload="update") != session_id("r", 1, ("updatea", "b"), payload="")
 
 
+def announced(**changes: object) -> RoundParameters:
+    fields: dict[str, object] = {
+        "participants": PARTICIPANTS,
+        "threshold": 6,
+        "degree": None,
+        "clip": 1.0,
+        "vector_length": 8,
+        "max_weight": 100.0,
+        **changes,
+    }
+    return RoundParameters(**fields)  # type: ignore[arg-type]
+
+
+TERMS = "threshold=6;degree=None;clip=1.0;length=8;max_weight=100.0"
+
+
 def test_round_parameters_derive_the_session_and_never_carry_it() -> None:
-    parameters = RoundParameters(participants=PARTICIPANTS, threshold=6, degree=None, clip=1.0, vector_length=8, max_weight=100.0)
+    parameters = announced()
     config = parameters.config("run", 1)
-    assert config.session == SESSION
+    # the session binds the announced terms (coordinator, every parameter) besides run, round, payload, cohort
+    assert config.session == session_id("run", 1, PARTICIPANTS, payload="update", terms="caller=;" + TERMS) != SESSION
+    assert parameters.config("run", 1, caller="city").session == session_id(
+        "run", 1, PARTICIPANTS, payload="update", terms="caller=city;" + TERMS
+    )
     assert (config.participants, config.threshold, config.degree, config.clip, config.vector_length) == (
         PARTICIPANTS,
         6,
@@ -164,16 +184,38 @@ def test_round_parameters_derive_the_session_and_never_carry_it() -> None:
         1.0,
         8,
     )
-    assert parameters.config("run", 2).session != SESSION
+    assert parameters.config("run", 1).session == config.session  # deterministic: every party derives the same
+    assert parameters.config("run", 2).session != config.session
     assert parameters.payload == "update"
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        pytest.param({"threshold": 7}, id="threshold"),
+        pytest.param({"degree": 8}, id="degree"),
+        pytest.param({"clip": 2.0}, id="clip"),
+        pytest.param({"vector_length": 9}, id="length"),
+        pytest.param({"max_weight": 50.0}, id="max-weight"),
+        pytest.param({"payload": "stats"}, id="payload"),
+    ],
+)
+def test_round_parameters_bind_every_announced_term_into_the_session(changes: dict[str, object]) -> None:
+    """Nodes told different terms never share a session."""
+    assert announced(**changes).config("run", 1).session != announced().config("run", 1).session
+
+
+def test_round_parameters_bind_the_coordinators_identity_into_the_session() -> None:
+    parameters = announced()
+    sessions = {parameters.config("run", 1, caller=c).session for c in ("", "city", "city-2", "other")}
+    assert len(sessions) == 4
 
 
 @pytest.mark.parametrize("payload", ["stats", "eval"])
 def test_round_parameters_bind_their_payload_into_the_session(payload: str) -> None:
-    parameters = RoundParameters(
-        participants=PARTICIPANTS, threshold=6, degree=None, clip=1.0, vector_length=8, max_weight=100.0, payload=payload
-    )
-    assert parameters.config("run", 1).session == session_id("run", 1, PARTICIPANTS, payload=payload) != SESSION
+    parameters = announced(payload=payload)
+    expected = session_id("run", 1, PARTICIPANTS, payload=payload, terms="caller=;" + TERMS)
+    assert parameters.config("run", 1).session == expected != announced().config("run", 1).session
 
 
 @pytest.mark.parametrize("payload", ["", "Update", "model", "update "])

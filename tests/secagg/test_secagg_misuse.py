@@ -7,6 +7,9 @@ misbehaves only through keys it signs with its own certificate.
 
 from __future__ import annotations
 
+import re
+import sys
+import threading
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -15,7 +18,7 @@ import pytest
 from federation.errors import CohortRejected, InvalidRequest, PolicyDenied, ProtocolOrderError, RoundAborted
 from federation.secagg import _crypto
 from federation.secagg.client import MASKING_KEY, SELF_MASK, SecAggClient
-from federation.secagg.cohort import Advert, advert_message
+from federation.secagg.cohort import Advert, advert_message, survivors_message
 from federation.secagg.config import SecAggConfig, session_id
 from federation.secagg.server import SecAggServer
 from federation.trust import Credentials, PeerTrust
@@ -242,10 +245,16 @@ def test_client_refuses_signatures_from_non_survivors() -> None:
         r.clients[0].unmask({**r.signatures, 3: r.signatures[1]})
 
 
-def test_client_refuses_to_unmask_with_fewer_confirmations_than_the_threshold() -> None:
+@pytest.mark.parametrize("confirmed", [(0, 1), (0, 1, 2)], ids=["below-threshold", "threshold-but-not-all"])
+def test_client_refuses_to_unmask_unless_every_survivor_confirmed(confirmed: tuple[int, ...]) -> None:
+    """Even `t` confirmations (enough shares to unmask) are not enough: every survivor must have signed."""
     r = Round(make_config()).advertise().share().mask().confirm()
-    with pytest.raises(CohortRejected, match="only 2 survivors confirmed"):
-        r.clients[0].unmask({i: r.signatures[i] for i in (0, 1)})
+    missing = sorted(set(range(4)) - set(confirmed))
+    with pytest.raises(CohortRejected, match=re.escape(f"survivor(s) {missing} did not confirm")):
+        r.clients[0].unmask({i: r.signatures[i] for i in confirmed})
+    assert r.clients[0].phase == "done"
+    with pytest.raises(ProtocolOrderError):
+        r.clients[0].unmask(r.signatures)  # the full set, afterwards, is not answered either
 
 
 def test_client_reveals_no_key_share_of_a_dropped_peer_it_never_masked_with() -> None:
@@ -264,12 +273,92 @@ def test_revealed_shares_are_self_masks_of_survivors_and_keys_of_dropped_peers_o
     assert {(owner, kind) for owner, kind, _ in revealed} == {(0, SELF_MASK), (1, SELF_MASK), (3, SELF_MASK), (2, MASKING_KEY)}
 
 
-def test_a_survivor_that_did_not_confirm_is_still_unmasked() -> None:
+def test_a_survivor_that_did_not_confirm_keeps_its_self_mask() -> None:
+    """Node 3's masked update arrived but its confirmation did not: the server aborts, and the nodes,
+    given only the other three signatures by a coordinator that carries on, reveal nothing."""
     r = Round(make_config()).advertise().share().mask()
-    r.signatures = r.server.collect_confirmations({i: r.clients[i].confirm(r.survivors) for i in (0, 1, 2)})
-    revealed = r.reveal()
-    assert {(owner, kind) for owner, kind, _ in revealed[0]} == {(i, SELF_MASK) for i in range(4)}
-    np.testing.assert_array_equal(r.server.finish(revealed), np.full(LENGTH, 1 + 2 + 3 + 4, dtype=np.uint32))
+    signatures = {i: r.clients[i].confirm(r.survivors) for i in (0, 1, 2)}
+    with pytest.raises(RoundAborted, match=r"survivor\(s\) \[3\] did not confirm"):
+        r.server.collect_confirmations(signatures)
+    assert r.server.phase == "aborted"
+    assert r.server.dropouts == {"confirm-survivors": [3]}
+    with pytest.raises(ProtocolOrderError):
+        r.server.finish({})
+    for i in (0, 1, 2):
+        with pytest.raises(CohortRejected, match=r"survivor\(s\) \[3\] did not confirm"):
+            r.clients[i].unmask(signatures)
+
+
+def test_a_survivor_that_refuses_to_confirm_keeps_its_self_mask() -> None:
+    """Node 3 refuses the survivor set (its own minimum is 5; node 4 dropped). The others accepted it
+    and can unmask node 3's self mask with their shares alone (3 >= t), but refuse without node 3's
+    signature, so its input stays masked whatever survivor set or signatures the coordinator tries."""
+    r = Round(make_config(5))
+    r.clients[3] = SecAggClient(r.config, 3, signer=r.credentials["node-3"], peers=r.trust, min_cohort=5)
+    r.advertise().share().mask(skip=frozenset({4}))
+    assert r.survivors == frozenset(range(4))
+    signatures = {i: r.clients[i].confirm(r.survivors) for i in (0, 1, 2)}
+    with pytest.raises(PolicyDenied, match="fewer than this node's minimum of 5"):
+        r.clients[3].confirm(r.survivors)
+    assert r.clients[3].phase == "done"
+    with pytest.raises(RoundAborted, match="did not confirm"):
+        r.server.collect_confirmations(signatures)
+    forged = {**signatures, 3: signatures[0]}  # another node's signature under node 3's index
+    with pytest.raises(CohortRejected, match="survivor sets differ: participant 'node-3'"):
+        r.clients[0].unmask(forged)
+    for i in (1, 2):
+        with pytest.raises(CohortRejected, match=r"survivor\(s\) \[3\] did not confirm"):
+            r.clients[i].unmask(signatures)
+    assert all(c.phase == "done" for c in r.clients[:4])
+    with pytest.raises(ProtocolOrderError):
+        r.clients[3].unmask(signatures)
+
+
+# -- concurrent calls on one client --------------------------------------------------------------
+
+
+def test_two_concurrent_confirms_with_different_survivor_sets_let_exactly_one_through() -> None:
+    """Two threads race to confirm different (each valid) survivor sets on one client: one wins, the
+    other is refused, and the client then unmasks only against the set it signed."""
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible, to give a race every chance
+    try:
+        for trial in range(20):
+            r = Round(make_config(5)).advertise().share().mask()
+            client, everyone, without_4 = r.clients[trial % 5], frozenset(range(5)), frozenset(range(4))
+            sets = (everyone, without_4) if client.index != 4 else (everyone, frozenset({1, 2, 3, 4}))
+            barrier = threading.Barrier(2)
+            outcomes: dict[frozenset[int], bytes | Exception] = {}
+
+            def confirm(survivors: frozenset[int], _client: SecAggClient = client, _barrier=barrier, _out=outcomes) -> None:
+                _barrier.wait()
+                try:
+                    _out[survivors] = _client.confirm(survivors)
+                except Exception as error:  # recorded and checked below
+                    _out[survivors] = error
+
+            threads = [threading.Thread(target=confirm, args=(s,)) for s in sets]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(timeout=10)
+            assert len(outcomes) == 2, outcomes
+            won = [s for s, o in outcomes.items() if isinstance(o, bytes)]
+            lost = [o for o in outcomes.values() if not isinstance(o, bytes)]
+            assert len(won) == 1 and len(lost) == 1, outcomes
+            assert isinstance(lost[0], ProtocolOrderError)
+            assert client.phase == "confirmed"
+            (survivors,) = won
+            signature = outcomes[survivors]
+            assert isinstance(signature, bytes)
+            message = survivors_message(r.config.session, survivors)
+            r.trust.verify(client.config.participants[client.index], r.adverts[client.index].certificate, message, signature)
+            others = {i: r.clients[i].confirm(survivors) for i in survivors if i != client.index}
+            revealed = client.unmask({**others, client.index: signature})
+            dropped = everyone - survivors
+            assert {(o, k) for o, k, _ in revealed} == {(j, SELF_MASK) for j in survivors} | {(j, MASKING_KEY) for j in dropped}
+    finally:
+        sys.setswitchinterval(previous)
 
 
 # -- shares in transit -------------------------------------------------------------------------

@@ -2,21 +2,28 @@
 
 The property: for any cohort, graph, inputs and dropouts, the round either
 returns exactly the uint32 sum of the inputs of the nodes whose masked
-update arrived, or raises `RoundAborted`; which of the two is predicted by
-an independent count of who holds whose shares (`expected_outcome`), so an
-abort where the shares suffice also fails the test. Never a wrong sum.
+update arrived, or aborts (with the error of the phase where it stops, and
+revealing nothing if it stops before unmasking); which of the two is
+predicted by an independent count of who holds whose shares and who masks
+with whom (`expected_outcome`), so an abort where the round should complete
+also fails the test. Never a wrong sum.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from unittest import mock
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from federation.errors import RoundAborted
+from federation.errors import CohortRejected, PolicyDenied, RoundAborted
+from federation.secagg import local
 from federation.secagg.config import SecAggConfig, session_id
-from federation.secagg.local import PHASE_NAMES, run_local_round
+from federation.secagg.local import PHASE_NAMES, local_clients, run_local_round
+from federation.secagg.server import SecAggServer
 
 CLIP = 1.0
 
@@ -51,33 +58,96 @@ def plain_sum(encoded: dict[int, np.ndarray], nodes: set[int], length: int) -> n
     return total
 
 
-def expected_outcome(config: SecAggConfig, drop: dict[str, set[int]]) -> set[int] | None:
-    """The nodes whose inputs the sum must cover, or None if the round must abort.
+@dataclass(frozen=True)
+class Abort:
+    """The round must stop in `phase`, raising exactly `error`."""
 
-    Derived from the protocol, not from the code: a node shares its secrets
-    with the neighbours that advertised; every node whose masked update
-    arrived is a survivor and counts in the sum, even if it then fails to
-    confirm the survivor set; at least `t` survivors must confirm, and only
-    those who confirmed may reveal; a survivor's self mask needs `t`
-    responders among it and its neighbours that shared; a node dropped after
-    sharing needs `t` responders among its neighbours to rebuild its key.
+    error: type[Exception]
+    phase: str
+
+
+def expected_outcome(config: SecAggConfig, drop: dict[str, set[int]]) -> set[int] | Abort:
+    """The nodes whose inputs the sum must cover, or where and how the round must abort.
+
+    Derived from the protocol, not from the code (every node at the default
+    `min_cohort=1`, so each insists on `t` parties masking together):
+    a node shares its secrets with the neighbours that advertised, and needs
+    `t` holders (itself included); a node masks only if shares arrived from
+    at least `t - 1` neighbours (those that shared), else it refuses
+    (CohortRejected); every node whose masked update arrived is a survivor
+    and counts in the sum; a survivor confirms only if at least `t - 1` of its
+    mask partners survived, else it refuses (PolicyDenied); every survivor
+    must confirm, so a survivor lost at confirm-survivors aborts the round
+    before anything is revealed; a survivor's self mask needs `t` responders
+    among it and its neighbours that shared; a node dropped after sharing
+    needs `t` responders among its neighbours to rebuild its key.
+    Checks are in the order the phases run: the first that fails decides.
     """
     t, graph = config.threshold, config.graph
     everyone = set(range(len(config.participants)))
     advertised = everyone - drop["advertise-keys"]
     shared = advertised - drop["share-keys"]
     masked = shared - drop["masked-update"]
-    confirmed = masked - drop["confirm-survivors"]
-    responders = confirmed - drop["unmask"]
-    if len(advertised) < t or len(shared) < t or len(masked) < t or len(confirmed) < t:
-        return None
+    confirming = masked - drop["confirm-survivors"]
+    responders = confirming - drop["unmask"]
+    if len(advertised) < t:
+        return Abort(RoundAborted, "advertise-keys")
     if any(len(graph[i] & advertised) + 1 < t for i in shared):  # a sharer without t holders
-        return None
+        return Abort(RoundAborted, "share-keys")
+    if len(shared) < t:
+        return Abort(RoundAborted, "share-keys")
+    if any(len(graph[i] & shared) + 1 < t for i in masked):  # too few mask partners sent it shares
+        return Abort(CohortRejected, "masked-update")
+    if len(masked) < t:
+        return Abort(RoundAborted, "masked-update")
+    if any(len(graph[i] & masked) + 1 < t for i in confirming):  # too few of its mask partners survived
+        return Abort(PolicyDenied, "confirm-survivors")
+    if confirming != masked:  # a survivor did not confirm: its self mask stays on
+        return Abort(RoundAborted, "confirm-survivors")
     if any(len(responders & (graph[k] | {k})) < t for k in masked):
-        return None
+        return Abort(RoundAborted, "unmask")
     if any(len(responders & graph[j]) < t for j in shared - masked):
-        return None
+        return Abort(RoundAborted, "unmask")
     return masked
+
+
+@dataclass
+class Observed:
+    """A round run by `run_local_round`, kept whether it completes or not."""
+
+    server: SecAggServer
+    revealed: dict[int, list[tuple[int, str, bytes]]]  # what each node's unmask returned
+    total: np.ndarray | None = None
+    error: Exception | None = None
+
+
+def run_observed(config: SecAggConfig, encoded: dict[int, np.ndarray], drop: dict[str, set[int]]) -> Observed:
+    """`run_local_round`, keeping its server and every node's revealed shares, even when the round aborts."""
+    servers: list[SecAggServer] = []
+    revealed: dict[int, list[tuple[int, str, bytes]]] = {}
+
+    def server(cfg: SecAggConfig) -> SecAggServer:
+        servers.append(SecAggServer(cfg))
+        return servers[-1]
+
+    clients = local_clients(config)
+    for i, client in clients.items():
+
+        def unmask(signatures: dict[int, bytes], _i: int = i, _unmask=client.unmask) -> list[tuple[int, str, bytes]]:
+            revealed[_i] = _unmask(signatures)
+            return revealed[_i]
+
+        client.unmask = unmask  # type: ignore[method-assign]
+    with mock.patch.object(local, "SecAggServer", server):
+        try:
+            total, _ = run_local_round(config, encoded, drop=drop, clients=clients)
+        except (RoundAborted, PolicyDenied) as error:
+            return Observed(servers[0], revealed, error=error)
+    return Observed(servers[0], revealed, total=total)
+
+
+def complete(drop: dict[str, set[int]]) -> dict[str, set[int]]:
+    return {phase: drop.get(phase, set()) for phase in PHASE_NAMES}
 
 
 @st.composite
@@ -101,13 +171,18 @@ def test_round_returns_the_survivors_sum_or_aborts_never_a_wrong_sum(case: tuple
     config, drop, seed = case
     encoded = encoded_inputs(config, seed)
     expected = expected_outcome(config, drop)
-    event("aborts" if expected is None else "completes")
+    event(f"aborts at {expected.phase} ({expected.error.__name__})" if isinstance(expected, Abort) else "completes")
     event("complete graph" if config.degree is None else "SecAgg+ graph")
-    if expected is None:
-        with pytest.raises(RoundAborted):
-            run_local_round(config, encoded, drop=drop)
+    observed = run_observed(config, encoded, drop)
+    if isinstance(expected, Abort):
+        assert observed.total is None
+        assert type(observed.error) is expected.error, observed.error
+        if expected.phase != "unmask":
+            assert observed.revealed == {}  # stopped before any node revealed a share
         return
-    total, server = run_local_round(config, encoded, drop=drop)
+    assert observed.error is None, observed.error
+    total, server = observed.total, observed.server
+    assert total is not None
     assert total.dtype == np.uint32 and total.shape == (config.vector_length,)
     np.testing.assert_array_equal(total, plain_sum(encoded, expected, config.vector_length))
     assert server.phase == "done"
@@ -126,10 +201,12 @@ def expected_dropouts(drop: dict[str, set[int]]) -> dict[str, list[int]]:
     return recorded
 
 
-def test_a_node_dropped_at_confirm_survivors_is_logged_once() -> None:
+def test_a_node_dropped_at_confirm_survivors_is_logged_once_and_aborts_the_round() -> None:
     config = make_config(6, threshold=4, degree=None, length=4)
-    _, server = run_local_round(config, encoded_inputs(config, 6), drop={"confirm-survivors": {2}})
-    assert server.dropouts == {"confirm-survivors": [2]}
+    observed = run_observed(config, encoded_inputs(config, 6), {"confirm-survivors": {2}})
+    assert isinstance(observed.error, RoundAborted) and "did not confirm" in str(observed.error)
+    assert observed.server.dropouts == {"confirm-survivors": [2]}
+    assert observed.server.phase == "aborted"
 
 
 def test_full_round_without_dropouts_decodes_to_the_float_sum() -> None:
@@ -159,31 +236,64 @@ def test_node_dropped_at_unmask_still_counts() -> None:
     assert server.dropouts == {"unmask": [0, 5]}
 
 
-def test_node_dropped_at_confirm_survivors_still_counts() -> None:
-    """Its masked update arrived, so it is a survivor: the others reveal its self mask."""
+def test_node_dropped_at_confirm_survivors_aborts_the_round_and_nothing_is_revealed() -> None:
+    """Its masked update arrived, so it is a survivor; without its confirmation its self mask stays on."""
     config = make_config(6, threshold=4, degree=None, length=33)
-    encoded = encoded_inputs(config, 8)
-    total, server = run_local_round(config, encoded, drop={"confirm-survivors": {1, 4}})
-    np.testing.assert_array_equal(total, plain_sum(encoded, set(range(6)), 33))
-    assert server.survivors == frozenset(range(6))
-    assert server.dropouts["confirm-survivors"] == [1, 4]
+    observed = run_observed(config, encoded_inputs(config, 8), {"confirm-survivors": {1, 4}})
+    assert isinstance(observed.error, RoundAborted)
+    assert "survivor(s) [1, 4] did not confirm" in str(observed.error)
+    assert observed.total is None and observed.revealed == {}
+    assert observed.server.survivors == frozenset(range(6))
+    assert observed.server.dropouts["confirm-survivors"] == [1, 4]
 
 
 def test_dropouts_at_every_phase_on_a_secagg_plus_graph() -> None:
     config = make_config(12, threshold=4, degree=6, length=50)
     encoded = encoded_inputs(config, 3)
-    drop = {"advertise-keys": {0}, "share-keys": {1}, "masked-update": {2}, "confirm-survivors": {9}, "unmask": {11}}
+    drop = {"advertise-keys": {0}, "share-keys": {1}, "masked-update": {2}, "unmask": {11}}
     expected = set(range(12)) - {0, 1, 2}
-    assert expected_outcome(config, {p: drop.get(p, set()) for p in PHASE_NAMES}) == expected  # the oracle agrees
+    assert expected_outcome(config, complete(drop)) == expected  # the oracle agrees
     total, server = run_local_round(config, encoded, drop=drop)
     np.testing.assert_array_equal(total, plain_sum(encoded, expected, 50))
-    assert server.dropouts == {
+    assert server.dropouts == {"advertise-keys": [0], "share-keys": [1], "masked-update": [2], "unmask": [11]}
+
+
+def test_a_confirm_survivors_dropout_on_a_secagg_plus_graph_aborts_with_nothing_revealed() -> None:
+    config = make_config(12, threshold=4, degree=6, length=50)
+    drop = {"advertise-keys": {0}, "share-keys": {1}, "masked-update": {2}, "confirm-survivors": {9}, "unmask": {11}}
+    assert expected_outcome(config, complete(drop)) == Abort(RoundAborted, "confirm-survivors")
+    observed = run_observed(config, encoded_inputs(config, 3), drop)
+    assert isinstance(observed.error, RoundAborted) and "survivor(s) [9] did not confirm" in str(observed.error)
+    assert observed.revealed == {}
+    assert observed.server.dropouts == {
         "advertise-keys": [0],
         "share-keys": [1],
         "masked-update": [2],
         "confirm-survivors": [9],
-        "unmask": [11],
     }
+
+
+def test_a_node_whose_neighbours_did_not_share_refuses_to_mask() -> None:
+    """On a sparse graph, dropouts at share-keys can leave a node too few mask partners: it refuses."""
+    config = make_config(8, threshold=2, degree=2, length=4)
+    victim = 0
+    drop = complete({"share-keys": set(config.graph[victim])})
+    assert expected_outcome(config, drop) == Abort(CohortRejected, "masked-update")
+    observed = run_observed(config, encoded_inputs(config, 9), drop)
+    assert isinstance(observed.error, CohortRejected)
+    assert "only 0 peer(s) sent shares to mask with; this node needs 1" in str(observed.error)
+    assert observed.revealed == {}
+
+
+def test_a_survivor_whose_mask_partners_dropped_refuses_to_confirm() -> None:
+    """On a sparse graph, dropouts at masked-update can leave a survivor too few surviving partners."""
+    config = make_config(8, threshold=2, degree=2, length=4)
+    drop = complete({"masked-update": set(config.graph[0])})
+    assert expected_outcome(config, drop) == Abort(PolicyDenied, "confirm-survivors")
+    observed = run_observed(config, encoded_inputs(config, 10), drop)
+    assert isinstance(observed.error, PolicyDenied)
+    assert "only 0 of this node's mask partners survive" in str(observed.error)
+    assert observed.revealed == {}
 
 
 def test_phase_names_put_the_survivor_confirmation_between_masking_and_unmasking() -> None:
