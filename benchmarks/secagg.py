@@ -37,6 +37,7 @@ from federation.trust import Credentials, PeerTrust
 from federation.trust.authority import throwaway_cohort
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+TOLERATED = tuple(p for p in PHASE_NAMES if p != "confirm-survivors")  # phases where a dropout is survived
 
 # Both protocols use the same SecAgg+ graph: about 2 log2 n neighbours per node
 # (12 at n = 50, 14 at n = 100) and a threshold of a strict majority of a node's
@@ -145,7 +146,9 @@ def measure_point(n: int, dim: int, dropout: float, *, with_flower: bool, rng: n
 def robustness(rounds: int, n: int, dim: int, rng: np.random.Generator) -> tuple[int, int]:
     """Rounds that complete with the exact sum when 10 % of nodes drop, each phase in turn.
 
-    Uses our default SecAgg+ degree (14 at n = 100, threshold 8 of 15 holders).
+    Uses our default SecAgg+ degree (14 at n = 100, threshold 8 of 15 holders). A dropout
+    between a node's masked update and its confirmation aborts the round by design (its self
+    mask comes off only with its consent), so that phase is not among those tried here.
     """
     config = config_for(n, dim)
     credentials, trust = throwaway_cohort(config.participants)
@@ -153,8 +156,8 @@ def robustness(rounds: int, n: int, dim: int, rng: np.random.Generator) -> tuple
     for r in range(rounds):
         encoded = {i: config.quantizer.encode(rng.uniform(-1, 1, dim), rng) for i in range(n)}
         dropped = set(rng.choice(n, size=n // 10, replace=False).tolist())
-        phase = PHASE_NAMES[r % len(PHASE_NAMES)]
-        counted = [i for i in range(n) if phase in ("confirm-survivors", "unmask") or i not in dropped]  # masked input arrived
+        phase = TOLERATED[r % len(TOLERATED)]
+        counted = [i for i in range(n) if phase == "unmask" or i not in dropped]  # masked input arrived
         expected = np.zeros(dim, dtype=np.uint32)
         for i in counted:
             expected += encoded[i]
@@ -222,7 +225,9 @@ def main() -> None:
     rounds = args.robustness_rounds if args.robustness_rounds is not None else (20 if args.quick else 100)
     if rounds:
         exact, total = robustness(rounds, 100, 1000, rng)
-        print(f"robustness, ours: n=100, 10% dropping at each phase in turn: {exact}/{total} rounds exact ({exact / total:.0%})")
+        print(
+            f"robustness, ours: n=100, 10% dropping at each tolerated phase: {exact}/{total} rounds exact ({exact / total:.0%})"
+        )
         if not args.no_flower:
             flower_rounds = max(4, rounds // 5)
             exact, total = flower_robustness(flower_rounds, 100, 1000, rng)
