@@ -40,6 +40,7 @@ from federation.task import RunContext, TaskSpec
 from federation.trust.certificates import Credentials, PeerTrust
 
 log = logging.getLogger(__name__)
+TensorSpecs = tuple[tuple[str, str, tuple[int, ...]], ...]
 
 
 def _rounded(count: int) -> int:
@@ -48,6 +49,19 @@ def _rounded(count: int) -> int:
         return 10 if count else 0
     digits = len(str(count)) - 2
     return int(round(count, -digits))
+
+
+def _first_difference(announced: TensorSpecs, expected: TensorSpecs) -> str:
+    """Why an announced tensor list is not the task's model, in words (names, dtypes and shapes only)."""
+    if len(announced) != len(expected):
+        return f"{len(announced)} tensor(s) announced, the accepted task's model has {len(expected)}"
+    for (name, dtype, shape), (want_name, want_dtype, want_shape) in zip(announced, expected, strict=True):
+        if (name, dtype, shape) != (want_name, want_dtype, want_shape):
+            return (
+                f"tensor {name!r} announced as {dtype} with shape {list(shape)}; "
+                f"the accepted task's model has {want_name!r} as {want_dtype} with shape {list(want_shape)}"
+            )
+    return "the announced tensors are not the accepted task's model"
 
 
 class NodeHandlers:
@@ -156,6 +170,38 @@ class NodeHandlers:
                     f"leave it only summed by secure aggregation with at least {decision.min_cohort} parties"
                 ]
             )
+
+    def admit_tensors(self, caller: str, rpc: str, context: RunContext, task: TaskSpec, announced: TensorSpecs) -> None:
+        """Before a tensor stream's bytes are read: the caller, purpose, run and task must be accepted,
+        and the announced tensors must be exactly the task's model (or none, for statistics).
+
+        A refusal here is audited, and nothing of the announced size is ever allocated.
+        """
+        try:
+            release: Release = "update" if rpc == "Fit" else "stats"
+            expected = self.expected_tensors(task)
+            if rpc == "MaskedUpdate":
+                payload = self.runs.secure_round(caller, context).payload
+                release = "masked-update" if payload == "update" else "stats"
+                expected = () if payload == "stats" else expected
+            decision = self.decide(caller, context, release, task=task)
+            if decision.budget_exhausted:
+                raise BudgetExhausted("; ".join(decision.reasons))
+            if not decision.allowed:
+                raise PolicyDenied(decision.reasons)
+            if rpc == "Evaluate":
+                self._individual_results(decision)
+            self.runs.require(caller, context, task)
+            if tuple(announced) != expected:
+                raise InvalidRequest(f"{rpc}: {_first_difference(tuple(announced), expected)}")
+        except FederationError:
+            with self.audited(caller, rpc, context):
+                raise
+
+    def expected_tensors(self, task: TaskSpec) -> TensorSpecs:
+        """(name, dtype, shape) of every tensor of the task's model, as a stream header announces them."""
+        arrays = get_arrays(self.model(task, None))
+        return tuple((name, a.dtype.str, tuple(int(d) for d in a.shape)) for name, a in arrays)
 
     def model(self, task: TaskSpec, arrays: NamedArrays | None) -> torch.nn.Module:
         n_inputs = len(encoded_columns(self.runtime.schema, task.features))

@@ -18,23 +18,28 @@ from federation.node.handlers import NodeHandlers
 from federation.policy.model import RELEASE_LEVELS, Release
 from federation.proto.v1 import node_pb2 as pb
 from federation.proto.v1 import node_pb2_grpc
+from federation.task import RunContext, TaskSpec
 from federation.transport import serde
 from federation.transport.server import caller_identity
 from federation.transport.streaming import CHUNK_BYTES, TensorAssembler, iter_chunks, tensor_header
 
 
-def _read_tensor_stream(requests: Iterator[Any]) -> tuple[Any, NamedArrays]:
-    """First message a header, then chunks: returns (header, arrays)."""
+def _read_header(requests: Iterator[Any]) -> Any:
+    """The first message of a tensor stream, which must be its header."""
     first = next(requests, None)
     if first is None or first.WhichOneof("item") != "header":
         raise InvalidRequest("a tensor stream must start with its header")
-    header = first.header
+    return first.header
+
+
+def _read_chunks(requests: Iterator[Any], header: Any) -> NamedArrays:
+    """The chunks after an admitted header, into arrays preallocated from it."""
     assembler = TensorAssembler(header.tensors)
     for message in requests:
         if message.WhichOneof("item") != "chunk":
             raise InvalidRequest("a tensor stream carries exactly one header, before its chunks")
         assembler.feed(message.chunk)
-    return header, assembler.finish()
+    return assembler.finish()
 
 
 def _release(value: str) -> Release:
@@ -46,6 +51,16 @@ def _release(value: str) -> Release:
 class NodeServicer(node_pb2_grpc.NodeServiceServicer):
     def __init__(self, handlers: NodeHandlers) -> None:
         self.handlers = handlers
+
+    def _admitted_stream(
+        self, rpc: str, requests: Iterator[Any], context: grpc.ServicerContext
+    ) -> tuple[str, Any, RunContext, TaskSpec, NamedArrays]:
+        """Read the header, let the handlers admit it, and only then read (and allocate) the tensors."""
+        caller = self._caller(context)
+        header = _read_header(requests)
+        run, task = serde.context_from_pb(header.context), serde.task_from_pb(header.task)
+        self.handlers.admit_tensors(caller, rpc, run, task, serde.tensor_specs(header.tensors))
+        return caller, header, run, task, _read_chunks(requests, header)
 
     def _caller(self, context: grpc.ServicerContext) -> str:
         """The caller's certificate identity; a revoked certificate is UNAUTHENTICATED."""
@@ -73,9 +88,8 @@ class NodeServicer(node_pb2_grpc.NodeServiceServicer):
         return serde.stats_to_pb(stats)
 
     def Fit(self, request_iterator: Iterator[pb.FitRequest], context: grpc.ServicerContext) -> Iterator[pb.FitReply]:
-        caller = self._caller(context)
-        header, arrays = _read_tensor_stream(request_iterator)
-        outcome = self.handlers.fit(caller, serde.context_from_pb(header.context), serde.task_from_pb(header.task), arrays)
+        caller, _, run, task, arrays = self._admitted_stream("Fit", request_iterator, context)
+        outcome = self.handlers.fit(caller, run, task, arrays)
         yield pb.FitReply(
             result=pb.FitResult(
                 num_examples=outcome.num_examples, train_loss=outcome.train_loss, tensors=tensor_header(outcome.arrays)
@@ -85,9 +99,8 @@ class NodeServicer(node_pb2_grpc.NodeServiceServicer):
             yield pb.FitReply(chunk=chunk)
 
     def Evaluate(self, request_iterator: Iterator[pb.EvaluateRequest], context: grpc.ServicerContext) -> pb.EvaluateReply:
-        caller = self._caller(context)
-        header, arrays = _read_tensor_stream(request_iterator)
-        sums = self.handlers.evaluate(caller, serde.context_from_pb(header.context), serde.task_from_pb(header.task), arrays)
+        caller, _, run, task, arrays = self._admitted_stream("Evaluate", request_iterator, context)
+        sums = self.handlers.evaluate(caller, run, task, arrays)
         return serde.eval_to_pb(sums)
 
     def TrainLocal(self, request: pb.TrainLocalRequest, context: grpc.ServicerContext) -> Iterator[pb.TrainLocalReply]:
@@ -115,15 +128,8 @@ class NodeServicer(node_pb2_grpc.NodeServiceServicer):
     def MaskedUpdate(
         self, request_iterator: Iterator[pb.MaskedUpdateRequest], context: grpc.ServicerContext
     ) -> Iterator[pb.MaskedUpdateReply]:
-        caller = self._caller(context)
-        header, arrays = _read_tensor_stream(request_iterator)
-        masked = self.handlers.secure.masked_update(
-            caller,
-            serde.context_from_pb(header.context),
-            serde.task_from_pb(header.task),
-            serde.shares_from_pb(header.shares),
-            arrays,
-        )
+        caller, header, run, task, arrays = self._admitted_stream("MaskedUpdate", request_iterator, context)
+        masked = self.handlers.secure.masked_update(caller, run, task, serde.shares_from_pb(header.shares), arrays)
         result = [("masked", masked)]
         yield pb.MaskedUpdateReply(result=pb.MaskedResult(tensors=tensor_header(result)))
         for chunk in iter_chunks(result):

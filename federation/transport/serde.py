@@ -299,3 +299,8 @@ def shares_from_pb(shares: Sequence[pb.EncryptedShare]) -> dict[int, bytes]:
 
 def shares_to_pb(shares: dict[int, bytes]) -> list[pb.EncryptedShare]:
     return [pb.EncryptedShare(peer=peer, ciphertext=box) for peer, box in sorted(shares.items())]
+
+
+def tensor_specs(header: pb.TensorHeader) -> tuple[tuple[str, str, tuple[int, ...]], ...]:
+    """(name, dtype, shape) of each announced tensor, to compare with what a node expects."""
+    return tuple((t.name, t.dtype, tuple(int(d) for d in t.shape)) for t in header.tensors)

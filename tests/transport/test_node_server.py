@@ -16,6 +16,7 @@ from federation.errors import InvalidRequest, NodeUnavailable, PolicyDenied, Pro
 from federation.models.registry import build_model
 from federation.models.training import get_arrays
 from federation.proto.v1 import node_pb2 as pb
+from federation.proto.v1 import node_pb2_grpc as pb_grpc
 from federation.task import RunContext
 from federation.transport.tls import init_ca, issue_certificate
 
@@ -193,3 +194,41 @@ def test_a_100_mb_model_streams_both_ways(live_nodes: dict[str, LiveNode], city:
     assert [(n, a.shape) for n, a in outcome.arrays] == [(n, a.shape) for n, a in arrays]
     assert client.traffic.bytes_by_rpc["Fit"] > size
     assert any(not np.array_equal(a, b) for (_, a), (_, b) in zip(outcome.arrays, arrays, strict=True))
+
+
+@pytest.mark.parametrize("caller", [STRANGER, COORDINATOR])
+def test_a_huge_announced_tensor_is_refused_from_its_header_before_any_byte_is_read(
+    live_nodes: dict[str, LiveNode], city: City, caller: str
+) -> None:
+    """Authorise first, then allocate: a 4 GiB announcement gets its answer while the sender still holds every byte."""
+    import json
+    import threading
+
+    from federation.transport import serde
+
+    node = live_nodes["north-district"]
+    ctx = context(1)
+    task = small_task(rounds=1)
+    if caller == COORDINATOR:  # an accepted run, but tensors that are not the task's model
+        assert node.client(city).propose(ctx, task, cohort_size=3, release="update").accepted
+    header = pb.FitHeader(context=serde.context_to_pb(ctx), task=serde.task_to_pb(task))
+    header.tensors.tensors.add(name="weight", dtype="<f4", shape=[1 << 30])
+    header.tensors.total_bytes = 4 << 30
+    release = threading.Event()
+
+    def requests():  # type: ignore[no-untyped-def]
+        yield pb.FitRequest(header=header)
+        release.wait(30)  # the chunks would follow; the node must not wait for them
+
+    try:
+        with raw_channel(node, city, name=caller) as channel:
+            stub = pb_grpc.NodeServiceStub(channel)
+            with pytest.raises(grpc.RpcError) as caught:
+                list(stub.Fit(requests(), timeout=20))
+    finally:
+        release.set()
+    expected = grpc.StatusCode.PERMISSION_DENIED if caller == STRANGER else grpc.StatusCode.INVALID_ARGUMENT
+    assert caught.value.code() == expected, caught.value.details()
+    log = city.root / ".federation" / "state" / "north-district" / "audit.jsonl"
+    entries = [json.loads(line) for line in log.read_text().splitlines()]
+    assert any(e["rpc"] == "Fit" and e["run_id"] == ctx.run_id and e["decision"] in ("deny", "error") for e in entries)
