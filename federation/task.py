@@ -8,12 +8,15 @@ from the network fails as `InvalidRequest` before anything runs.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from federation.errors import InvalidRequest
 
 ParamValue = bool | int | float | str | list[int] | list[float]
+MAX_NAME = 200
+_NAME = re.compile(rf"[\w.:/@+ -]{{1,{MAX_NAME}}}")
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,11 @@ class RunContext:
     def __post_init__(self) -> None:
         if not self.run_id or not self.purpose:
             raise InvalidRequest("the run context needs a run id and a purpose")
+        for label, value in (("run id", self.run_id), ("purpose", self.purpose)):
+            if not _NAME.fullmatch(value):  # they reach logs, audit lines and terminals: no controls, no markup
+                raise InvalidRequest(
+                    f"the {label} must be 1-{MAX_NAME} letters, digits, spaces or . _ : / @ + - (got {len(value)} characters)"
+                )
         if self.round < 0:
             raise InvalidRequest(f"round must be >= 0, got {self.round}")
 

@@ -114,3 +114,18 @@ def test_run_context_round_cannot_be_negative() -> None:
     with pytest.raises(InvalidRequest, match="round must be >= 0"):
         RunContext("r", "p", -1)
     assert RunContext("r", "p", 0).round == 0
+
+
+@pytest.mark.parametrize(
+    "bad",
+    ["x" * 201, "run\nforged audit line", "\x1b[31mred", "[/]", "tab\there"],
+    ids=["long", "newline", "escape", "markup", "tab"],
+)
+def test_run_ids_and_purposes_that_would_reach_logs_or_terminals_unsafely_are_refused(bad: str) -> None:
+    for run_id, purpose in ((bad, "p"), ("r", bad)):
+        with pytest.raises(InvalidRequest, match="letters, digits"):
+            RunContext(run_id, purpose)
+
+
+def test_ordinary_run_ids_and_purposes_pass() -> None:
+    assert RunContext("pollution-enforcement-20261201-224210-federated-fedavg", "official statistics / 2026", 3).round == 3
