@@ -46,6 +46,12 @@ class ModelSpec:
     name: str
     params: Mapping[str, ParamValue] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        for key, value in self.params.items():
+            values = value if isinstance(value, list) else [value]
+            if any(isinstance(v, float) and not math.isfinite(v) for v in values):
+                raise InvalidRequest(f"model parameter {key!r} must be finite, got {value!r}")
+
 
 @dataclass(frozen=True)
 class FeatureScaling:

@@ -129,3 +129,9 @@ def test_run_ids_and_purposes_that_would_reach_logs_or_terminals_unsafely_are_re
 
 def test_ordinary_run_ids_and_purposes_pass() -> None:
     assert RunContext("pollution-enforcement-20261201-224210-federated-fedavg", "official statistics / 2026", 3).round == 3
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), [16.0, float("-inf")]])
+def test_non_finite_model_parameters_are_an_invalid_request(value: object) -> None:
+    with pytest.raises(InvalidRequest, match="must be finite"):
+        ModelSpec("mlp", {"hidden": value})  # type: ignore[dict-item]
