@@ -184,14 +184,9 @@ class NodeHandlers:
                 payload = self.runs.secure_round(caller, context).payload
                 release = "masked-update" if payload == "update" else "stats"
                 expected = () if payload == "stats" else expected
-            decision = self.decide(caller, context, release, task=task)
-            if decision.budget_exhausted:
-                raise BudgetExhausted("; ".join(decision.reasons))
-            if not decision.allowed:
-                raise PolicyDenied(decision.reasons)
+            decision = self.authorise(caller, context, release, task)
             if rpc == "Evaluate":
                 self._individual_results(decision)
-            self.runs.require(caller, context, task)
             if tuple(announced) != expected:
                 raise InvalidRequest(f"{rpc}: {_first_difference(tuple(announced), expected)}")
         except FederationError:

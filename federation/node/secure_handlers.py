@@ -20,7 +20,7 @@ import numpy as np
 
 from federation.data import bounded_stats
 from federation.data.encoding import encoded_columns
-from federation.errors import BudgetExhausted, CohortRejected, InvalidRequest, PolicyDenied
+from federation.errors import CohortRejected, InvalidRequest, PolicyDenied
 from federation.models.evaluation import bounded_length, to_bounded
 from federation.models.registry import build_model
 from federation.models.training import NamedArrays, evaluate, get_arrays
@@ -87,14 +87,8 @@ class SecureHandlers:
         node = self.node
         if node.credentials is None or node.peers is None:
             raise PolicyDenied(["this node has no certified identity for secure aggregation"])
-        decision = node.decide(
-            caller, context, self._release(parameters.payload), task=task, cohort_size=len(parameters.participants)
-        )
-        if decision.budget_exhausted:
-            raise BudgetExhausted("; ".join(decision.reasons))
-        if not decision.allowed:
-            raise PolicyDenied(decision.reasons)
-        node.runs.require(caller, context, task)
+        release = self._release(parameters.payload)
+        decision = node.authorise(caller, context, release, task, cohort_size=len(parameters.participants))
         if caller in parameters.participants:  # under `accept = "ca"` its certificate would otherwise count as a party
             raise CohortRejected(f"the caller {caller!r} lists itself as a participant; the coordinator is never a contributor")
         config = parameters.config(context.run_id, context.round, caller=caller)

@@ -7,7 +7,8 @@ validates, so a malformed message becomes `InvalidRequest`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from typing import TypeVar
 
 from google.protobuf import json_format, struct_pb2
 
@@ -18,6 +19,8 @@ from federation.replies import FeatureStats, FieldDescription, NodeDescription, 
 from federation.secagg.cohort import Advert
 from federation.secagg.config import RoundParameters
 from federation.task import FeatureScaling, ModelSpec, ParamValue, PrivacySpec, RecordPrivacy, RunContext, TaskSpec
+
+T = TypeVar("T")
 
 
 def context_to_pb(context: RunContext) -> pb.RunContext:
@@ -266,13 +269,19 @@ def peers_to_pb(adverts: dict[int, Advert]) -> list[pb.PeerKeys]:
     ]
 
 
-def peers_from_pb(peers: Sequence[pb.PeerKeys]) -> dict[int, Advert]:
-    result = {}
-    for peer in peers:
-        if peer.index in result:
-            raise InvalidRequest(f"keys for peer {peer.index} appear twice")
-        result[peer.index] = Advert(peer.encryption_public_key, peer.masking_public_key, peer.certificate, peer.signature)
+def _by_index(pairs: Iterable[tuple[int, T]], what: str) -> dict[int, T]:
+    """Items keyed by participant index; an index given twice is malformed."""
+    result: dict[int, T] = {}
+    for index, item in pairs:
+        if index in result:
+            raise InvalidRequest(f"two {what} for participant {index}")
+        result[index] = item
     return result
+
+
+def peers_from_pb(peers: Sequence[pb.PeerKeys]) -> dict[int, Advert]:
+    adverts = ((p.index, Advert(p.encryption_public_key, p.masking_public_key, p.certificate, p.signature)) for p in peers)
+    return _by_index(adverts, "key advertisements")
 
 
 def signatures_to_pb(signatures: dict[int, bytes]) -> list[pb.SurvivorSignature]:
@@ -280,21 +289,11 @@ def signatures_to_pb(signatures: dict[int, bytes]) -> list[pb.SurvivorSignature]
 
 
 def signatures_from_pb(signatures: Sequence[pb.SurvivorSignature]) -> dict[int, bytes]:
-    result = {}
-    for item in signatures:
-        if item.index in result:
-            raise InvalidRequest(f"two survivor-set signatures for participant {item.index}")
-        result[item.index] = item.signature
-    return result
+    return _by_index(((item.index, item.signature) for item in signatures), "survivor-set signatures")
 
 
 def shares_from_pb(shares: Sequence[pb.EncryptedShare]) -> dict[int, bytes]:
-    result = {}
-    for share in shares:
-        if share.peer in result:
-            raise InvalidRequest(f"two shares for peer {share.peer}")
-        result[share.peer] = share.ciphertext
-    return result
+    return _by_index(((share.peer, share.ciphertext) for share in shares), "shares")
 
 
 def shares_to_pb(shares: dict[int, bytes]) -> list[pb.EncryptedShare]:
