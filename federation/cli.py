@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from federation.cli_audit import audit_app
 from federation.errors import ConfigError, FederationError
 
 if TYPE_CHECKING:
@@ -27,7 +28,6 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 node_app = typer.Typer(no_args_is_help=True, help="Run a department's node.")
 pki_app = typer.Typer(no_args_is_help=True, help="Certificates for nodes and coordinators.")
 policy_app = typer.Typer(no_args_is_help=True, help="Check, explain and compare sharing policies.")
-audit_app = typer.Typer(no_args_is_help=True, help="Read and verify a node's audit log.")
 data_app = typer.Typer(no_args_is_help=True, help="Check a node's local data against the scenario's schema.")
 app.add_typer(node_app, name="node")
 app.add_typer(pki_app, name="pki")
@@ -73,6 +73,7 @@ def node_serve(
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = True,
 ) -> None:
     """Serve a node: load and harmonise its data, enforce its policy, answer over mTLS."""
+    err.print(f"starting: loading manifest {manifest} ...", markup=False, highlight=False)  # before the slow imports
     _setup_logging(verbose)
     from federation.node.serve import serve_forever, start_node
 
@@ -240,76 +241,6 @@ def data_check(manifest: Annotated[Path, typer.Argument(help="The node manifest 
         )
 
 
-# -- audit ----------------------------------------------------------------------
-@audit_app.command("show")
-def audit_show(
-    node_dir: Annotated[Path, typer.Argument(help="The node's state directory (holds audit.jsonl).")],
-    caller: Annotated[str | None, typer.Option(help="Only this caller.")] = None,
-    purpose: Annotated[str | None, typer.Option(help="Only this purpose.")] = None,
-    since: Annotated[str | None, typer.Option(help="From this date (YYYY-MM-DD).")] = None,
-    until: Annotated[str | None, typer.Option(help="Up to and including this date (YYYY-MM-DD).")] = None,
-    decision: Annotated[str | None, typer.Option(help="allow, deny or error.")] = None,
-) -> None:
-    """Print a node's audit log, optionally filtered."""
-    from federation.node.audit import read_entries
-
-    if not (node_dir / "audit.jsonl").is_file():
-        raise ConfigError(str(node_dir), ["no audit.jsonl here: pass the node's state directory ([state] dir in its manifest)"])
-    for label, value in (("--since", since), ("--until", until)):
-        if value is not None and not _is_date(value):
-            raise ConfigError(label, [f"expected a date as YYYY-MM-DD, got {value!r}"])
-    table = Table(title=f"audit log of {node_dir}")
-    for column in ("seq", "time", "caller", "rpc", "purpose", "run / round", "decision", "rows", "bytes", "reasons"):
-        table.add_column(column, overflow="fold")
-    shown = 0
-    for e in read_entries(node_dir):
-        day = str(e.get("time", ""))[:10]
-        if (caller and e.get("caller") != caller) or (purpose and e.get("purpose") != purpose):
-            continue
-        if (since and day < since) or (until and day > until) or (decision and e.get("decision") != decision):
-            continue
-        shown += 1
-        colour = {"allow": "green", "deny": "red"}.get(str(e.get("decision")), "yellow")
-        table.add_row(
-            str(e.get("seq")),
-            str(e.get("time")),
-            str(e.get("caller")),
-            str(e.get("rpc")),
-            str(e.get("purpose")),
-            f"{e.get('run_id')} / {e.get('round')}",
-            f"[{colour}]{e.get('decision')}[/]",
-            str(e.get("rows")),
-            str(e.get("bytes_released")),
-            "; ".join(e.get("reasons", [])),
-        )
-    console.print(table)
-    console.print(f"{shown} entr{'y' if shown == 1 else 'ies'} shown")
-
-
-def _is_date(value: str) -> bool:
-    import datetime as dt
-
-    try:
-        dt.date.fromisoformat(value)
-    except ValueError:
-        return False
-    return True
-
-
-@audit_app.command("verify")
-def audit_verify(node_dir: Annotated[Path, typer.Argument(help="The node's state directory (holds audit.jsonl).")]) -> None:
-    """Check the hash chain: any edited, deleted, inserted or reordered entry is found."""
-    from federation.node.audit import verify
-
-    result = verify(node_dir)
-    if result.intact:
-        console.print(f"[green]intact[/]: {result.entries} entries, chain and head agree")
-        return
-    for problem in result.problems:
-        err.print(f"[red]broken[/]: {problem}")
-    raise typer.Exit(1)
-
-
 # -- run / compare --------------------------------------------------------------
 def _progress_factory(progress: Progress) -> ProgressFactory:
     def factory(label: str, rounds: int) -> Callable[[int, dict[str, EvalSums]], None]:
@@ -401,6 +332,9 @@ def sweep_cmd(
     experiment: Annotated[Path, typer.Argument(help="The experiment file; its nodes need manifests (the sweep starts them).")],
     vary: Annotated[list[str], typer.Option(help="KEY=V1,V2,... (repeatable), e.g. privacy.epsilon=0.5,1,2,inf")],
     output: Annotated[Path | None, typer.Option(help="Sweep directory; an interrupted sweep resumes from it.")] = None,
+    startup_timeout: Annotated[
+        float | None, typer.Option(help="Seconds to wait for the node processes to serve (default: 60 + 10 per node).")
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Run every combination of the varied settings and plot the trade-offs."""
@@ -425,6 +359,7 @@ def sweep_cmd(
             out_dir,
             progress=_progress_factory(progress),
             on_point=lambda p: progress.update(runs, completed=p.index + 1),
+            startup_timeout=startup_timeout,
         )
         progress.update(runs, completed=total)
     report = render_sweep(points, variations, out_dir, metric=loaded.metric)
@@ -452,12 +387,15 @@ def demo_cmd(
     preset: Annotated[
         str | None, typer.Option(help="Run every node under policies/presets/NAME.toml (strict, default, open).")
     ] = None,
+    startup_timeout: Annotated[
+        float | None, typer.Option(help="Seconds to wait for the node processes to serve (default: 60 + 10 per node).")
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Start a real node process per party, compare the three topologies, stop the nodes."""
     _setup_logging(verbose)
     from federation.experiments.config import load_experiment
-    from federation.experiments.launcher import prepare_identities, start_nodes, stop_nodes
+    from federation.experiments.launcher import exit_on_signals, prepare_identities, start_nodes, stop_nodes
 
     loaded = load_experiment(experiment)
     manifests = {node_id: manifest for node_id, _, manifest in loaded.nodes if manifest is not None}
@@ -475,14 +413,17 @@ def demo_cmd(
             known = sorted(p.stem for p in policy.parent.glob("*.toml"))
             raise ConfigError("--preset", [f"no preset {preset!r} in {policy.parent} (known: {', '.join(known) or 'none'})"])
         console.print(f"every node runs under the [bold]{preset}[/] preset")
-    nodes = start_nodes(manifests, loaded.output_dir / "nodes", pki_dir=loaded.pki_dir, policy=policy)
-    try:
-        for node in nodes:
-            console.print(f"  {node.node_id:<20} pid {node.process.pid:<7} {node.address}")
-        _compare(experiment, {n.node_id: n.address for n in nodes}, None, None)
-    finally:
-        stop_nodes(nodes)
-        console.print("nodes stopped")
+    with exit_on_signals():  # SIGTERM or SIGHUP still stop the nodes
+        nodes = start_nodes(
+            manifests, loaded.output_dir / "nodes", pki_dir=loaded.pki_dir, policy=policy, timeout=startup_timeout
+        )
+        try:
+            for node in nodes:
+                console.print(f"  {node.node_id:<20} pid {node.process.pid:<7} {node.address}")
+            _compare(experiment, {n.node_id: n.address for n in nodes}, None, None)
+        finally:
+            stop_nodes(nodes)
+            console.print("nodes stopped")
 
 
 def main() -> None:

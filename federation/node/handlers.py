@@ -72,7 +72,7 @@ class NodeHandlers:
         self.credentials = credentials
         self.peers = peers
         self.runs = RunRegistry()
-        self.audit = AuditLog(runtime.manifest.state_dir)
+        self.audit = AuditLog(runtime.manifest.state_dir, signer=credentials)
         self.ledger = BudgetLedger(runtime.manifest.state_dir / "ledger.sqlite")
         self.privacy = PrivacyEnforcement(self.runs, self.ledger, runtime.node_id)
         self.secure = SecureHandlers(self)
@@ -335,12 +335,16 @@ class NodeHandlers:
         return evaluate(self.model(task, arrays), x, y)
 
     def train_local(self, caller: str, context: RunContext, task: TaskSpec) -> Iterator[tuple[int, EvalSums, int]]:
-        """Train on this node alone for the task's rounds; only metrics leave."""
-        with self.audited(caller, "TrainLocal", context) as entry:
-            for round_, sums, n in self._train_local(caller, context, task):
-                entry.rows = n + sums.count
-                entry.bytes_released += 8 * (4 + 2 * len(sums.positive_histogram))
-                yield round_, sums, n
+        """Train on this node alone for the task's rounds; only metrics leave, each round's after its own entry."""
+        rounds = self._train_local(caller, context, task)
+        for index in range(task.rounds):  # `_train_local` yields exactly one result per round
+            with self.audited(caller, "TrainLocal", context) as entry:
+                round_, sums, n = next(rounds)
+                if index:
+                    entry.reasons = ["a further round of the local training allowed in round 1"]
+                entry.round, entry.rows = round_, n + sums.count
+                entry.bytes_released = 8 * (4 + 2 * len(sums.positive_histogram))
+            yield round_, sums, n  # the entry naming this release is durable before it leaves
 
     def _train_local(self, caller: str, context: RunContext, task: TaskSpec) -> Iterator[tuple[int, EvalSums, int]]:
         """Local-only training; its per-round metrics are this node's own results, released like an evaluation."""

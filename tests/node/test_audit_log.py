@@ -1,6 +1,7 @@
-"""federation.node.audit: a hash-chained log in which every kind of tampering is found and located.
+"""federation.node.audit: a hash-chained, signed log in which every kind of tampering is found and located.
 
-One real log of 20 entries is written with `AuditLog`; each tampering runs on its own copy.
+One real log of 20 entries is written with `AuditLog` and a real certificate key; each tampering
+runs on its own copy. Crashes and insiders are played in `test_audit_recovery.py`.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from typer.testing import CliRunner
 
 from federation.cli import app
 from federation.errors import ConfigError
-from federation.node.audit import GENESIS, HEAD_NAME, LOG_NAME, AuditEntry, AuditLog, _digest, read_entries, verify
+from federation.node.audit import GENESIS, HEAD_NAME, LOG_NAME, AuditEntry, AuditLog, read_entries, verify
+from federation.node.audit_chain import digest
+from federation.trust.authority import throwaway_cohort
 
 ENTRIES = 20
 CALLERS = ("city-platform", "university", "stranger-x")
@@ -41,7 +44,8 @@ def entry(i: int) -> AuditEntry:
 @pytest.fixture(scope="module")
 def real_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
     directory = tmp_path_factory.mktemp("audit") / "node-state"
-    log = AuditLog(directory)
+    credentials, _ = throwaway_cohort(["water-bureau"])
+    log = AuditLog(directory, signer=credentials["water-bureau"])
     for i in range(1, ENTRIES + 1):
         log.append(entry(i))
     return directory
@@ -63,8 +67,9 @@ def write_lines(directory: Path, new: list[str]) -> None:
 
 
 def rehash(body: dict[str, Any]) -> str:
+    """What an insider without the node's key can do: a correct chain hash, but no valid signature."""
     body = dict(body)
-    body["hash"] = _digest(body["prev"], {k: v for k, v in body.items() if k != "hash"})
+    body["hash"] = digest(body["prev"], body)
     return json.dumps(body, sort_keys=True)
 
 
@@ -83,8 +88,9 @@ def test_entries_form_a_chain_from_genesis_to_the_head(real_log: Path) -> None:
     for before, after in itertools.pairwise(bodies):
         assert after["prev"] == before["hash"]
     for body in bodies:
-        assert body["hash"] == _digest(body["prev"], {k: v for k, v in body.items() if k != "hash"})
-    assert (real_log / HEAD_NAME).read_text().split() == [str(ENTRIES), bodies[-1]["hash"]]
+        assert body["hash"] == digest(body["prev"], body)
+        assert body["sig"] and body["key"] == bodies[0]["key"]
+    assert json.loads((real_log / HEAD_NAME).read_text()) == {"seq": ENTRIES, "hash": bodies[-1]["hash"]}
     assert bodies[6]["reasons"] == ["reason number 7"] and bodies[6]["decision"] == "deny"
 
 
@@ -93,6 +99,7 @@ def test_an_intact_log_verifies(real_log: Path) -> None:
     assert result.intact
     assert result.entries == ENTRIES
     assert result.problems == ()
+    assert result.signer == "water-bureau"
 
 
 def test_a_missing_log_is_a_problem_not_a_crash(tmp_path: Path) -> None:
@@ -102,13 +109,13 @@ def test_a_missing_log_is_a_problem_not_a_crash(tmp_path: Path) -> None:
 
 
 def test_a_reopened_log_continues_the_chain(copy: Path) -> None:
-    reopened = AuditLog(copy)
+    reopened = AuditLog(copy)  # unsigned: its entries are found as written outside the node, below
     appended = [reopened.append(AuditEntry(caller="city-platform", rpc="Describe")) for _ in range(3)]
     assert [a["seq"] for a in appended] == [ENTRIES + 1, ENTRIES + 2, ENTRIES + 3]
     assert appended[0]["prev"] == json.loads(lines(copy)[ENTRIES - 1])["hash"]
     result = verify(copy)
-    assert result.intact, result.problems
-    assert result.entries == ENTRIES + 3
+    assert not result.intact
+    assert "seq 21): carries no signature" in result.problems[0]
 
 
 # -- tampering ------------------------------------------------------------------------
@@ -189,10 +196,10 @@ def rewrite_first(d: Path) -> None:
 
 TAMPERING: list[tuple[str, Callable[[Path], None], str]] = [
     ("edited-reason", edit_reason, r"line 5 \(seq 5\): its content does not match its hash; the entry was edited"),
-    ("edited-and-rehashed", edit_and_rehash, r"line 6 \(seq 6\): does not follow the entry before it; an entry was edited"),
-    ("rewritten-first-entry", rewrite_first, r"line 2 \(seq 2\): .*edited"),
+    ("edited-and-rehashed", edit_and_rehash, r"line 5 \(seq 5\): its signature does not verify"),
+    ("rewritten-first-entry", rewrite_first, r"line 1 \(seq 1\): its signature does not verify"),
     ("deleted-middle", delete_middle, r"line 10 \(seq 11\): .*deleted, inserted or reordered"),
-    ("inserted-forged", insert_forged, r"line 8 \(seq 7\): .*deleted, inserted or reordered"),
+    ("inserted-forged", insert_forged, r"line 7 \(seq 7\): its signature does not verify"),
     ("inserted-duplicate", duplicate_entry, r"line 13 \(seq 12\): .*deleted, inserted or reordered"),
     ("swapped", swap_entries, r"line 8 \(seq 9\): .*deleted, inserted or reordered"),
     ("edited-sequence-number", edit_sequence_number, r"line 15 \(seq 99\)"),
@@ -249,16 +256,7 @@ def test_an_edited_last_entry_is_not_reported_as_a_cut(copy: Path) -> None:
     result = verify(copy)
     assert not result.intact
     assert "seq 20" in result.problems[0]
-    assert "cut off" not in result.problems[0]
-
-
-def test_a_log_reopened_after_a_crash_before_the_head_was_written_stays_intact(copy: Path) -> None:
-    stale_head = (copy / HEAD_NAME).read_text()
-    AuditLog(copy).append(AuditEntry(caller="city-platform", rpc="Describe"))
-    (copy / HEAD_NAME).write_text(stale_head)  # the crash: the entry is on disk, the head is not
-    AuditLog(copy).append(AuditEntry(caller="city-platform", rpc="Describe"))
-    assert [b["seq"] for b in read_entries(copy)][-2:] == [ENTRIES + 1, ENTRIES + 2]
-    assert verify(copy).intact
+    assert "signature does not verify" in result.problems[0]
 
 
 # -- the command line ----------------------------------------------------------------
