@@ -1,23 +1,33 @@
-"""Starting and stopping real node processes on localhost (demo and integration tests).
+"""Starting and stopping real node processes on localhost (demo, sweep and integration tests).
 
 Each node is its own `federation node serve` process bound to a free port;
 it writes its address to a file once it serves, which is how we learn the
-port without racing for it.
+port without racing for it. Node processes belong to the run that started
+them: they die with it however it ends (see `exit_on_signals` and
+`_die_with_parent`), so a stopped sweep leaves no orphans holding ports and
+state directories.
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 
 from federation.errors import NodeUnavailable
 from federation.node.manifest import load_manifest
 from federation.transport.tls import ensure_identities, write_pins
+
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 
 @dataclass
@@ -43,6 +53,36 @@ def prepare_identities(pki_dir: Path, manifests: dict[str, Path], coordinator: s
             write_pins(pki_dir, list(manifests), path=pins, recipients=[coordinator])
 
 
+@dataclass(frozen=True)
+class NodeLaunch:
+    """What one node process is started with; a `CommandFactory` turns it into argv."""
+
+    node_id: str
+    manifest: Path
+    address_file: Path
+    pki_dir: Path | None = None
+    policy: Path | None = None
+    state_dir: Path | None = None
+
+
+CommandFactory = Callable[[NodeLaunch], list[str]]
+
+
+def serve_command(launch: NodeLaunch) -> list[str]:
+    """`federation node serve` for this launch, with this interpreter."""
+    command = [sys.executable, "-m", "federation", "node", "serve", str(launch.manifest), "--listen", "127.0.0.1:0"]
+    command += ["--address-file", str(launch.address_file)]
+    for option, value in (("--pki", launch.pki_dir), ("--policy", launch.policy), ("--state", launch.state_dir)):
+        if value is not None:
+            command += [option, str(value)]
+    return command
+
+
+def startup_timeout(nodes: int) -> float:
+    """Default start-up limit: imports run one after another on a small machine, so it grows per node."""
+    return 60.0 + 10.0 * nodes
+
+
 def start_nodes(
     manifests: dict[str, Path],
     work_dir: Path,
@@ -51,54 +91,158 @@ def start_nodes(
     policy: Path | None = None,
     policies: dict[str, Path] | None = None,
     state_root: Path | None = None,
-    timeout: float = 90.0,
+    timeout: float | None = None,
+    command: CommandFactory = serve_command,
 ) -> list[NodeProcess]:
-    """Start one process per manifest and wait until every node serves."""
+    """Start one process per manifest and wait until every node serves.
+
+    `timeout` defaults to `startup_timeout(len(manifests))`. A node that exits
+    or is late stops all of them, with a report of what each was doing.
+    """
+    limit = startup_timeout(len(manifests)) if timeout is None else timeout
     work_dir.mkdir(parents=True, exist_ok=True)
     started: list[NodeProcess] = []
-    for node_id, manifest in manifests.items():
-        address_file = work_dir / f"{node_id}.address"
-        address_file.unlink(missing_ok=True)
-        log_file = work_dir / f"{node_id}.log"
-        command = [
-            sys.executable,
-            "-m",
-            "federation",
-            "node",
-            "serve",
-            str(manifest),
-            "--listen",
-            "127.0.0.1:0",
-            "--address-file",
-            str(address_file),
-        ]
-        if pki_dir is not None:
-            command += ["--pki", str(pki_dir)]
-        chosen = (policies or {}).get(node_id, policy)
-        if chosen is not None:
-            command += ["--policy", str(chosen)]
-        if state_root is not None:
-            command += ["--state", str(state_root / node_id)]
-        with log_file.open("wb") as log:
-            process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-        started.append(NodeProcess(node_id, process, address_file, log_file))
-    deadline = time.monotonic() + timeout
+    began = time.monotonic()
     try:
-        for node in started:
-            while not node.address_file.is_file():
-                if node.process.poll() is not None:
-                    tail = node.log_file.read_text(errors="replace")[-1500:]
-                    raise NodeUnavailable(
-                        f"node {node.node_id} exited with code {node.process.returncode} while starting:\n{tail}"
-                    )
-                if time.monotonic() > deadline:
-                    raise NodeUnavailable(f"node {node.node_id} did not start within {timeout:.0f}s (log: {node.log_file})")
-                time.sleep(0.1)
-            node.address = node.address_file.read_text().strip()
+        for node_id, manifest in manifests.items():
+            address_file = work_dir / f"{node_id}.address"
+            address_file.unlink(missing_ok=True)
+            log_file = work_dir / f"{node_id}.log"
+            launch = NodeLaunch(
+                node_id,
+                manifest,
+                address_file,
+                pki_dir=pki_dir,
+                policy=(policies or {}).get(node_id, policy),
+                state_dir=state_root / node_id if state_root is not None else None,
+            )
+            with log_file.open("wb") as log:
+                process = subprocess.Popen(
+                    command(launch),
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                    preexec_fn=_die_with_parent(),  # runs only a prebound prctl between fork and exec
+                )
+            _running[process.pid] = process
+            started.append(NodeProcess(node_id, process, address_file, log_file))
+        _wait_until_serving(started, began=began, limit=limit)
     except BaseException:
         stop_nodes(started)
         raise
     return started
+
+
+def _wait_until_serving(nodes: list[NodeProcess], *, began: float, limit: float) -> None:
+    """Poll every node at once, so a node that crashed is reported without waiting for the others."""
+    pending = list(nodes)
+    while pending:
+        for node in list(pending):
+            if node.address_file.is_file():
+                node.address = node.address_file.read_text().strip()
+                pending.remove(node)
+            elif node.process.poll() is not None:
+                raise NodeUnavailable(
+                    f"node {node.node_id} exited with code {node.process.returncode} while starting "
+                    f"(log: {node.log_file}):\n{_log_tail(node.log_file, empty='the node printed nothing before it exited')}"
+                )
+        elapsed = time.monotonic() - began
+        if pending and elapsed > limit:
+            raise NodeUnavailable(startup_report(pending, elapsed=elapsed, limit=limit))
+        if pending:
+            time.sleep(0.1)
+
+
+def startup_report(late: list[NodeProcess], *, elapsed: float, limit: float) -> str:
+    """What each late node was doing: alive or not, and the end of its log."""
+    lines = [
+        f"{len(late)} node(s) did not start within {limit:.0f}s (elapsed {elapsed:.1f}s); "
+        "raise the limit with --startup-timeout SECONDS if the machine is just slow"
+    ]
+    for node in late:
+        code = node.process.poll()
+        state = f"process {node.process.pid} still running" if code is None else f"process exited with code {code}"
+        lines.append(f"node {node.node_id}: {state}; log {node.log_file}:")
+        lines.append(_log_tail(node.log_file))
+    return "\n".join(lines)
+
+
+def _log_tail(
+    path: Path, *, lines: int = 12, width: int = 300, empty: str = "the node printed nothing yet (still importing?)"
+) -> str:
+    """The last lines of a node's log, indented; an empty log is said to be empty, not shown as a blank."""
+    try:
+        text = path.read_text(errors="replace")
+    except FileNotFoundError:
+        text = ""
+    tail = [line[:width] for line in text.splitlines()[-lines:] if line.strip()]
+    if not tail:
+        return f"    {empty}"
+    return "\n".join(f"    {line}" for line in tail)
+
+
+def _die_with_parent() -> Callable[[], None] | None:
+    """A pre-exec hook that makes the child get SIGTERM when this thread dies (Linux PR_SET_PDEATHSIG).
+
+    This covers the exits no `finally` sees: SIGKILL, a crash, the OOM killer.
+    The kernel signals on the death of the *thread* that forked, so it is set
+    only from the main thread; elsewhere a finished worker thread would take
+    the nodes with it. libc is resolved here, so the child calls only prctl.
+    """
+    if not sys.platform.startswith("linux") or threading.current_thread() is not threading.main_thread():
+        return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    parent = os.getpid()
+
+    def hook() -> None:
+        prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os._exit(1)
+
+    return hook
+
+
+_running: dict[int, subprocess.Popen[bytes]] = {}  # started and not yet reaped by stop_nodes
+
+
+def _terminate_running() -> None:
+    """SIGTERM every node this process started and has not stopped; safe in a signal handler."""
+    for pid, process in list(_running.items()):
+        if process.returncode is None:  # not reaped, so the pid is still our child's
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+
+@contextmanager
+def exit_on_signals(signals: tuple[signal.Signals, ...] = (signal.SIGTERM, signal.SIGHUP)) -> Iterator[None]:
+    """While nodes run, turn SIGTERM and SIGHUP into SystemExit so `finally: stop_nodes(...)` runs.
+
+    Their default action ends the process at once, skipping every `finally`,
+    which is how a stopped sweep used to leave its nodes behind. The nodes get
+    SIGTERM at once; a repeated signal is ignored so it cannot cut the clean-up
+    short. Signal handlers can only be set from the main thread; elsewhere
+    this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {s: signal.getsignal(s) for s in signals}
+
+    def _exit(signum: int, frame: FrameType | None) -> None:
+        for s in signals:
+            signal.signal(s, signal.SIG_IGN)
+        _terminate_running()  # first, so calls in flight to the nodes fail now instead of finishing their round
+        raise SystemExit(128 + signum)
+
+    for s in signals:
+        signal.signal(s, _exit)
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler if handler is not None else signal.SIG_DFL)
 
 
 def stop_nodes(nodes: list[NodeProcess], *, timeout: float = 10.0) -> None:
@@ -112,3 +256,4 @@ def stop_nodes(nodes: list[NodeProcess], *, timeout: float = 10.0) -> None:
         except subprocess.TimeoutExpired:
             node.process.kill()
             node.process.wait()
+        _running.pop(node.process.pid, None)

@@ -26,7 +26,7 @@ from federation.config import read_toml, validate
 from federation.errors import ConfigError, FederationError
 from federation.experiments.compare import ProgressFactory, compare
 from federation.experiments.config import Experiment, ExperimentFile, PrivacySection, TaskSection
-from federation.experiments.launcher import NodeProcess, start_nodes, stop_nodes
+from federation.experiments.launcher import NodeProcess, exit_on_signals, start_nodes, stop_nodes
 from federation.node.manifest import load_manifest
 from federation.policy.model import Policy
 
@@ -154,57 +154,67 @@ def run_sweep(
     *,
     progress: ProgressFactory | None = None,
     on_point: Callable[[SweepPoint], None] | None = None,
+    startup_timeout: float | None = None,
 ) -> list[SweepPoint]:
-    """Run every combination; finished ones found in `out_dir` are reused (resume)."""
+    """Run every combination; finished ones found in `out_dir` are reused (resume).
+
+    SIGTERM or SIGHUP end the sweep through its `finally`, which stops the
+    node processes; the finished points stay on disk for the resume.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     manifests = {node_id: manifest for node_id, _, manifest in experiment.nodes if manifest is not None}
     if len(manifests) != len(experiment.nodes):
         raise ConfigError(str(experiment.path), ["a sweep starts the nodes itself: every node needs a manifest"])
     points: list[SweepPoint] = []
     shared: list[NodeProcess] | None = None
-    try:
-        for index, combination in enumerate(combinations(variations)):
-            point_dir = out_dir / f"point-{index:03d}"
-            done = point_dir / "point.json"
-            if done.is_file():
-                saved = json.loads(done.read_text())
-                if saved["combination"] == _jsonable(combination):
-                    points.append(SweepPoint(index, combination, saved.get("results"), saved.get("error", "")))
-                    continue
-            current = experiment_for(experiment, combination)
-            policies = {node_id: policy_for(experiment, node_id, combination) for node_id in manifests}
-            varied_policies = any(p is not None for p in policies.values())
-            nodes: list[NodeProcess]
-            if varied_policies:
-                nodes = _start_with_policies(manifests, policies, point_dir, experiment)
-            else:
-                if shared is None:
-                    shared = start_nodes(manifests, out_dir / "nodes", pki_dir=experiment.pki_dir)
-                nodes = shared
-            point = SweepPoint(index, combination, None)
-            try:
-                comparison = compare(current, {n.node_id: n.address for n in nodes}, progress=progress, output_dir=point_dir)
-                point.results = comparison.to_json()
-            except FederationError as error:
-                point.error = error.public  # recorded, and the sweep goes on
-            finally:
+    with exit_on_signals():
+        try:
+            for index, combination in enumerate(combinations(variations)):
+                point_dir = out_dir / f"point-{index:03d}"
+                done = point_dir / "point.json"
+                if done.is_file():
+                    saved = json.loads(done.read_text())
+                    if saved["combination"] == _jsonable(combination):
+                        points.append(SweepPoint(index, combination, saved.get("results"), saved.get("error", "")))
+                        continue
+                current = experiment_for(experiment, combination)
+                policies = {node_id: policy_for(experiment, node_id, combination) for node_id in manifests}
+                varied_policies = any(p is not None for p in policies.values())
+                nodes: list[NodeProcess]
                 if varied_policies:
-                    stop_nodes(nodes)
-            point_dir.mkdir(parents=True, exist_ok=True)
-            done.write_text(
-                json.dumps({"combination": _jsonable(combination), "results": point.results, "error": point.error}, indent=1)
-            )
-            points.append(point)
-            if on_point is not None:
-                on_point(point)
-    finally:
-        if shared is not None:
-            stop_nodes(shared)
+                    nodes = _start_with_policies(manifests, policies, point_dir, experiment, startup_timeout)
+                else:
+                    if shared is None:
+                        shared = start_nodes(manifests, out_dir / "nodes", pki_dir=experiment.pki_dir, timeout=startup_timeout)
+                    nodes = shared
+                point = SweepPoint(index, combination, None)
+                try:
+                    comparison = compare(current, {n.node_id: n.address for n in nodes}, progress=progress, output_dir=point_dir)
+                    point.results = comparison.to_json()
+                except FederationError as error:
+                    point.error = error.public  # recorded, and the sweep goes on
+                finally:
+                    if varied_policies:
+                        stop_nodes(nodes)
+                point_dir.mkdir(parents=True, exist_ok=True)
+                done.write_text(
+                    json.dumps({"combination": _jsonable(combination), "results": point.results, "error": point.error}, indent=1)
+                )
+                points.append(point)
+                if on_point is not None:
+                    on_point(point)
+        finally:
+            if shared is not None:
+                stop_nodes(shared)
     return points
 
 
 def _start_with_policies(
-    manifests: dict[str, Path], policies: dict[str, dict[str, Any] | None], point_dir: Path, experiment: Experiment
+    manifests: dict[str, Path],
+    policies: dict[str, dict[str, Any] | None],
+    point_dir: Path,
+    experiment: Experiment,
+    startup_timeout: float | None,
 ) -> list[NodeProcess]:
     """Fresh node processes, each with its (possibly varied) policy file and its own state."""
     files = {}
@@ -213,7 +223,14 @@ def _start_with_policies(
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(tomli_w.dumps(data if data is not None else read_toml(_policy_path(experiment, node_id))))
         files[node_id] = path
-    return start_nodes(manifests, point_dir / "nodes", pki_dir=experiment.pki_dir, policies=files, state_root=point_dir / "state")
+    return start_nodes(
+        manifests,
+        point_dir / "nodes",
+        pki_dir=experiment.pki_dir,
+        policies=files,
+        state_root=point_dir / "state",
+        timeout=startup_timeout,
+    )
 
 
 def _jsonable(combination: dict[str, Any]) -> dict[str, Any]:

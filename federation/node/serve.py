@@ -12,8 +12,10 @@ import grpc
 
 from federation.errors import ConfigError
 from federation.node.handlers import NodeHandlers
+from federation.node.manifest import load_manifest
 from federation.node.runtime import NodeRuntime
 from federation.node.servicer import NodeServicer
+from federation.node.state_lock import hold_state_dir
 from federation.transport.server import create_server
 from federation.transport.tls import CRL_NAME, Identity
 from federation.trust.certificates import Credentials, PeerTrust, load_pins, load_recipient_pins
@@ -29,7 +31,13 @@ def start_node(
     policy_path: Path | None = None,
     state_dir: Path | None = None,
 ) -> tuple[grpc.Server, int, NodeRuntime]:
-    """Load a node and start serving; returns (server, port, runtime)."""
+    """Load a node and start serving; returns (server, port, runtime).
+
+    The state directory is locked first, before the slow data load and before
+    the audit log and ledger open, so a second node on it fails at once; the
+    lock is held until this process exits.
+    """
+    hold_state_dir(state_dir if state_dir is not None else load_manifest(manifest_path).state_dir)
     runtime = NodeRuntime.load(manifest_path, policy_path=policy_path, state_dir=state_dir)
     identity = Identity.in_directory(pki_dir or runtime.manifest.tls_dir, runtime.node_id)
     credentials, peers = cohort_identity(identity, runtime.manifest.pins_path)

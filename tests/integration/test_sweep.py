@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 from fedkit import PARTIES, City, federation_cli, write_experiment
@@ -60,3 +65,41 @@ def test_policy_values_that_every_node_refuses_are_reported(fresh_city: City) ->
     report = (out / "report.md").read_text()
     refused = report.split("## Refused or failed combinations")[1]
     assert "policies.*.release=none" in refused
+
+
+def test_a_sweep_stopped_by_sigterm_leaves_no_node_processes(fresh_city: City) -> None:
+    experiment = write_experiment(fresh_city, PARTIES[:2], rounds=1)
+    out = fresh_city.root / "sweep"
+    sweep = subprocess.Popen(
+        [sys.executable, "-m", "federation", "sweep", str(experiment), "--vary", "task.rounds=1,2", "--output", str(out)],
+        cwd=fresh_city.root,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while len(list((out / "nodes").glob("*.address"))) < 2:  # both nodes serve; the comparison starts
+            assert sweep.poll() is None and time.monotonic() < deadline, sweep.stderr.read() if sweep.stderr else ""
+            time.sleep(0.2)
+        nodes = children(sweep.pid)
+        assert len(nodes) == 2
+        sweep.send_signal(signal.SIGTERM)
+        assert sweep.wait(timeout=30) == 128 + signal.SIGTERM
+        assert not any(Path(f"/proc/{pid}").exists() for pid in nodes)  # stopped and reaped by the sweep itself
+    finally:
+        if sweep.poll() is None:
+            sweep.kill()
+            sweep.wait()
+
+
+def children(pid: int) -> list[int]:
+    """Pids whose parent is `pid`, read from /proc."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
