@@ -71,7 +71,7 @@ class NodeHandlers:
         self.runtime = runtime
         self.credentials = credentials
         self.peers = peers
-        self.runs = RunRegistry()
+        self.runs = RunRegistry(runtime.manifest.state_dir)
         self.audit = AuditLog(runtime.manifest.state_dir, signer=credentials)
         self.ledger = BudgetLedger(runtime.manifest.state_dir / "ledger.sqlite")
         self.privacy = PrivacyEnforcement(self.runs, self.ledger, runtime.node_id)

@@ -124,7 +124,7 @@ def write_node(directory: Path, release: str) -> Path:
 
 
 def handlers_for(directory: Path, release: str) -> NodeHandlers:
-    runtime = NodeRuntime.load(write_node(directory, release))
+    runtime = NodeRuntime.load(write_node(directory, release), state_dir=directory / "state")
     runtime.clock = lambda: dt.date(2026, 6, 1)
     return NodeHandlers(runtime)
 
@@ -135,8 +135,8 @@ def update_node(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def node(update_node: Path) -> NodeHandlers:
-    runtime = NodeRuntime.load(update_node)
+def node(update_node: Path, tmp_path: Path) -> NodeHandlers:
+    runtime = NodeRuntime.load(update_node, state_dir=tmp_path / "state")  # each test its own runs, log and ledger
     runtime.clock = lambda: dt.date(2026, 6, 1)
     return NodeHandlers(runtime)
 
@@ -368,12 +368,15 @@ def test_malformed_arrays_are_an_invalid_request_and_use_no_round(node: NodeHand
     assert node.fit(CITY, ctx(1), TASK, initial()).num_examples == len(node.runtime.train)
 
 
-def test_proposing_again_does_not_allow_a_round_to_be_replayed(node: NodeHandlers) -> None:
+def test_proposing_again_resumes_the_run_but_does_not_allow_a_round_to_be_replayed(node: NodeHandlers) -> None:
     accepted(node).fit(CITY, ctx(1), TASK, initial())
-    with pytest.raises(ProtocolOrderError, match="already proposed"):
-        accepted(node)
-    with pytest.raises(ProtocolOrderError):
+    accepted(node)  # a resumed coordinator proposes its run again
+    with pytest.raises(ProtocolOrderError, match="already ran"):
         node.fit(CITY, ctx(1), TASK, initial())
+    restarted = NodeHandlers(node.runtime)  # the node process restarted on the same state directory
+    with pytest.raises(ProtocolOrderError, match="already ran"):
+        restarted.fit(CITY, ctx(1), TASK, initial())
+    assert restarted.fit(CITY, ctx(2), TASK, initial()).num_examples == len(node.runtime.train)
 
 
 # -- evaluate -----------------------------------------------------------------

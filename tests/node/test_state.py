@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -161,9 +163,70 @@ def test_concurrent_calls_for_the_same_round_start_it_once(registry: RunRegistry
     assert wins == [1]
 
 
-def test_proposing_the_same_run_again_does_not_reopen_its_rounds(registry: RunRegistry) -> None:
+def test_proposing_the_same_run_again_resumes_it_without_reopening_its_rounds(registry: RunRegistry) -> None:
     registry.start_fit_round("city", ctx(1), TASK)
-    with pytest.raises(ProtocolOrderError, match="already proposed"):
-        registry.accept("city", ctx(), TASK)
+    assert registry.accept("city", ctx(), TASK) is False
     with pytest.raises(ProtocolOrderError):
         registry.start_fit_round("city", ctx(1), TASK)
+    registry.start_fit_round("city", ctx(2), TASK)
+
+
+def test_the_same_run_id_with_another_task_or_purpose_is_refused(registry: RunRegistry) -> None:
+    with pytest.raises(ProtocolOrderError, match="already proposed with another purpose or task"):
+        registry.accept("city", ctx(), TaskSpec(ModelSpec("logreg"), ("cod",), "violation", rounds=3))
+    with pytest.raises(ProtocolOrderError, match="already proposed with another purpose or task"):
+        registry.accept("city", ctx(purpose="marketing"), TASK)
+
+
+# -- kept on disk: a restarted node refuses replays and finds resumed runs ------------------------
+
+
+def test_a_restarted_registry_remembers_rounds_evaluations_and_cohorts(tmp_path: Path) -> None:
+    scaled = TASK.with_scaling(FeatureScaling(("cod", "ph"), (1.0, 7.0), (0.5, 1.5)))
+    first = RunRegistry(tmp_path)
+    first.accept("city", ctx(), scaled, noise_required=1.25)
+    first.start_fit_round("city", ctx(1), scaled)
+    first.claim_evaluation("city", ctx(1), scaled)
+    first.evaluation_cohort("city", ctx(1), ("a", "b", "c"), fix=True)
+    again = RunRegistry(tmp_path)
+    run = again.require("city", ctx(), scaled)
+    assert (run.last_fit_round, run.evaluated, run.evaluation_cohort, run.noise_required) == (1, {1}, ("a", "b", "c"), 1.25)
+    with pytest.raises(ProtocolOrderError, match="already ran"):
+        again.start_fit_round("city", ctx(1), scaled)
+    with pytest.raises(ProtocolOrderError, match="already evaluated"):
+        again.claim_evaluation("city", ctx(1), scaled)
+    with pytest.raises(ProtocolOrderError, match="differs"):
+        again.require("city", ctx(), TASK)  # the scaling is part of the remembered task
+
+
+def test_runs_untouched_for_too_long_expire(tmp_path: Path) -> None:
+    now = [1_000_000.0]
+    runs = RunRegistry(tmp_path, expire_after=dt.timedelta(days=1), clock=lambda: now[0])
+    runs.accept("city", ctx(run_id="old"), TASK)
+    now[0] += 2 * 86400
+    runs.accept("city", ctx(run_id="new"), TASK)
+    with pytest.raises(ProtocolOrderError, match="call Propose first"):
+        runs.require("city", ctx(run_id="old"), TASK)
+    assert len(list((tmp_path / "runs").glob("*.json"))) == 1
+    reloaded = RunRegistry(tmp_path, expire_after=dt.timedelta(days=1), clock=lambda: now[0] + 2 * 86400)
+    with pytest.raises(ProtocolOrderError, match="call Propose first"):
+        reloaded.require("city", ctx(run_id="new"), TASK)
+
+
+def test_each_caller_has_a_bounded_number_of_runs(tmp_path: Path) -> None:
+    runs = RunRegistry(tmp_path, max_runs=3)
+    for i in range(3):
+        runs.accept("flooder", ctx(run_id=f"r{i}"), TASK)
+    with pytest.raises(ProtocolOrderError, match="already has 3 runs"):
+        runs.accept("flooder", ctx(run_id="r3"), TASK)
+    runs.accept("city", ctx(run_id="r3"), TASK)  # another caller is not affected
+
+
+def test_an_unreadable_run_file_is_set_aside_not_fatal(tmp_path: Path) -> None:
+    RunRegistry(tmp_path).accept("city", ctx(), TASK)
+    path = next((tmp_path / "runs").glob("*.json"))
+    path.write_text("{not json")
+    runs = RunRegistry(tmp_path)
+    with pytest.raises(ProtocolOrderError, match="call Propose first"):
+        runs.require("city", ctx(), TASK)
+    assert path.with_suffix(".unreadable").is_file()
