@@ -283,7 +283,13 @@ def print_summary(results: dict[str, Any]) -> None:
         console.print(gain_table)
 
 
-def _compare(experiment_path: Path, addresses: dict[str, str], topologies: list[str] | None, output: Path | None) -> Path:
+def _compare(
+    experiment_path: Path,
+    addresses: dict[str, str],
+    topologies: list[str] | None,
+    output: Path | None,
+    resume: Path | None = None,
+) -> Path:
     from federation.experiments.compare import compare
     from federation.experiments.config import load_experiment
     from federation.report.render import render
@@ -294,7 +300,12 @@ def _compare(experiment_path: Path, addresses: dict[str, str], topologies: list[
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
     ) as progress:
         comparison = compare(
-            experiment, resolved, topologies_to_run=topologies, progress=_progress_factory(progress), output_dir=output
+            experiment,
+            resolved,
+            topologies_to_run=topologies,
+            progress=_progress_factory(progress),
+            output_dir=output,
+            resume=resume,
         )
     results = comparison.to_json()
     report = render(results, comparison.run_dir)
@@ -308,11 +319,14 @@ def compare_cmd(
     experiment: Annotated[Path, typer.Argument(help="The experiment file.")],
     address: Annotated[list[str] | None, typer.Option(help="NODE=HOST:PORT, overrides the file.")] = None,
     output: Annotated[Path | None, typer.Option(help="Directory for the run (default: the experiment's output).")] = None,
+    resume: Annotated[
+        Path | None, typer.Option(help="Continue an interrupted run in this run directory (same run ids and results).")
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Run federated, central-pool and local-only on the same nodes and report."""
     _setup_logging(verbose)
-    _compare(experiment, _parse_addresses(address or []), None, output)
+    _compare(experiment, _parse_addresses(address or []), None, output, resume)
 
 
 @app.command("run")
@@ -320,11 +334,14 @@ def run_cmd(
     experiment: Annotated[Path, typer.Argument(help="The experiment file.")],
     address: Annotated[list[str] | None, typer.Option(help="NODE=HOST:PORT, overrides the file.")] = None,
     output: Annotated[Path | None, typer.Option(help="Directory for the run.")] = None,
+    resume: Annotated[
+        Path | None, typer.Option(help="Continue an interrupted run in this run directory (same run ids and results).")
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Federated training only: checkpoints per round, metrics as JSON and CSV."""
     _setup_logging(verbose)
-    _compare(experiment, _parse_addresses(address or []), ["federated"], output)
+    _compare(experiment, _parse_addresses(address or []), ["federated"], output, resume)
 
 
 @app.command("sweep")

@@ -98,19 +98,31 @@ def run_federated(
     on_round: RoundCallback | None = None,
     secure: SecureSettings | None = None,
     secure_evaluation: SecureSettings | None = None,
+    first_round: int = 1,
+    on_started: Callable[[int], None] | None = None,
 ) -> tuple[list[dict[str, EvalSums]], list[dict[str, object]], list[dict[str, object]]]:
-    """Train for `task.rounds` rounds; returns per-round node metrics, node failures, secure rounds.
+    """Train rounds `first_round` to `task.rounds`; returns per-round node metrics, node failures, secure rounds.
 
     With `secure_evaluation` each round's model is evaluated by a secure sum
-    over the cohort (one entry, `SECURE_COHORT`) instead of node by node.
+    over the cohort (one entry, `SECURE_COHORT`) instead of node by node. A
+    resumed run starts later, from `initial` (the last completed round's
+    model); `on_started(round)` is told before a round's first call leaves.
     """
     failures: list[dict[str, object]] = []
     rounds: list[dict[str, EvalSums]] = []
-    grid = NodeGrid(clients, task=task, context=lambda r: RunContext(run_id, purpose, r), secure=secure)
+    offset = first_round - 1  # Flower counts its rounds from 1; ours continue the run
 
-    def evaluate_fn(server_round: int, record: ArrayRecord) -> MetricRecord | None:
-        if server_round == 0:
+    def context(flower_round: int) -> RunContext:
+        if on_started is not None:
+            on_started(flower_round + offset)
+        return RunContext(run_id, purpose, flower_round + offset)
+
+    grid = NodeGrid(clients, task=task, context=context, secure=secure)
+
+    def evaluate_fn(flower_round: int, record: ArrayRecord) -> MetricRecord | None:
+        if flower_round == 0:
             return None
+        server_round = flower_round + offset
         arrays = from_array_record(record)
         if checkpoint_dir is not None:
             save_checkpoint(checkpoint_dir, server_round, arrays)
@@ -126,18 +138,18 @@ def run_federated(
         return MetricRecord({"loss": overall.loss, "accuracy": overall.accuracy, "auc": overall.auc})
 
     try:
-        _start(
-            make_strategy(strategy, nodes=len(clients), proximal_mu=proximal_mu),
-            grid,
-            initial,
-            task,
-            timeout=clients[0].timeout if clients else 600.0,
-            evaluate_fn=evaluate_fn,
-        )
+        if task.rounds > offset:
+            _start(
+                make_strategy(strategy, nodes=len(clients), proximal_mu=proximal_mu),
+                grid,
+                initial,
+                task.rounds - offset,
+                timeout=clients[0].timeout if clients else 600.0,
+                evaluate_fn=evaluate_fn,
+            )
     except RoundAborted as error:
-        failures.append(
-            {"round": len(rounds) + 1, "node": "*", "rpc": "secure aggregation", "error": f"run stopped: {error.public}"}
-        )
+        stopped = f"run stopped: {error.public}"
+        failures.append({"round": len(rounds) + first_round, "node": "*", "rpc": "secure aggregation", "error": stopped})
     finally:
         grid.close()
     failures.extend({"round": f.round, "node": f.node_id, "rpc": f.rpc, "error": f.error} for f in grid.failures)
@@ -148,9 +160,9 @@ def _start(
     strategy: FedAvg,
     grid: NodeGrid,
     initial: NamedArrays,
-    task: TaskSpec,
+    num_rounds: int,
     *,
     timeout: float,
     evaluate_fn: Callable[[int, ArrayRecord], MetricRecord | None],
 ) -> None:
-    strategy.start(grid, to_array_record(initial), num_rounds=task.rounds, timeout=timeout, evaluate_fn=evaluate_fn)
+    strategy.start(grid, to_array_record(initial), num_rounds=num_rounds, timeout=timeout, evaluate_fn=evaluate_fn)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from federation.coordinator.checkpoint import load_checkpoint
 from federation.coordinator.client import NodeClient
 from federation.coordinator.grid import SecureSettings
 from federation.coordinator.negotiate import combine_histograms, combine_stats, histogram_quantile, negotiate, parallel
@@ -26,6 +27,7 @@ from federation.errors import ConfigError, FederationError, NodeUnavailable, Pol
 from federation.experiments import topologies
 from federation.experiments.config import Experiment
 from federation.experiments.metrics import TopologyResult
+from federation.experiments.progress import RunProgress
 from federation.models.evaluation import EvalSums
 from federation.privacy.accounting import MechanismStep, epsilon_of, noise_for_budget
 from federation.replies import FeatureStats, NodeDescription
@@ -167,10 +169,17 @@ def compare(
     topologies_to_run: Sequence[str] | None = None,
     progress: ProgressFactory | None = None,
     output_dir: Path | None = None,
+    resume: Path | None = None,
 ) -> Comparison:
-    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    run_dir = (output_dir or experiment.output_dir) / stamp
-    run_dir.mkdir(parents=True, exist_ok=True)
+    """Run the topologies and write the results; `resume` continues an interrupted run in its directory."""
+    if resume is not None:
+        run_dir = resume
+        state = RunProgress.resume(run_dir, experiment.path)
+    else:
+        run_dir = (output_dir or experiment.output_dir) / dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        run_dir.mkdir(parents=True, exist_ok=True)
+        state = RunProgress.new(run_dir, experiment.path, experiment.name)
+    stamp = state.stamp
     clients = connect(experiment, addresses, timeout=experiment.timeout)
     try:
         comparison = Comparison(experiment.name, experiment.metric, run_dir, [c.node_id for c in clients])
@@ -229,36 +238,55 @@ def compare(
             run_id = f"{experiment.name}-{stamp}-{kind}"
             if kind == "federated":
                 for strategy in experiment.strategies:
+                    label = f"federated ({strategy})"
                     comparison.results.append(
-                        topologies.federated(
-                            reachable,
-                            fed_task,
-                            run_id=f"{run_id}-{strategy}",
-                            purpose=experiment.purpose,
-                            strategy=strategy,
-                            proximal_mu=experiment.proximal_mu,
-                            checkpoint_dir=run_dir / "checkpoints" / strategy,
-                            on_round=on_round(f"federated ({strategy})"),
-                            secure_mode=experiment.secure.mode,
-                            secure=secure,
+                        state.result(label)
+                        or _federated(
+                            state,
+                            label,
+                            run_dir / "checkpoints" / strategy,
+                            on_round(label),
+                            lambda r, checkpoints, label=label, strategy=strategy, run_id=run_id: topologies.federated(  # type: ignore[misc]
+                                reachable,
+                                fed_task,
+                                run_id=f"{run_id}-{strategy}",
+                                purpose=experiment.purpose,
+                                strategy=strategy,
+                                proximal_mu=experiment.proximal_mu,
+                                checkpoint_dir=checkpoints,
+                                on_round=r,
+                                secure_mode=experiment.secure.mode,
+                                secure=secure,
+                                resume=_resume_point(state, label, checkpoints),
+                            ),
                         )
                     )
             elif kind == "central-pool":
                 comparison.results.append(
-                    topologies.central_pool(
-                        reachable,
-                        task,
-                        schema,
-                        run_id=run_id,
-                        purpose=experiment.purpose,
-                        on_round=on_round("central-pool"),
-                        central_dp=central_dp,
+                    state.result("central-pool")
+                    or _once(
+                        state,
+                        "central-pool",
+                        lambda suffix, run_id=run_id: topologies.central_pool(  # type: ignore[misc]
+                            reachable,
+                            task,
+                            schema,
+                            run_id=run_id + suffix,
+                            purpose=experiment.purpose,
+                            on_round=on_round("central-pool"),
+                            central_dp=central_dp,
+                        ),
                     )
                 )
             else:
                 comparison.results.append(
-                    topologies.local_only(
-                        reachable, task, run_id=run_id, purpose=experiment.purpose, on_round=on_round("local-only")
+                    state.result("local-only")
+                    or _once(
+                        state,
+                        "local-only",
+                        lambda suffix, run_id=run_id: topologies.local_only(  # type: ignore[misc]
+                            reachable, task, run_id=run_id + suffix, purpose=experiment.purpose, on_round=on_round("local-only")
+                        ),
                     )
                 )
         if experiment.compare_naive and (topologies_to_run is None or "federated" in wanted):
@@ -272,18 +300,26 @@ def compare(
             naive = replace(naive, privacy=fed_task.privacy, record_privacy=fed_task.record_privacy)
             strategy = experiment.strategies[0]
             comparison.results.append(
-                topologies.federated(
-                    reachable,
-                    naive,
-                    run_id=f"{experiment.name}-{stamp}-naive-{strategy}",
-                    purpose=experiment.purpose,
-                    strategy=strategy,
-                    proximal_mu=experiment.proximal_mu,
-                    checkpoint_dir=None,
-                    on_round=on_round(NAIVE_LABEL),
-                    secure_mode=experiment.secure.mode,
-                    secure=secure,
-                    label=NAIVE_LABEL,
+                state.result(NAIVE_LABEL)
+                or _federated(
+                    state,
+                    NAIVE_LABEL,
+                    run_dir / "checkpoints" / "naive",
+                    on_round(NAIVE_LABEL),
+                    lambda r, checkpoints: topologies.federated(
+                        reachable,
+                        naive,
+                        run_id=f"{experiment.name}-{stamp}-naive-{strategy}",
+                        purpose=experiment.purpose,
+                        strategy=strategy,
+                        proximal_mu=experiment.proximal_mu,
+                        checkpoint_dir=checkpoints,
+                        on_round=r,
+                        secure_mode=experiment.secure.mode,
+                        secure=secure,
+                        label=NAIVE_LABEL,
+                        resume=_resume_point(state, NAIVE_LABEL, checkpoints),
+                    ),
                 )
             )
         for result in comparison.results:  # the coordinator's own accounting of the run's target, next to the nodes' ledgers
@@ -301,6 +337,52 @@ def compare(
     finally:
         for client in clients:
             client.close()
+
+
+def _federated(
+    state: RunProgress,
+    label: str,
+    checkpoints: Path,
+    on_round: Callable[[int, dict[str, EvalSums]], None] | None,
+    run: Callable[[Callable[[int, dict[str, EvalSums]], None], Path], TopologyResult],
+) -> TopologyResult:
+    """A federated topology whose every completed round is recorded in the run's progress."""
+
+    def record(round_: int, sums: dict[str, EvalSums]) -> None:
+        state.round_completed(label, round_, sums)
+        if on_round is not None:
+            on_round(round_, sums)
+
+    result = run(record, checkpoints)
+    state.finish(label, result)
+    return result
+
+
+def _resume_point(state: RunProgress, label: str, checkpoints: Path) -> topologies.Resume:
+    """Where a federated topology starts: after its last started round, from its last checkpoint (round 1 if new)."""
+    rounds = state.rounds(label)
+    model = None
+    if rounds.completed:
+        path = checkpoints / f"round-{rounds.completed:04d}.npz"
+        if not path.is_file():
+            raise ConfigError(str(path), [f"{label}: the checkpoint of round {rounds.completed} is missing, cannot resume"])
+        model = load_checkpoint(path)
+    return topologies.Resume(
+        rounds.started + 1, model, state.completed_rounds(label), lambda round_: state.round_started(label, round_)
+    )
+
+
+def _once(state: RunProgress, label: str, run: Callable[[str], TopologyResult]) -> TopologyResult:
+    """A topology that is not resumable round by round: an interrupted one runs again under a new run id.
+
+    (Its evaluation rounds were used up on the nodes; a new id makes that explicit.)
+    """
+    attempt = state.attempt(label)
+    result = run(f"-retry{attempt}" if attempt else "")
+    if attempt:
+        result.note = (result.note + "; " if result.note else "") + f"run again after {attempt} interrupted attempt(s)"
+    state.finish(label, result)
+    return result
 
 
 def write_results(comparison: Comparison) -> None:

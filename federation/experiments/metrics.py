@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from federation.models.evaluation import EvalSums, total
@@ -76,3 +76,28 @@ class TopologyResult:
             "bytes_by_rpc": self.bytes_by_rpc,
             "raw_records_out": self.raw_records_out,
         }
+
+
+def result_to_state(result: TopologyResult) -> dict[str, Any]:
+    """Everything of a result, losslessly, for a run directory's progress file (`result_from_state` reads it)."""
+    state = asdict(result)
+    state["rounds"] = [{node: asdict(sums) for node, sums in r.items()} for r in result.rounds]
+    return state
+
+
+def result_from_state(state: dict[str, Any]) -> TopologyResult:
+    rounds = [
+        {
+            node: EvalSums(
+                **{
+                    **s,
+                    "positive_histogram": tuple(s["positive_histogram"]),
+                    "negative_histogram": tuple(s["negative_histogram"]),
+                }
+            )
+            for node, s in r.items()
+        }
+        for r in state.get("rounds", [])
+    ]
+    known = {f.name for f in fields(TopologyResult)}
+    return TopologyResult(**{**{k: v for k, v in state.items() if k in known}, "rounds": rounds})

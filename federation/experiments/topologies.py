@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pyarrow as pa
@@ -36,6 +36,16 @@ from federation.replies import NodeDescription
 from federation.task import PrivacySpec, RunContext, TaskSpec
 
 RoundCallback = Callable[[int, dict[str, EvalSums]], None]
+
+
+@dataclass(frozen=True)
+class Resume:
+    """Where a federated topology continues: its first round, the model to start from, the rounds already done."""
+
+    first_round: int
+    model: NamedArrays | None  # None: a new model (the run starts at round 1)
+    completed: list[dict[str, EvalSums]]
+    on_started: Callable[[int], None]
 
 
 def _traffic_snapshot(clients: Sequence[NodeClient]) -> dict[str, tuple[dict[str, int], int]]:
@@ -91,8 +101,12 @@ def federated(
     secure_mode: str = "auto",
     secure: SecureSettings | None = None,
     label: str | None = None,
+    resume: Resume | None = None,
 ) -> TopologyResult:
-    """Federated training; secure aggregation when asked, or when any node releases only masked updates."""
+    """Federated training; secure aggregation when asked, or when any node releases only masked updates.
+
+    With `resume` the run continues after its interrupted round, from the last completed round's model.
+    """
     start = time.perf_counter()
     before = _traffic_snapshot(clients)
     result = TopologyResult(name=label or f"federated ({strategy})", kind="federated")
@@ -122,10 +136,12 @@ def federated(
         return result
     secure_evaluation = bool(masked_only) and secure is not None  # such nodes release evaluation results only summed
     result.evaluation = "secure-sum" if secure_evaluation else "per-node"
+    first_round = resume.first_round if resume is not None else 1
+    initial = resume.model if resume is not None and resume.model is not None else initial_model(task)
     result.rounds, result.failures, result.secure_rounds = run_federated(
         negotiation.accepted,
         task,
-        initial_model(task),
+        initial,
         run_id=run_id,
         purpose=purpose,
         strategy=strategy,
@@ -134,7 +150,15 @@ def federated(
         on_round=on_round,
         secure=secure if use_secure else None,
         secure_evaluation=secure if secure_evaluation else None,
+        first_round=first_round,
+        on_started=resume.on_started if resume is not None else None,
     )
+    if resume is not None and first_round > 1:
+        result.rounds = [*resume.completed, *result.rounds]
+        lost = first_round - 1 - len(resume.completed)
+        result.note = f"resumed after round {len(resume.completed)}" + (
+            f"; {lost} interrupted round(s) not repeated (nodes refuse a replayed round)" if lost else ""
+        )
     _record_traffic(result, clients, before)
     result.wall_seconds = time.perf_counter() - start
     return result

@@ -136,3 +136,78 @@ def test_experiment_with_unknown_field_and_missing_address(fresh_city: City) -> 
     result = federation_cli("compare", str(experiment), cwd=fresh_city.root)
     assert result.returncode == 2
     assert "has no address" in result.stderr
+
+
+def _fit_rounds(city: City, run_id: str) -> dict[str, list[int]]:
+    """Per node, the training rounds of `run_id` its audit log shows allowed (each must appear once)."""
+    from federation.node.audit import read_entries
+
+    rounds: dict[str, list[int]] = {}
+    for party in PARTIES:
+        state = city.root / ".federation" / "state" / party
+        rounds[party] = [
+            e["round"] for e in read_entries(state) if e["rpc"] == "Fit" and e["run_id"] == run_id and e["decision"] == "allow"
+        ]
+    return rounds
+
+
+def test_a_coordinator_killed_mid_run_resumes_and_a_restarted_node_rejoins(running: tuple[City, list[NodeProcess]]) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from federation.node.audit import verify
+
+    city, nodes = running
+    experiment = write_experiment(city, PARTIES, rounds=8)
+    experiment.write_text(experiment.read_text().replace('strategies = ["fedavg", "fedprox"]', 'strategies = ["fedavg"]'))
+    args = [a for n in nodes for a in ("--address", f"{n.node_id}={n.address}")]
+    coordinator = subprocess.Popen(
+        [sys.executable, "-m", "federation", "run", str(experiment), *args],
+        cwd=city.root,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    progress_file = None
+    deadline = time.monotonic() + 240
+    completed = 0
+    while completed < 3 and time.monotonic() < deadline and coordinator.poll() is None:
+        time.sleep(0.2)
+        found = list((city.root / "runs").glob("*/progress.json")) if (city.root / "runs").is_dir() else []
+        if found:
+            progress_file = found[0]
+            try:
+                completed = json.loads(progress_file.read_text())["running"]["federated (fedavg)"]["completed"]
+            except (KeyError, ValueError):
+                completed = 0
+    coordinator.send_signal(signal.SIGKILL)
+    coordinator.wait()
+    assert progress_file is not None and completed >= 3, "the run did not get far enough to be interrupted"
+    before = json.loads(progress_file.read_text())["running"]["federated (fedavg)"]
+    run_dir = progress_file.parent
+    # one department's node is killed too, and restarted on its own state directory: it must rejoin
+    victim = nodes[0]
+    victim.process.send_signal(signal.SIGKILL)
+    victim.process.wait()
+    (restarted,) = start_nodes({victim.node_id: city.manifest(victim.node_id)}, city.root / "node-logs-restarted")
+    nodes[0] = restarted
+    args = [a for n in nodes for a in ("--address", f"{n.node_id}={n.address}")]
+    result = federation_cli("run", str(experiment), *args, "--resume", str(run_dir), cwd=city.root)
+    assert result.returncode == 0, result.stderr
+    results = json.loads((run_dir / "results.json").read_text())
+    (fedavg,) = results["topologies"]
+    lost = before["started"] - before["completed"]
+    assert fedavg["rounds"] == 8 - lost
+    assert set(fedavg["per_node"]) == set(PARTIES)  # the restarted node took part again
+    assert fedavg["note"].startswith(f"resumed after round {before['completed']}")
+    stamp = run_dir.name
+    fit_rounds = _fit_rounds(city, f"test-city-{stamp}-federated-fedavg")
+    for party, rounds in fit_rounds.items():
+        assert len(rounds) == len(set(rounds)), (party, rounds)  # no round was trained (or charged) twice
+        assert max(rounds) == 8, (party, rounds)
+    for party in PARTIES:
+        check = verify(city.root / ".federation" / "state" / party)
+        assert check.intact, (party, check.problems)
