@@ -27,6 +27,7 @@ from federation.secagg.config import RoundParameters
 from federation.task import RunContext, TaskSpec
 from federation.transport import serde
 from federation.transport.channel import secure_channel
+from federation.transport.receipts import ReceiptBook, ReceiptCollector
 from federation.transport.status import error_from_rpc
 from federation.transport.streaming import TensorAssembler, iter_chunks, tensor_header
 from federation.transport.tls import Identity, certificate_name
@@ -48,14 +49,26 @@ class Traffic:
 
 
 class NodeClient:
-    def __init__(self, node_id: str, address: str, identity: Identity, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+    def __init__(
+        self,
+        node_id: str,
+        address: str,
+        identity: Identity,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        receipts: ReceiptBook | None = None,
+    ) -> None:
+        """`receipts` keeps the signed audit receipt of every reply, the evidence `audit verify --receipts` checks."""
         self.node_id = node_id
         self.address = address
         self.timeout = timeout
         self.traffic = Traffic()
         self.caller = certificate_name(identity.cert.read_bytes())  # the identity nodes see: binds secure sessions
         self._channel = secure_channel(address, identity, expected_node=node_id)
-        self._stub = node_pb2_grpc.NodeServiceStub(self._channel)  # type: ignore[no-untyped-call]
+        channel: grpc.Channel = self._channel
+        if receipts is not None:
+            channel = grpc.intercept_channel(channel, ReceiptCollector(lambda receipt: receipts.keep(node_id, receipt)))
+        self._stub = node_pb2_grpc.NodeServiceStub(channel)  # type: ignore[no-untyped-call]
 
     def close(self) -> None:
         self._channel.close()

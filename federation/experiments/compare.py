@@ -32,6 +32,7 @@ from federation.models.evaluation import EvalSums
 from federation.privacy.accounting import MechanismStep, epsilon_of, noise_for_budget
 from federation.replies import FeatureStats, NodeDescription
 from federation.task import PrivacySpec, RecordPrivacy, RunContext, TaskSpec
+from federation.transport.receipts import ReceiptBook
 from federation.transport.tls import Identity
 
 log = logging.getLogger(__name__)
@@ -84,9 +85,13 @@ def _clean(value: float) -> float | None:
     return None if value != value else round(value, 6)
 
 
-def connect(experiment: Experiment, addresses: dict[str, str], *, timeout: float = 600.0) -> list[NodeClient]:
+def connect(
+    experiment: Experiment, addresses: dict[str, str], *, timeout: float = 600.0, run_dir: Path | None = None
+) -> list[NodeClient]:
+    """Clients of every node; with `run_dir` every node's audit receipts are kept in it."""
     identity = Identity.in_directory(experiment.pki_dir, experiment.coordinator)
-    return [NodeClient(node_id, address, identity, timeout=timeout) for node_id, address in addresses.items()]
+    book = ReceiptBook(run_dir) if run_dir is not None else None
+    return [NodeClient(node_id, address, identity, timeout=timeout, receipts=book) for node_id, address in addresses.items()]
 
 
 def describe_all(
@@ -180,7 +185,7 @@ def compare(
         run_dir.mkdir(parents=True, exist_ok=True)
         state = RunProgress.new(run_dir, experiment.path, experiment.name)
     stamp = state.stamp
-    clients = connect(experiment, addresses, timeout=experiment.timeout)
+    clients = connect(experiment, addresses, timeout=experiment.timeout, run_dir=run_dir)
     try:
         comparison = Comparison(experiment.name, experiment.metric, run_dir, [c.node_id for c in clients])
         reachable, comparison.unreachable, descriptions = describe_all(

@@ -44,9 +44,8 @@ from federation.node.audit_chain import (
     split_log,
     stored_certificate,
 )
+from federation.transport.receipts import RECEIPTS_DIR
 from federation.trust.certificates import common_name
-
-RECEIPTS_DIR = "receipts"  # in a run directory: one <node>.jsonl of receipts per node
 
 
 @dataclass(frozen=True)

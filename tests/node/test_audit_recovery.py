@@ -23,7 +23,7 @@ from federation.cli import app
 from federation.errors import ConfigError
 from federation.node.audit import HEAD_NAME, LOG_NAME, AuditEntry, AuditLog, read_entries, verify
 from federation.node.audit_chain import QUARANTINE_DIR, RECOVERY_RPC, digest
-from federation.node.audit_verify import RECEIPTS_DIR
+from federation.transport.receipts import RECEIPTS_DIR
 from federation.trust.authority import cert_pem, new_ca, new_certificate, throwaway_cohort
 from federation.trust.certificates import Credentials
 
