@@ -41,9 +41,9 @@ DEFAULT_PKI = Path(".federation/pki")
 
 
 def _setup_logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    from federation.logs import configure
+
+    configure(logging.INFO if verbose else logging.WARNING)
     import flwr.common.logger  # noqa: F401 - configures flwr's logger, which we then quieten
 
     flwr_logger = logging.getLogger("flwr")

@@ -17,6 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from federation.errors import ConfigError
+from federation.logs import inert
 
 audit_app = typer.Typer(no_args_is_help=True, help="Read and verify a node's audit log.")
 console = Console()
@@ -25,8 +26,7 @@ err = Console(stderr=True)
 
 def printable(value: Any) -> str:
     """Untrusted text as inert text: control characters escaped, rich markup escaped."""
-    text = "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in str(value))
-    return escape(text)
+    return escape(inert(str(value)))
 
 
 def _is_date(value: str) -> bool:

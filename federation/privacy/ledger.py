@@ -19,7 +19,7 @@ import threading
 from contextlib import closing
 from pathlib import Path
 
-from federation.errors import BudgetExhausted
+from federation.errors import BudgetExhausted, NodeUnavailable
 from federation.privacy.accounting import MechanismStep, epsilon_of
 
 SCHEMA = """
@@ -81,7 +81,29 @@ class BudgetLedger:
         epsilon: float,
         delta: float,
     ) -> float:
-        """Record a release, or refuse it if the budget `epsilon` would be exceeded; returns epsilon spent after it."""
+        """Record a release, or refuse it if the budget `epsilon` would be exceeded; returns epsilon spent after it.
+
+        A ledger that cannot be written (a full disk, a locked file) refuses the release: NodeUnavailable.
+        """
+        try:
+            return self._charge(
+                recipient, budget, step, purpose=purpose, run_id=run_id, round_=round_, epsilon=epsilon, delta=delta
+            )
+        except sqlite3.OperationalError as error:
+            raise NodeUnavailable(f"this node cannot write its privacy ledger ({error}), so it releases nothing") from error
+
+    def _charge(
+        self,
+        recipient: str,
+        budget: str,
+        step: MechanismStep,
+        *,
+        purpose: str,
+        run_id: str,
+        round_: int,
+        epsilon: float,
+        delta: float,
+    ) -> float:
         with self._lock, closing(self._connect()) as db:
             db.execute("BEGIN IMMEDIATE")
             try:
