@@ -239,32 +239,36 @@ def compare(
         def on_round(label: str) -> Callable[[int, dict[str, EvalSums]], None] | None:
             return progress(label, task.rounds) if progress is not None else None
 
+        def federated(
+            label: str, task: TaskSpec, run_id: str, strategy: str, folder: str, name: str | None = None
+        ) -> TopologyResult:
+            checkpoints = run_dir / "checkpoints" / folder
+            return state.result(label) or _federated(
+                state,
+                label,
+                on_round(label),
+                lambda record: topologies.federated(
+                    reachable,
+                    task,
+                    run_id=run_id,
+                    purpose=experiment.purpose,
+                    strategy=strategy,
+                    proximal_mu=experiment.proximal_mu,
+                    checkpoint_dir=checkpoints,
+                    on_round=record,
+                    secure_mode=experiment.secure.mode,
+                    secure=secure,
+                    label=name,
+                    resume=_resume_point(state, label, checkpoints),
+                ),
+            )
+
         for kind in wanted:
             run_id = f"{experiment.name}-{stamp}-{kind}"
             if kind == "federated":
                 for strategy in experiment.strategies:
-                    label = f"federated ({strategy})"
                     comparison.results.append(
-                        state.result(label)
-                        or _federated(
-                            state,
-                            label,
-                            run_dir / "checkpoints" / strategy,
-                            on_round(label),
-                            lambda r, checkpoints, label=label, strategy=strategy, run_id=run_id: topologies.federated(  # type: ignore[misc]
-                                reachable,
-                                fed_task,
-                                run_id=f"{run_id}-{strategy}",
-                                purpose=experiment.purpose,
-                                strategy=strategy,
-                                proximal_mu=experiment.proximal_mu,
-                                checkpoint_dir=checkpoints,
-                                on_round=r,
-                                secure_mode=experiment.secure.mode,
-                                secure=secure,
-                                resume=_resume_point(state, label, checkpoints),
-                            ),
-                        )
+                        federated(f"federated ({strategy})", fed_task, f"{run_id}-{strategy}", strategy, strategy)
                     )
             elif kind == "central-pool":
                 comparison.results.append(
@@ -304,29 +308,8 @@ def compare(
             )
             naive = replace(naive, privacy=fed_task.privacy, record_privacy=fed_task.record_privacy)
             strategy = experiment.strategies[0]
-            comparison.results.append(
-                state.result(NAIVE_LABEL)
-                or _federated(
-                    state,
-                    NAIVE_LABEL,
-                    run_dir / "checkpoints" / "naive",
-                    on_round(NAIVE_LABEL),
-                    lambda r, checkpoints: topologies.federated(
-                        reachable,
-                        naive,
-                        run_id=f"{experiment.name}-{stamp}-naive-{strategy}",
-                        purpose=experiment.purpose,
-                        strategy=strategy,
-                        proximal_mu=experiment.proximal_mu,
-                        checkpoint_dir=checkpoints,
-                        on_round=r,
-                        secure_mode=experiment.secure.mode,
-                        secure=secure,
-                        label=NAIVE_LABEL,
-                        resume=_resume_point(state, NAIVE_LABEL, checkpoints),
-                    ),
-                )
-            )
+            naive_id = f"{experiment.name}-{stamp}-naive-{strategy}"
+            comparison.results.append(federated(NAIVE_LABEL, naive, naive_id, strategy, "naive", NAIVE_LABEL))
         for result in comparison.results:  # the coordinator's own accounting of the run's target, next to the nodes' ledgers
             if result.kind == "federated" and "noise_multiplier" in result.privacy and result.rounds:
                 step = MechanismStep(result.privacy["noise_multiplier"], 1.0, len(result.rounds))
@@ -347,9 +330,8 @@ def compare(
 def _federated(
     state: RunProgress,
     label: str,
-    checkpoints: Path,
     on_round: Callable[[int, dict[str, EvalSums]], None] | None,
-    run: Callable[[Callable[[int, dict[str, EvalSums]], None], Path], TopologyResult],
+    run: Callable[[Callable[[int, dict[str, EvalSums]], None]], TopologyResult],
 ) -> TopologyResult:
     """A federated topology whose every completed round is recorded in the run's progress."""
 
@@ -358,7 +340,7 @@ def _federated(
         if on_round is not None:
             on_round(round_, sums)
 
-    result = run(record, checkpoints)
+    result = run(record)
     state.finish(label, result)
     return result
 

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from contextlib import closing
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 from federation.errors import BudgetExhausted, NodeUnavailable
@@ -41,6 +42,14 @@ CREATE INDEX IF NOT EXISTS charge_by_party ON charge (recipient, purpose);
 _HISTORY = (
     "SELECT noise_multiplier, sample_rate, steps FROM charge WHERE recipient = ? AND (budget = ? OR budget IS NULL) ORDER BY id"
 )
+
+
+@contextmanager
+def _writable() -> Iterator[None]:
+    try:
+        yield
+    except sqlite3.OperationalError as error:
+        raise NodeUnavailable(f"this node cannot write its privacy ledger ({error}), so it releases nothing") from error
 
 
 class BudgetLedger:
@@ -85,26 +94,7 @@ class BudgetLedger:
 
         A ledger that cannot be written (a full disk, a locked file) refuses the release: NodeUnavailable.
         """
-        try:
-            return self._charge(
-                recipient, budget, step, purpose=purpose, run_id=run_id, round_=round_, epsilon=epsilon, delta=delta
-            )
-        except sqlite3.OperationalError as error:
-            raise NodeUnavailable(f"this node cannot write its privacy ledger ({error}), so it releases nothing") from error
-
-    def _charge(
-        self,
-        recipient: str,
-        budget: str,
-        step: MechanismStep,
-        *,
-        purpose: str,
-        run_id: str,
-        round_: int,
-        epsilon: float,
-        delta: float,
-    ) -> float:
-        with self._lock, closing(self._connect()) as db:
+        with self._lock, closing(self._connect()) as db, _writable():
             db.execute("BEGIN IMMEDIATE")
             try:
                 history = self._history(db, recipient, budget)
