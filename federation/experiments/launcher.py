@@ -121,7 +121,7 @@ def start_nodes(
                     command(launch),
                     stdout=log,
                     stderr=subprocess.STDOUT,
-                    env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                    env={"OMP_NUM_THREADS": "1", **os.environ, "PYTHONUNBUFFERED": "1"},
                     preexec_fn=_die_with_parent(),  # runs only a prebound prctl between fork and exec
                 )
             _running[process.pid] = process
