@@ -1,27 +1,37 @@
 """The NodeService servicer: converts messages and streams, then calls a handler.
 
 No logic lives here; errors raised by handlers become gRPC statuses in
-`transport.interceptors`.
+`transport.interceptors`. What is refused here, before a handler sees the
+call (a caller without a usable certificate, a value that does not convert,
+a stream without its header or with chunks that do not fit it), is audited
+here, once per call; the handlers audit everything after that.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import grpc
 import pyarrow as pa
 
-from federation.errors import InvalidRequest
+from federation.errors import FederationError, InvalidRequest
 from federation.models.training import NamedArrays
+from federation.node.audit import AuditEntry
 from federation.node.handlers import NodeHandlers
 from federation.policy.model import RELEASE_LEVELS, Release
 from federation.proto.v1 import node_pb2 as pb
 from federation.proto.v1 import node_pb2_grpc
 from federation.task import RunContext, TaskSpec
 from federation.transport import serde
+from federation.transport.interceptors import peer_name
 from federation.transport.server import caller_identity
 from federation.transport.streaming import CHUNK_BYTES, TensorAssembler, iter_chunks, tensor_header
+
+log = logging.getLogger(__name__)
+MAX_AUDIT_REASON = 300  # characters of a refusal's reason in its audit entry
 
 
 def _read_header(requests: Iterator[Any]) -> Any:
@@ -44,7 +54,7 @@ def _read_chunks(requests: Iterator[Any], header: Any) -> NamedArrays:
 
 def _release(value: str) -> Release:
     if value not in RELEASE_LEVELS:
-        raise InvalidRequest(f"release {value!r} is not one of {list(RELEASE_LEVELS)}")
+        raise InvalidRequest(f"release {value[:40]!r} is not one of {list(RELEASE_LEVELS)}")
     return value
 
 
@@ -52,40 +62,75 @@ class NodeServicer(node_pb2_grpc.NodeServiceServicer):
     def __init__(self, handlers: NodeHandlers) -> None:
         self.handlers = handlers
 
+    def audit_refusal(self, caller: str, rpc: str, reason: str) -> None:
+        """One audit entry for a call refused before a handler ran (here or in the interceptor).
+
+        The reason is cut short, so a flood adds one small entry per call; a log
+        that cannot be written does not turn the refusal into something else.
+        """
+        entry = AuditEntry(caller=caller[:200], rpc=rpc, decision="error", reasons=[reason[:MAX_AUDIT_REASON]])
+        try:
+            self.handlers.audit.append(entry)
+        except Exception:  # the refusal stands; the failure is in the node's log
+            log.exception("could not audit a refused %s call from %s", rpc, caller)
+
+    def is_named(self, caller: str) -> bool:
+        """Whether the policy names `caller` as a recipient: only such callers may take the node's reserved slots."""
+        recipients = self.handlers.runtime.policy.recipients
+        return caller in recipients or "*" in recipients
+
+    @contextmanager
+    def _refused(self, rpc: str, context: grpc.ServicerContext) -> Iterator[None]:
+        """Audit what is refused inside this block: the handler never sees such a call."""
+        try:
+            yield
+        except FederationError as error:
+            self.audit_refusal(peer_name(context), rpc, error.public)
+            raise
+
     def _admitted_stream(
         self, rpc: str, requests: Iterator[Any], context: grpc.ServicerContext
     ) -> tuple[str, Any, RunContext, TaskSpec, NamedArrays]:
         """Read the header, let the handlers admit it, and only then read (and allocate) the tensors."""
-        caller = self._caller(context)
-        header = _read_header(requests)
-        run, task = serde.context_from_pb(header.context), serde.task_from_pb(header.task)
-        self.handlers.admit_tensors(caller, rpc, run, task, serde.tensor_specs(header.tensors))
-        return caller, header, run, task, _read_chunks(requests, header)
+        with self._refused(rpc, context):
+            caller = self._caller(context)
+            header = _read_header(requests)
+            run, task = serde.context_from_pb(header.context), serde.task_from_pb(header.task)
+            announced = serde.tensor_specs(header.tensors)
+        self.handlers.admit_tensors(caller, rpc, run, task, announced)  # audits its own refusals
+        with self._refused(rpc, context):
+            arrays = _read_chunks(requests, header)
+        return caller, header, run, task, arrays
 
     def _caller(self, context: grpc.ServicerContext) -> str:
         """The caller's certificate identity; a revoked certificate is UNAUTHENTICATED."""
         peers = self.handlers.peers
         return caller_identity(context, refusal=peers.caller_refusal if peers is not None else None)
 
+    def _call(self, rpc: str, context: grpc.ServicerContext, request: Any) -> tuple[str, RunContext]:
+        """The caller and the run context, refused and audited here if unusable."""
+        with self._refused(rpc, context):
+            return self._caller(context), serde.context_from_pb(request.context)
+
+    def _task_call(self, rpc: str, context: grpc.ServicerContext, request: Any) -> tuple[str, RunContext, TaskSpec]:
+        """The caller, the run context and the task, refused and audited here if unusable."""
+        with self._refused(rpc, context):
+            return self._caller(context), serde.context_from_pb(request.context), serde.task_from_pb(request.task)
+
     def Describe(self, request: pb.DescribeRequest, context: grpc.ServicerContext) -> pb.DescribeReply:
-        ctx = serde.context_from_pb(request.context)
-        return serde.description_to_pb(self.handlers.describe(self._caller(context), ctx))
+        caller, run = self._call("Describe", context, request)
+        return serde.description_to_pb(self.handlers.describe(caller, run))
 
     def Propose(self, request: pb.ProposeRequest, context: grpc.ServicerContext) -> pb.ProposeReply:
-        answer = self.handlers.propose(
-            self._caller(context),
-            serde.context_from_pb(request.context),
-            serde.task_from_pb(request.task),
-            cohort_size=request.cohort_size,
-            release=_release(request.release),
-        )
+        caller, run, task = self._task_call("Propose", context, request)
+        with self._refused("Propose", context):
+            release = _release(request.release)
+        answer = self.handlers.propose(caller, run, task, cohort_size=request.cohort_size, release=release)
         return serde.answer_to_pb(answer)
 
     def Stats(self, request: pb.StatsRequest, context: grpc.ServicerContext) -> pb.StatsReply:
-        stats = self.handlers.stats(
-            self._caller(context), serde.context_from_pb(request.context), serde.task_from_pb(request.task)
-        )
-        return serde.stats_to_pb(stats)
+        caller, run, task = self._task_call("Stats", context, request)
+        return serde.stats_to_pb(self.handlers.stats(caller, run, task))
 
     def Fit(self, request_iterator: Iterator[pb.FitRequest], context: grpc.ServicerContext) -> Iterator[pb.FitReply]:
         caller, _, run, task, arrays = self._admitted_stream("Fit", request_iterator, context)
@@ -104,53 +149,50 @@ class NodeServicer(node_pb2_grpc.NodeServiceServicer):
         return serde.eval_to_pb(sums)
 
     def TrainLocal(self, request: pb.TrainLocalRequest, context: grpc.ServicerContext) -> Iterator[pb.TrainLocalReply]:
-        results = self.handlers.train_local(
-            self._caller(context), serde.context_from_pb(request.context), serde.task_from_pb(request.task)
-        )
-        for round_, sums, n in results:
+        caller, run, task = self._task_call("TrainLocal", context, request)
+        for round_, sums, n in self.handlers.train_local(caller, run, task):
             yield pb.TrainLocalReply(round=round_, metrics=serde.eval_to_pb(sums), num_examples=n)
 
     def AdvertiseKeys(self, request: pb.AdvertiseKeysRequest, context: grpc.ServicerContext) -> pb.AdvertiseKeysReply:
-        advert = self.handlers.secure.advertise_keys(
-            self._caller(context),
-            serde.context_from_pb(request.context),
-            serde.task_from_pb(request.task),
-            serde.parameters_from_pb(request.parameters),
-        )
-        return serde.advert_to_pb(advert)
+        caller, run, task = self._task_call("AdvertiseKeys", context, request)
+        with self._refused("AdvertiseKeys", context):
+            parameters = serde.parameters_from_pb(request.parameters)
+        return serde.advert_to_pb(self.handlers.secure.advertise_keys(caller, run, task, parameters))
 
     def ShareKeys(self, request: pb.ShareKeysRequest, context: grpc.ServicerContext) -> pb.ShareKeysReply:
-        shares = self.handlers.secure.share_keys(
-            self._caller(context), serde.context_from_pb(request.context), serde.peers_from_pb(request.peers)
-        )
-        return pb.ShareKeysReply(shares=serde.shares_to_pb(shares))
+        caller, run = self._call("ShareKeys", context, request)
+        with self._refused("ShareKeys", context):
+            adverts = serde.peers_from_pb(request.peers)
+        return pb.ShareKeysReply(shares=serde.shares_to_pb(self.handlers.secure.share_keys(caller, run, adverts)))
 
     def MaskedUpdate(
         self, request_iterator: Iterator[pb.MaskedUpdateRequest], context: grpc.ServicerContext
     ) -> Iterator[pb.MaskedUpdateReply]:
         caller, header, run, task, arrays = self._admitted_stream("MaskedUpdate", request_iterator, context)
-        masked = self.handlers.secure.masked_update(caller, run, task, serde.shares_from_pb(header.shares), arrays)
+        with self._refused("MaskedUpdate", context):
+            shares = serde.shares_from_pb(header.shares)
+        masked = self.handlers.secure.masked_update(caller, run, task, shares, arrays)
         result = [("masked", masked)]
         yield pb.MaskedUpdateReply(result=pb.MaskedResult(tensors=tensor_header(result)))
         for chunk in iter_chunks(result):
             yield pb.MaskedUpdateReply(chunk=chunk)
 
     def ConfirmSurvivors(self, request: pb.ConfirmSurvivorsRequest, context: grpc.ServicerContext) -> pb.ConfirmSurvivorsReply:
-        signature = self.handlers.secure.confirm_survivors(
-            self._caller(context), serde.context_from_pb(request.context), frozenset(request.survivors)
-        )
-        return pb.ConfirmSurvivorsReply(signature=signature)
+        caller, run = self._call("ConfirmSurvivors", context, request)
+        with self._refused("ConfirmSurvivors", context):
+            survivors = serde.survivors_from_pb(request.survivors)
+        return pb.ConfirmSurvivorsReply(signature=self.handlers.secure.confirm_survivors(caller, run, survivors))
 
     def Unmask(self, request: pb.UnmaskRequest, context: grpc.ServicerContext) -> pb.UnmaskReply:
-        revealed = self.handlers.secure.unmask(
-            self._caller(context), serde.context_from_pb(request.context), serde.signatures_from_pb(request.signatures)
-        )
+        caller, run = self._call("Unmask", context, request)
+        with self._refused("Unmask", context):
+            signatures = serde.signatures_from_pb(request.signatures)
+        revealed = self.handlers.secure.unmask(caller, run, signatures)
         return pb.UnmaskReply(shares=[pb.RevealedShare(owner=o, kind=k, share=s) for o, k, s in revealed])
 
     def Export(self, request: pb.ExportRequest, context: grpc.ServicerContext) -> Iterator[pb.ExportReply]:
-        table = self.handlers.export(
-            self._caller(context), serde.context_from_pb(request.context), serde.task_from_pb(request.task)
-        )
+        caller, run, task = self._task_call("Export", context, request)
+        table = self.handlers.export(caller, run, task)
         sink = pa.BufferOutputStream()
         with pa.ipc.new_stream(sink, table.schema) as writer:
             writer.write_table(table)

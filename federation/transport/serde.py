@@ -2,7 +2,10 @@
 
 `_pb2` types stop here: handlers and coordinator logic see only `task`,
 `replies` and `models.evaluation` values. Every conversion from the wire
-validates, so a malformed message becomes `InvalidRequest`.
+validates, so a malformed message becomes `InvalidRequest`, never an
+unexpected exception; and every string, byte string and list from a request
+has a bound here, before it can reach a handler, an error message, a log
+line or the audit log (run ids and purposes are bounded by `task.RunContext`).
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TypeVar
 
-from google.protobuf import json_format, struct_pb2
+from google.protobuf import struct_pb2
 
 from federation.errors import InvalidRequest
 from federation.models.evaluation import HISTOGRAM_BINS, EvalSums
@@ -18,9 +21,55 @@ from federation.proto.v1 import node_pb2 as pb
 from federation.replies import FeatureStats, FieldDescription, NodeDescription, ProposalAnswer, QualitySummary
 from federation.secagg.cohort import Advert
 from federation.secagg.config import RoundParameters
-from federation.task import FeatureScaling, ModelSpec, ParamValue, PrivacySpec, RecordPrivacy, RunContext, TaskSpec
+from federation.task import (
+    MAX_NAME,
+    FeatureScaling,
+    ModelSpec,
+    ParamValue,
+    PrivacySpec,
+    RecordPrivacy,
+    RunContext,
+    TaskSpec,
+)
+from federation.transport.streaming import MAX_DIMS, MAX_TENSORS
 
 T = TypeVar("T")
+
+MAX_FEATURES = 256  # features of one task; a schema has a few dozen fields
+MAX_COLUMNS = 1024  # encoded columns of a feature scaling (categories one-hot)
+MAX_PARAMS = 16  # hyperparameters of one model spec
+MAX_PARAM_LIST = 64  # numbers in one list-valued hyperparameter
+MAX_PARTICIPANTS = 1000  # of a secure round: participants, peers' keys, shares, survivors, signatures
+MAX_PARTY_NAME = 63  # `transport.tls` issues certificates only for such names
+MAX_KEY_BYTES = 64  # an X25519 public key is 32
+MAX_CERTIFICATE_BYTES = 16 << 10  # a DER certificate of the federation is well under 1 KiB
+MAX_SIGNATURE_BYTES = 512  # ECDSA-SHA256 in DER is at most 72
+MAX_SHARE_BYTES = 1024  # two sealed Shamir shares are about 100
+
+
+def _name(value: str, what: str, *, limit: int = MAX_NAME) -> str:
+    """A short printable name: it may be echoed in errors, logs and audit lines."""
+    if len(value) > limit:
+        raise InvalidRequest(f"{what} is {len(value)} characters long; at most {limit} are allowed")
+    if not value.isprintable():
+        raise InvalidRequest(f"{what} contains control or unprintable characters")
+    return value
+
+
+def _names(values: Sequence[str], plural: str, *, count: int, limit: int = MAX_NAME) -> tuple[str, ...]:
+    _count(values, plural, count)
+    return tuple(_name(v, f"one of the {plural}", limit=limit) for v in values)
+
+
+def _count(items: Sequence[object], what: str, limit: int) -> None:
+    if len(items) > limit:
+        raise InvalidRequest(f"{len(items)} {what}; at most {limit} are allowed")
+
+
+def _blob(value: bytes, what: str, limit: int) -> bytes:
+    if len(value) > limit:
+        raise InvalidRequest(f"{what} is {len(value)} bytes long; at most {limit} are allowed")
+    return value
 
 
 def context_to_pb(context: RunContext) -> pb.RunContext:
@@ -37,11 +86,28 @@ def _params_to_struct(params: dict[str, ParamValue]) -> struct_pb2.Struct:
     return struct
 
 
+def _param_from_value(key: str, value: struct_pb2.Value) -> ParamValue:
+    """A hyperparameter is a flag, a number, a short string or a short list of numbers; numbers stay floats."""
+    kind = value.WhichOneof("kind")
+    if kind == "bool_value":
+        return value.bool_value
+    if kind == "number_value":
+        return value.number_value  # a non-finite one is refused by ModelSpec, with the others
+    if kind == "string_value":
+        return _name(value.string_value, f"model parameter {key!r}")
+    if kind == "list_value":
+        items = value.list_value.values
+        _count(items, f"values of model parameter {key!r}", MAX_PARAM_LIST)
+        if any(item.WhichOneof("kind") != "number_value" for item in items):
+            raise InvalidRequest(f"model parameter {key!r} must be a list of numbers")
+        return [item.number_value for item in items]
+    raise InvalidRequest(f"model parameter {key!r} must be a flag, a number, a string or a list of numbers")
+
+
 def _params_from_struct(struct: struct_pb2.Struct) -> dict[str, ParamValue]:
-    params = json_format.MessageToDict(struct)
-    if not isinstance(params, dict):
-        raise InvalidRequest("model parameters must be a mapping")
-    return params
+    fields = struct.fields
+    _count(list(fields), "model parameters", MAX_PARAMS)
+    return {_name(key, "a model parameter name", limit=64): _param_from_value(key, fields[key]) for key in sorted(fields)}
 
 
 def task_to_pb(task: TaskSpec) -> pb.TaskSpec:
@@ -74,11 +140,14 @@ def task_from_pb(message: pb.TaskSpec) -> TaskSpec:
         raise InvalidRequest("the task names no model")
     scaling = None
     if message.HasField("scaling"):
-        scaling = FeatureScaling(tuple(message.scaling.columns), tuple(message.scaling.mean), tuple(message.scaling.std))
+        m = message.scaling
+        _count(m.mean, "scaling means", MAX_COLUMNS)
+        _count(m.std, "scaling standard deviations", MAX_COLUMNS)
+        scaling = FeatureScaling(_names(m.columns, "scaled columns", count=MAX_COLUMNS), tuple(m.mean), tuple(m.std))
     return TaskSpec(
-        model=ModelSpec(message.model.name, _params_from_struct(message.model.params)),
-        features=tuple(message.features),
-        target=message.target,
+        model=ModelSpec(_name(message.model.name, "the model name"), _params_from_struct(message.model.params)),
+        features=_names(message.features, "features", count=MAX_FEATURES),
+        target=_name(message.target, "the target"),
         rounds=message.rounds,
         local_epochs=message.local_epochs,
         batch_size=message.batch_size,
@@ -87,7 +156,7 @@ def task_from_pb(message: pb.TaskSpec) -> TaskSpec:
         seed=message.seed,
         scaling=scaling,
         privacy=PrivacySpec(message.privacy.noise_multiplier, message.privacy.clip) if message.HasField("privacy") else None,
-        view=message.view or "harmonised",
+        view=_name(message.view, "the view", limit=32) or "harmonised",
         record_privacy=RecordPrivacy(message.record_privacy.epsilon, message.record_privacy.delta, message.record_privacy.clip)
         if message.HasField("record_privacy")
         else None,
@@ -233,13 +302,13 @@ def parameters_to_pb(p: RoundParameters) -> pb.SecAggParameters:
 
 def parameters_from_pb(m: pb.SecAggParameters) -> RoundParameters:
     return RoundParameters(
-        participants=tuple(m.participants),
+        participants=_names(m.participants, "participants", count=MAX_PARTICIPANTS, limit=MAX_PARTY_NAME),
         threshold=m.threshold,
         degree=m.degree or None,
         clip=m.clip,
         vector_length=m.vector_length,
         max_weight=m.max_weight,
-        payload=m.payload or "update",
+        payload=_name(m.payload, "the payload", limit=32) or "update",
     )
 
 
@@ -279,9 +348,18 @@ def _by_index(pairs: Iterable[tuple[int, T]], what: str) -> dict[int, T]:
     return result
 
 
+def _advert_from_peer(p: pb.PeerKeys) -> Advert:
+    return Advert(
+        _blob(p.encryption_public_key, "an encryption public key", MAX_KEY_BYTES),
+        _blob(p.masking_public_key, "a masking public key", MAX_KEY_BYTES),
+        _blob(p.certificate, "a certificate", MAX_CERTIFICATE_BYTES),
+        _blob(p.signature, "a key signature", MAX_SIGNATURE_BYTES),
+    )
+
+
 def peers_from_pb(peers: Sequence[pb.PeerKeys]) -> dict[int, Advert]:
-    adverts = ((p.index, Advert(p.encryption_public_key, p.masking_public_key, p.certificate, p.signature)) for p in peers)
-    return _by_index(adverts, "key advertisements")
+    _count(peers, "key advertisements", MAX_PARTICIPANTS)
+    return _by_index(((p.index, _advert_from_peer(p)) for p in peers), "key advertisements")
 
 
 def signatures_to_pb(signatures: dict[int, bytes]) -> list[pb.SurvivorSignature]:
@@ -289,11 +367,19 @@ def signatures_to_pb(signatures: dict[int, bytes]) -> list[pb.SurvivorSignature]
 
 
 def signatures_from_pb(signatures: Sequence[pb.SurvivorSignature]) -> dict[int, bytes]:
-    return _by_index(((item.index, item.signature) for item in signatures), "survivor-set signatures")
+    _count(signatures, "survivor-set signatures", MAX_PARTICIPANTS)
+    items = ((item.index, _blob(item.signature, "a survivor-set signature", MAX_SIGNATURE_BYTES)) for item in signatures)
+    return _by_index(items, "survivor-set signatures")
+
+
+def survivors_from_pb(survivors: Sequence[int]) -> frozenset[int]:
+    _count(survivors, "survivors", MAX_PARTICIPANTS)
+    return frozenset(survivors)
 
 
 def shares_from_pb(shares: Sequence[pb.EncryptedShare]) -> dict[int, bytes]:
-    return _by_index(((share.peer, share.ciphertext) for share in shares), "shares")
+    _count(shares, "shares", MAX_PARTICIPANTS)
+    return _by_index(((share.peer, _blob(share.ciphertext, "a share", MAX_SHARE_BYTES)) for share in shares), "shares")
 
 
 def shares_to_pb(shares: dict[int, bytes]) -> list[pb.EncryptedShare]:
@@ -302,4 +388,12 @@ def shares_to_pb(shares: dict[int, bytes]) -> list[pb.EncryptedShare]:
 
 def tensor_specs(header: pb.TensorHeader) -> tuple[tuple[str, str, tuple[int, ...]], ...]:
     """(name, dtype, shape) of each announced tensor, to compare with what a node expects."""
-    return tuple((t.name, t.dtype, tuple(int(d) for d in t.shape)) for t in header.tensors)
+    _count(header.tensors, "tensors announced", MAX_TENSORS)
+    specs = []
+    for t in header.tensors:
+        name = _name(t.name, "a tensor name")
+        _count(t.shape, f"dimensions of tensor {name!r}", MAX_DIMS)
+        if any(d < 0 for d in t.shape):
+            raise InvalidRequest(f"tensor {name!r}: negative dimension in {list(t.shape)}")
+        specs.append((name, _name(t.dtype, f"the dtype of tensor {name!r}", limit=8), tuple(int(d) for d in t.shape)))
+    return tuple(specs)

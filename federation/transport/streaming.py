@@ -16,9 +16,12 @@ import numpy as np
 
 from federation.errors import InvalidRequest
 from federation.proto.v1 import node_pb2 as pb
+from federation.task import MAX_NAME
 
 CHUNK_BYTES = 1 << 20
 MAX_TENSOR_BYTES = 4 << 30
+MAX_TENSORS = 256  # a header announcing more is refused before anything is allocated
+MAX_DIMS = 8
 ALLOWED_DTYPES = frozenset({"<f4", "<f8", "<i4", "<i8", "<u4", "|u1", "|b1"})
 
 NamedArrays = list[tuple[str, np.ndarray]]
@@ -52,11 +55,15 @@ class TensorAssembler:
         self._names: list[str] = []
         self._arrays: list[np.ndarray] = []
         total = 0
+        if len(header.tensors) > MAX_TENSORS:
+            raise InvalidRequest(f"{len(header.tensors)} tensors announced; at most {MAX_TENSORS} are allowed")
         for spec in header.tensors:
+            if len(spec.name) > MAX_NAME or not spec.name.isprintable():
+                raise InvalidRequest(f"a tensor name must be at most {MAX_NAME} printable characters")
             if spec.dtype not in ALLOWED_DTYPES:
-                raise InvalidRequest(f"tensor {spec.name!r}: dtype {spec.dtype!r} is not one of {sorted(ALLOWED_DTYPES)}")
-            if any(d < 0 for d in spec.shape) or len(spec.shape) > 8:
-                raise InvalidRequest(f"tensor {spec.name!r}: invalid shape {list(spec.shape)}")
+                raise InvalidRequest(f"tensor {spec.name!r}: dtype {spec.dtype[:16]!r} is not one of {sorted(ALLOWED_DTYPES)}")
+            if len(spec.shape) > MAX_DIMS or any(d < 0 for d in spec.shape):
+                raise InvalidRequest(f"tensor {spec.name!r}: invalid shape {list(spec.shape)[: MAX_DIMS + 1]}")
             dtype = np.dtype(spec.dtype)
             size = math.prod(spec.shape) * dtype.itemsize  # Python ints: no wrap-around
             total += size
