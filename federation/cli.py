@@ -437,10 +437,15 @@ def demo_cmd(
         try:
             for node in nodes:
                 console.print(f"  {node.node_id:<20} pid {node.process.pid:<7} {node.address}")
-            _compare(experiment, {n.node_id: n.address for n in nodes}, None, None)
+            run_dir = _compare(experiment, {n.node_id: n.address for n in nodes}, None, None)
         finally:
             stop_nodes(nodes)
             console.print("nodes stopped")
+    from federation.cli_audit import verify_nodes
+    from federation.node.manifest import load_manifest
+    from federation.transport.tls import CA_NAME
+
+    verify_nodes({n: load_manifest(m).state_dir for n, m in manifests.items()}, loaded.pki_dir / f"{CA_NAME}.crt", run_dir)
 
 
 def main() -> None:

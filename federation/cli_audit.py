@@ -105,3 +105,14 @@ def audit_verify(
     for problem in result.problems:
         err.print(f"[red]broken[/]: {printable(problem)}")
     raise typer.Exit(1)
+
+
+def verify_nodes(state_dirs: dict[str, Path], ca: Path, run_dir: Path) -> None:
+    """One line per node: its audit log checked against the CA and the receipts this run kept."""
+    from federation.node.audit import verify
+
+    console.print(f"audit logs, checked against the CA and the receipts in {printable(run_dir)}:")
+    for node_id, state in state_dirs.items():
+        result = verify(state, ca=ca, receipts=run_dir)
+        status = "[green]intact[/]" if result.intact else "[red]broken[/]: " + printable("; ".join(result.problems))
+        console.print(f"  {printable(node_id):<20} {status} ({result.entries} entries, {result.receipts} receipts)")

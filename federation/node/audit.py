@@ -133,6 +133,7 @@ class AuditLog:
         self._broken: str | None = None
         self._store_certificate()
         self._seq, self._last, self._size = 0, GENESIS, 0
+        self._last_sig: str | None = None  # the signature of the last entry, which a receipt repeats
         for note in self._recover():
             log.warning("audit log %s: %s", self.path, note)
             self.append(AuditEntry(caller="node", rpc=RECOVERY_RPC, decision="error", reasons=[note]))
@@ -224,6 +225,7 @@ class AuditLog:
             line = (json.dumps(body, sort_keys=True, ensure_ascii=True) + "\n").encode()
             self._write(line)
             self._seq, self._last, self._size = body["seq"], body["hash"], self._size + len(line)
+            self._last_sig = body["sig"] or None
             self._write_head()
             return body
 
@@ -263,7 +265,9 @@ class AuditLog:
         with self._lock:
             if self._signer is None or self._seq == 0:
                 return None
-            return Receipt(self._seq, self._last, self._key, self._sign(self._last))
+            if self._last_sig is None:
+                self._last_sig = self._sign(self._last)
+            return Receipt(self._seq, self._last, self._key, self._last_sig)
 
 
 def _lines_after(lines: list[Line], seq: int, last: str, path: Path) -> list[Line]:

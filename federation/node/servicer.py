@@ -62,6 +62,11 @@ class NodeServicer(node_pb2_grpc.NodeServiceServicer):
     def __init__(self, handlers: NodeHandlers) -> None:
         self.handlers = handlers
 
+    def audit_receipt(self) -> str | None:
+        """The signed hash of the latest audit entry, for the reply about to leave (None for an unsigned log)."""
+        receipt = self.handlers.audit.receipt()
+        return receipt.to_json() if receipt is not None else None
+
     def audit_refusal(self, caller: str, rpc: str, reason: str) -> None:
         """One audit entry for a call refused before a handler ran (here or in the interceptor).
 

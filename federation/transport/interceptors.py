@@ -39,6 +39,7 @@ from google.protobuf.message import DecodeError
 
 from federation.errors import FederationError, InvalidRequest
 from federation.transport.limits import CallEnded, ServerLimits, Slots, Watch, Watchdog
+from federation.transport.receipts import receipt_metadata
 from federation.transport.status import STATUS_BY_CODE, trailing_metadata
 
 log = logging.getLogger(__name__)
@@ -97,12 +98,13 @@ def rpc_name(method: str) -> str:
     return name if service == NODE_SERVICE else f"{service.rsplit('.', 1)[-1]}/{name}"
 
 
-def _abort(context: grpc.ServicerContext, error: Exception, method: str) -> None:
-    """Set the status for `error`; `context.abort` raises, so this never returns normally."""
+def _abort(context: grpc.ServicerContext, error: Exception, method: str, receipt: tuple[tuple[str, str], ...] = ()) -> None:
+    """Set the status for `error` (with the audit receipt of the refusal); `context.abort` raises, so this never returns."""
     if isinstance(error, FederationError):
         log.info("%s refused: %s %s", method, error.public[:MAX_DETAILS], error.detail[:MAX_DETAILS])
         metadata = trailing_metadata(error)
-        context.set_trailing_metadata(tuple((key, value[:MAX_DETAILS]) for key, value in metadata[: 1 + MAX_REASONS]))
+        details = tuple((key, value[:MAX_DETAILS]) for key, value in metadata[: 1 + MAX_REASONS])
+        context.set_trailing_metadata(details + receipt)
         context.abort(STATUS_BY_CODE[error.code], error.public[:MAX_DETAILS])
     ref = uuid.uuid4().hex[:12]
     log.exception("%s failed (ref %s)", method, ref, exc_info=error)
@@ -129,8 +131,11 @@ class ErrorMappingInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
         named: Named | None = None,
         light: Mapping[str, futures.ThreadPoolExecutor] | None = None,
         deadlines: Mapping[str, float] | None = None,
+        receipt: Callable[[], str | None] | None = None,
     ) -> None:
+        """`receipt` gives the signed hash of the node's latest audit entry, which every node reply carries."""
         self.limits = limits or ServerLimits()
+        self._receipt = receipt
         self._audit = audit
         self._named = named or (lambda caller: True)
         self._light = dict(light or {})
@@ -169,7 +174,9 @@ class ErrorMappingInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
     def _single_reply(self, method: _Method, inner: Callable[[Any, grpc.ServicerContext], Any]) -> Callable[..., Any]:
         def behavior(requests: Iterator[Any], context: grpc.ServicerContext) -> Any:
             with self._guarded(method, context) as watch:
-                return inner(self._request(method, watch, requests), context)
+                reply = inner(self._request(method, watch, requests), context)
+                self._attach_receipt(method, context)
+                return reply
 
         return behavior
 
@@ -181,6 +188,7 @@ class ErrorMappingInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
                 for reply in inner(self._request(method, watch, requests), context):
                     with watch.waiting():  # gRPC sends while we are suspended here; a peer that takes nothing times out
                         yield reply
+                self._attach_receipt(method, context)
 
         return behavior
 
@@ -218,11 +226,21 @@ class ErrorMappingInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
                     self._refused(caller, method, error.public)
                     _abort(context, error, method.path)
                 except Exception as error:  # noqa: BLE001 - mapped to a status, never swallowed
-                    _abort(context, error, method.path)
+                    _abort(context, error, method.path, self._receipt_metadata(method))
                 if watch.expired is not None:  # the handler ran past the deadline: the reply was not sent
                     log.info("%s from %s: %s", method.rpc, caller, watch.expired)
         finally:
             slots.give_back(caller, named=named)
+
+    def _receipt_metadata(self, method: _Method) -> tuple[tuple[str, str], ...]:
+        if self._receipt is None or method.light:
+            return ()
+        return receipt_metadata(self._receipt())
+
+    def _attach_receipt(self, method: _Method, context: grpc.ServicerContext) -> None:
+        metadata = self._receipt_metadata(method)
+        if metadata:
+            context.set_trailing_metadata(metadata)
 
     def _refused(self, caller: str, method: _Method, reason: str) -> None:
         log.info("%s from %s refused: %s", method.rpc, caller, reason)

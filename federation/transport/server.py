@@ -37,6 +37,8 @@ class Admitting(Protocol):
 
     def is_named(self, caller: str) -> bool: ...
 
+    def audit_receipt(self) -> str | None: ...
+
 
 def create_server(
     servicer: node_pb2_grpc.NodeServiceServicer, identity: Identity, address: str, *, limits: ServerLimits | None = None
@@ -54,6 +56,7 @@ def create_server(
         limits,
         audit=admitting.audit_refusal if admitting is not None else None,
         named=admitting.is_named if admitting is not None else None,
+        receipt=admitting.audit_receipt if admitting is not None else None,
         light={HEALTH_CHECK: health_pool},  # gRPC runs a behaviour with `experimental_thread_pool` on that pool
         deadlines={HEALTH_WATCH: limits.idle_timeout},  # a watcher reconnects; it holds a worker no longer than an idle call
     )

@@ -232,3 +232,39 @@ def test_a_huge_announced_tensor_is_refused_from_its_header_before_any_byte_is_r
     log = city.root / ".federation" / "state" / "north-district" / "audit.jsonl"
     entries = [json.loads(line) for line in log.read_text().splitlines()]
     assert any(e["rpc"] == "Fit" and e["run_id"] == ctx.run_id and e["decision"] in ("deny", "error") for e in entries)
+
+
+def test_every_reply_carries_a_receipt_that_holds_the_log_to_what_the_node_signed(fresh_city: City, tmp_path: Path) -> None:
+    import json
+
+    from federation.node.audit import verify
+    from federation.node.manifest import load_manifest
+    from federation.transport.receipts import ReceiptBook
+
+    node = serve(fresh_city, "north-district")
+    state = load_manifest(fresh_city.manifest("north-district")).state_dir
+    run_dir = tmp_path / "run"
+    book = ReceiptBook(run_dir)
+    try:
+        client = NodeClient(node.node_id, node.address, fresh_city.identity(), timeout=30, receipts=book)
+        stranger = NodeClient(node.node_id, node.address, fresh_city.identity(STRANGER), timeout=30, receipts=book)
+        ctx = context()
+        client.describe(ctx)
+        assert client.propose(ctx, small_task(), cohort_size=3, release="update").accepted
+        with pytest.raises(PolicyDenied):
+            stranger.describe(ctx)  # a refusal carries a receipt too
+        client.close()
+        stranger.close()
+    finally:
+        node.server.stop(0).wait()
+    assert book.count("north-district") == 3
+    result = verify(state, ca=fresh_city.pki / "ca.crt", receipts=run_dir)
+    assert result.intact and result.receipts == 3 and result.signer == "north-district", result.problems
+    # the node's operator cuts the last two entries and rewrites the head: only the receipts tell
+    log_path = state / "audit.jsonl"
+    kept = log_path.read_text().splitlines()[:-2]
+    log_path.write_text("".join(line + "\n" for line in kept))
+    (state / "audit.head").write_text(json.dumps({"seq": len(kept), "hash": json.loads(kept[-1])["hash"]}))
+    assert verify(state, ca=fresh_city.pki / "ca.crt").intact
+    cut = verify(state, ca=fresh_city.pki / "ca.crt", receipts=run_dir)
+    assert not cut.intact and all("cut off" in p for p in cut.problems) and len(cut.problems) == 2
