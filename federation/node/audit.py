@@ -37,6 +37,7 @@ from federation.node.audit_chain import (
     CERTS_DIR,
     CRASH,
     GENESIS,
+    Head,
     HEAD_NAME,
     LOG_NAME,
     QUARANTINE_DIR,
@@ -44,6 +45,7 @@ from federation.node.audit_chain import (
     TAMPERED,
     Line,
     digest,
+    head_message,
     key_id,
     parse_head,
     read_entries,
@@ -160,8 +162,10 @@ class AuditLog:
         head = parse_head(self.head_path)
         if head is None and lines:
             raise ConfigError(str(self.head_path), ["the audit head is missing: run `federation audit verify`"])
-        seq, last = head or (0, GENESIS)
-        past = _lines_after(lines, seq, last, self.path)
+        seq, last = (head.seq, head.hash) if head is not None else (0, GENESIS)
+        named, past = _lines_after(lines, seq, last, self.path)
+        if head is not None and named is not None and named.get("sig") and not self._head_is_ours(head.seq, head.hash, head):
+            raise ConfigError(str(self.head_path), ["the audit head is not signed by this node: run `federation audit verify`"])
         adopted = 0
         for line in past:
             body = line.body
@@ -190,6 +194,12 @@ class AuditLog:
         if adopted:
             self._write_head()
         return notes
+
+    def _head_is_ours(self, seq: int, entry_hash: str, head: Head) -> bool:
+        if self._certificate is None:
+            return True
+        message = head_message(seq, entry_hash)
+        return bool(head.key == self._key and signature_valid(self._certificate, entry_hash, head.sig, message=message))
 
     def _own_next(self, body: dict[str, Any], seq: int, last: str) -> bool:
         """Whether an entry past the head follows the chain and carries this node's signature (or the log is unsigned)."""
@@ -255,7 +265,11 @@ class AuditLog:
         """The head is a shortcut to the chain's end; if it cannot be written, the signed entry still stands."""
         try:
             tmp = self.head_path.with_suffix(".tmp")
-            tmp.write_text(json.dumps({"seq": self._seq, "hash": self._last}) + "\n")
+            head = {"seq": self._seq, "hash": self._last, "key": self._key, "sig": ""}
+            if self._signer is not None:
+                signature = self._signer.sign(head_message(self._seq, self._last))
+                head["sig"] = base64.b64encode(signature).decode()
+            tmp.write_text(json.dumps(head) + "\n")
             tmp.replace(self.head_path)
         except OSError as error:
             log.warning("audit head %s not updated: %s", self.head_path, error)
@@ -270,14 +284,14 @@ class AuditLog:
             return Receipt(self._seq, self._last, self._key, self._last_sig)
 
 
-def _lines_after(lines: list[Line], seq: int, last: str, path: Path) -> list[Line]:
-    """The lines after the head's entry (all of them for an empty head); ConfigError if that entry is gone."""
+def _lines_after(lines: list[Line], seq: int, last: str, path: Path) -> tuple[dict[str, Any] | None, list[Line]]:
+    """The head's entry (None for an empty head) and the lines after it; ConfigError if that entry is gone."""
     if seq == 0:
-        return lines
+        return None, lines
     for index in range(len(lines) - 1, -1, -1):
         body = lines[index].body
         if body is not None and body.get("seq") == seq and body.get("hash") == last:
-            return lines[index + 1 :]
+            return body, lines[index + 1 :]
     raise ConfigError(
         str(path),
         [f"the log lacks seq {seq}, the entry its head names: entries were cut or edited (run `federation audit verify`)"],

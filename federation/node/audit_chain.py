@@ -28,6 +28,7 @@ QUARANTINE_DIR = "audit.quarantine"
 RECOVERY_RPC = "node:recovery"
 CRASH, TAMPERED = "crash:", "tampered:"  # how a recovery entry's first reason starts
 _DOMAIN = b"federation-audit-entry-v1\n"
+_HEAD_DOMAIN = b"federation-audit-head-v1\n"
 
 
 def digest(previous: str, body: dict[str, Any]) -> str:
@@ -42,11 +43,17 @@ def signed_message(entry_hash: str) -> bytes:
     return _DOMAIN + entry_hash.encode()
 
 
+def head_message(seq: int, entry_hash: str) -> bytes:
+    """What the node signs for its head: a domain of its own, so an entry's signature cannot serve as a head's."""
+    return _HEAD_DOMAIN + f"{seq} {entry_hash}".encode()
+
+
 def key_id(certificate_der: bytes) -> str:
     return fingerprint(certificate_der).removeprefix("sha256:")
 
 
-def signature_valid(certificate: x509.Certificate, entry_hash: str, signature: object) -> bool:
+def signature_valid(certificate: x509.Certificate, entry_hash: str, signature: object, *, message: bytes | None = None) -> bool:
+    """Whether `signature` (base64) is the certificate key's over an entry hash (or over `message`)."""
     if not isinstance(signature, str) or not signature:
         return False
     try:
@@ -54,7 +61,7 @@ def signature_valid(certificate: x509.Certificate, entry_hash: str, signature: o
         public = certificate.public_key()
         if not isinstance(public, ec.EllipticCurvePublicKey):
             return False
-        public.verify(raw, signed_message(entry_hash), ec.ECDSA(hashes.SHA256()))
+        public.verify(raw, message if message is not None else signed_message(entry_hash), ec.ECDSA(hashes.SHA256()))
     except (InvalidSignature, binascii.Error, ValueError):
         return False
     return True
@@ -72,24 +79,36 @@ def stored_certificate(directory: Path, key: str) -> x509.Certificate | None:
     return certificate if key_id(certificate.public_bytes(Encoding.DER)) == key else None
 
 
-def parse_head(path: Path) -> tuple[int, str] | None:
-    """The head's (seq, hash); the older `seq hash` text form is read too."""
+@dataclass(frozen=True)
+class Head:
+    seq: int
+    hash: str
+    key: str = ""  # the signing key's id, and its signature over (seq, hash); empty for an unsigned log
+    sig: str = ""
+
+
+def parse_head(path: Path) -> Head | None:
+    """The head file; the older `seq hash` text form is read too."""
     if not path.is_file():
         return None
     text = path.read_text(errors="replace").strip()
     seq: object = None
     value: object = None
+    key: object = ""
+    sig: object = ""
     try:
         raw = json.loads(text)
         if isinstance(raw, dict):
-            seq, value = raw.get("seq"), raw.get("hash")
+            seq, value, key, sig = raw.get("seq"), raw.get("hash"), raw.get("key", ""), raw.get("sig", "")
     except json.JSONDecodeError:
         parts = text.split()
         if len(parts) == 2 and parts[0].isdigit():
             seq, value = int(parts[0]), parts[1]
     if not isinstance(seq, int) or not isinstance(value, str) or len(value) != 64:
         raise ConfigError(str(path), ["the audit head is unreadable: run `federation audit verify`"])
-    return seq, value
+    if not isinstance(key, str) or not isinstance(sig, str):
+        raise ConfigError(str(path), ["the audit head is unreadable: run `federation audit verify`"])
+    return Head(seq, value, key, sig)
 
 
 def parse_line(line: bytes) -> dict[str, Any] | None:

@@ -39,6 +39,7 @@ from federation.node.audit_chain import (
     RECOVERY_RPC,
     TAMPERED,
     digest,
+    head_message,
     parse_head,
     signature_valid,
     split_log,
@@ -175,15 +176,20 @@ def _head_problems(walk: _Walk, directory: Path) -> list[str]:
     last = walk.expected - 1
     if head is None:
         return [f"{HEAD_NAME} is missing, so a cut-off end of the log would go unnoticed"] if walk.count else []
-    if head[0] > last:
-        return [f"the log ends at seq {last} but the head records seq {head[0]}: entries were cut off the end"]
-    if walk.hashes.get(head[0], GENESIS if head[0] == 0 else None) != head[1]:
-        return [f"seq {head[0]}: the entry does not match the head's hash; it was edited"]
-    if head[0] < last:
+    if walk.signed_from is not None:
+        certificate = walk.certificate(head.key)
+        message = head_message(head.seq, head.hash)
+        if certificate is None or not signature_valid(certificate, head.hash, head.sig, message=message):
+            return [f"{HEAD_NAME} is not signed by the node's key: it was rewritten (entries may have been cut off the end)"]
+    if head.seq > last:
+        return [f"the log ends at seq {last} but the head records seq {head.seq}: entries were cut off the end"]
+    if walk.hashes.get(head.seq, GENESIS if head.seq == 0 else None) != head.hash:
+        return [f"seq {head.seq}: the entry does not match the head's hash; it was edited"]
+    if head.seq < last:
         if walk.signed_from is None:
-            return [f"the log goes on to seq {last} past the head's seq {head[0]}: entries were appended outside the node"]
+            return [f"the log goes on to seq {last} past the head's seq {head.seq}: entries were appended outside the node"]
         walk.notes.append(
-            f"{CRASH} seq {head[0] + 1}–{last} past the head carry the node's signature: it stopped between an entry and its head"
+            f"{CRASH} seq {head.seq + 1}–{last} past the head are signed by the node: it stopped between an entry and its head"
         )
     return []
 

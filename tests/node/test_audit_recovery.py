@@ -54,7 +54,9 @@ def write_lines(directory: Path, content: list[str]) -> None:
 # -- crashes ---------------------------------------------------------------------------
 
 
-def test_a_crash_between_an_entry_and_its_head_is_a_note_and_the_entry_is_adopted(tmp_path: Path, credentials: Credentials) -> None:
+def test_a_crash_between_an_entry_and_its_head_is_a_note_and_the_entry_is_adopted(
+    tmp_path: Path, credentials: Credentials
+) -> None:
     log = written(tmp_path, credentials, 5)
     stale = (tmp_path / HEAD_NAME).read_text()
     log.append(AuditEntry(caller="city-platform", rpc="Describe"))
@@ -257,12 +259,35 @@ def test_receipts_hold_the_operator_to_what_the_node_signed(tmp_path: Path, cred
     assert cli.exit_code == 0 and "4 receipts" in cli.output
 
 
+def signed_head(credentials: Credentials | None, seq: int, entry_hash: str) -> str:
+    """A head as its writer makes it: signed by whoever holds `credentials` (the operator), else unsigned."""
+    import base64
+
+    from federation.node.audit_chain import head_message, key_id
+
+    key = key_id(credentials.certificate) if credentials is not None else ""
+    sig = base64.b64encode(credentials.sign(head_message(seq, entry_hash))).decode() if credentials is not None else ""
+    return json.dumps({"seq": seq, "hash": entry_hash, "key": key, "sig": sig})
+
+
+def test_an_insider_who_cuts_the_tail_and_rewrites_the_head_without_the_key_is_found(
+    tmp_path: Path, credentials: Credentials
+) -> None:
+    written(tmp_path, credentials, 5)
+    content = log_lines(tmp_path)[:-2]
+    write_lines(tmp_path, content)
+    (tmp_path / HEAD_NAME).write_text(signed_head(None, 3, json.loads(content[-1])["hash"]))
+    assert "not signed by the node's key" in verify(tmp_path).problems[0]
+    with pytest.raises(ConfigError, match="not signed by this node"):
+        AuditLog(tmp_path, signer=credentials)
+
+
 def test_an_operator_who_cuts_the_tail_and_its_head_is_caught_by_receipts(tmp_path: Path, credentials: Credentials) -> None:
     state, run = tmp_path / "state", tmp_path / "run"
     _receipts(run, written(state, credentials, 3), 4)
     content = log_lines(state)[:-2]
     write_lines(state, content)
-    (state / HEAD_NAME).write_text(json.dumps({"seq": 5, "hash": json.loads(content[-1])["hash"]}))
+    (state / HEAD_NAME).write_text(signed_head(credentials, 5, json.loads(content[-1])["hash"]))
     assert verify(state).intact  # nobody without receipts can tell
     result = verify(state, receipts=run)
     assert [p for p in result.problems if "cut off" in p] and "seq 6" in result.problems[0]

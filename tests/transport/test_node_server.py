@@ -264,7 +264,17 @@ def test_every_reply_carries_a_receipt_that_holds_the_log_to_what_the_node_signe
     log_path = state / "audit.jsonl"
     kept = log_path.read_text().splitlines()[:-2]
     log_path.write_text("".join(line + "\n" for line in kept))
-    (state / "audit.head").write_text(json.dumps({"seq": len(kept), "hash": json.loads(kept[-1])["hash"]}))
+    import base64
+
+    from federation.node.audit_chain import head_message, key_id
+    from federation.trust.certificates import Credentials
+
+    _, cert, key = fresh_city.identity("north-district").read()
+    operator = Credentials.from_pem(cert, key)  # the operator holds the node's key and re-signs the head
+    last_hash = json.loads(kept[-1])["hash"]
+    sig = base64.b64encode(operator.sign(head_message(len(kept), last_hash))).decode()
+    head = {"seq": len(kept), "hash": last_hash, "key": key_id(operator.certificate), "sig": sig}
+    (state / "audit.head").write_text(json.dumps(head))
     assert verify(state, ca=fresh_city.pki / "ca.crt").intact
     cut = verify(state, ca=fresh_city.pki / "ca.crt", receipts=run_dir)
     assert not cut.intact and all("cut off" in p for p in cut.problems) and len(cut.problems) == 2
