@@ -10,7 +10,6 @@ state directories.
 
 from __future__ import annotations
 
-import ctypes
 import os
 import signal
 import subprocess
@@ -24,10 +23,9 @@ from pathlib import Path
 from types import FrameType
 
 from federation.errors import NodeUnavailable
+from federation.lifetime import PARENT_ENV
 from federation.node.manifest import load_manifest
 from federation.transport.tls import ensure_identities, write_pins
-
-_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 
 @dataclass
@@ -121,8 +119,7 @@ def start_nodes(
                     command(launch),
                     stdout=log,
                     stderr=subprocess.STDOUT,
-                    env={"OMP_NUM_THREADS": "1", **os.environ, "PYTHONUNBUFFERED": "1"},
-                    preexec_fn=_die_with_parent(),  # runs only a prebound prctl between fork and exec
+                    env={"OMP_NUM_THREADS": "1", **os.environ, "PYTHONUNBUFFERED": "1", **_parent_env()},
                 )
             _running[process.pid] = process
             started.append(NodeProcess(node_id, process, address_file, log_file))
@@ -181,25 +178,17 @@ def _log_tail(
     return "\n".join(f"    {line}" for line in tail)
 
 
-def _die_with_parent() -> Callable[[], None] | None:
-    """A pre-exec hook that makes the child get SIGTERM when this thread dies (Linux PR_SET_PDEATHSIG).
+def _parent_env() -> dict[str, str]:
+    """Ask the child to get SIGTERM when this thread dies (`federation.lifetime`, Linux PR_SET_PDEATHSIG).
 
     This covers the exits no `finally` sees: SIGKILL, a crash, the OOM killer.
-    The kernel signals on the death of the *thread* that forked, so it is set
-    only from the main thread; elsewhere a finished worker thread would take
-    the nodes with it. libc is resolved here, so the child calls only prctl.
+    The kernel signals on the death of the *thread* that started the child, so
+    it is asked only from the main thread; elsewhere a finished worker thread
+    would take the nodes with it.
     """
-    if not sys.platform.startswith("linux") or threading.current_thread() is not threading.main_thread():
-        return None
-    prctl = ctypes.CDLL(None, use_errno=True).prctl
-    parent = os.getpid()
-
-    def hook() -> None:
-        prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
-        if os.getppid() != parent:  # the parent died before prctl took effect
-            os._exit(1)
-
-    return hook
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    return {PARENT_ENV: str(os.getpid())}
 
 
 _running: dict[int, subprocess.Popen[bytes]] = {}  # started and not yet reaped by stop_nodes

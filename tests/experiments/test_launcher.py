@@ -25,7 +25,7 @@ from federation.experiments.launcher import (
     stop_nodes,
 )
 
-PID = "import os, pathlib, sys, time; pathlib.Path(sys.argv[1] + '.pid').write_text(str(os.getpid())); "
+PID = "import federation.lifetime; federation.lifetime.die_with_parent(); import os, pathlib, sys, time; pathlib.Path(sys.argv[1] + '.pid').write_text(str(os.getpid())); "
 SERVES = PID + "pathlib.Path(sys.argv[1]).write_text('127.0.0.1:1'); time.sleep(60)"
 SILENT = PID + "time.sleep(60)"
 TALKS = PID + "print('starting: loading manifest nodes/slow.toml ...', flush=True); time.sleep(60)"
