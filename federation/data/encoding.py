@@ -2,6 +2,10 @@
 
 The encoded column list depends only on the schema and the task, never on a
 node's data, so every node and the central pool build identical inputs.
+Derived features (`federation.data.derived`) are float fields of the schema
+and columns of the harmonised frame, so they encode like any other number:
+a missing lag stays NaN here and is imputed at the global mean by
+`standardise`.
 """
 
 from __future__ import annotations
@@ -54,4 +58,26 @@ def standardise(matrix: np.ndarray, mean: Sequence[float], std: Sequence[float])
 
 
 def labels(frame: pd.DataFrame, target: str) -> np.ndarray:
+    """0/1 labels of a binary target, as float32."""
     return frame[target].to_numpy(dtype=np.float32)
+
+
+def regression_targets(frame: pd.DataFrame, target: str) -> np.ndarray:
+    """A numeric target as finite float32 values.
+
+    Unlike a feature, a target is never imputed: a missing or non-finite
+    value would silently bias the squared error, so it is an error naming the
+    column and the count (never a record's value).
+    """
+    if target not in frame.columns:
+        raise InvalidRequest(f"the regression target {target!r} is not a column of the records")
+    numbers = pd.to_numeric(frame[target], errors="coerce")
+    values = np.asarray(numbers.to_numpy(dtype=np.float64, na_value=np.nan), dtype=np.float64)
+    bad = int((~np.isfinite(values)).sum())
+    if bad:
+        raise InvalidRequest(
+            f"the regression target {target!r} has {bad} of {len(values)} record(s) missing, not a number or not finite"
+        )
+    if len(values) and float(np.abs(values).max()) > float(np.finfo(np.float32).max):
+        raise InvalidRequest(f"the regression target {target!r} has values too large for float32")
+    return values.astype(np.float32)

@@ -7,7 +7,9 @@ date. What cannot be mapped is either a configuration error (a column the
 file lacks, a unit that does not convert, a code mapped to something the
 schema does not know: found at start-up) or a counted quality failure of the
 record (a value that does not parse, an unknown code, a value out of range,
-a missing required value, a duplicate), chosen by `on_error`.
+a missing required value, a duplicate), chosen by `on_error`. The schema's
+derived features are then computed on the kept records
+(`federation.data.derived`), so every caller gets them.
 
 `read_naively` is the comparison's baseline: columns matched by position,
 no unit conversion, codes as written; what a central platform gets when it
@@ -24,6 +26,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from federation.data.derived import add_derived
 from federation.data.quality import QualityReport, duplicates, out_of_range
 from federation.data.schema import Schema, SchemaField, units
 from federation.errors import ConfigError
@@ -78,11 +81,14 @@ def check_mapping(mapping: TableMapping, schema: Schema, available: list[str], *
     ]:
         for name, column in columns.items():
             where = f"{label}.{name}"
+            if name in schema.derived_names:
+                problems.append(f"{where}: {name!r} is derived by the schema on the node, so it is not read from a local column")
+                continue
             if name not in names:
                 problems.append(f"{where}: {name!r} is not a field of schema {schema.name!r}")
                 continue
             problems += _column_problems(where, column, schema.by_name(name), available)
-    for f in schema.field:
+    for f in schema.declared:
         if f.required and f.name not in mapping.columns:
             problems.append(f"data.columns: required field {f.name!r} is not mapped to a local column")
     if mapping.versions:
@@ -91,7 +97,9 @@ def check_mapping(mapping: TableMapping, schema: Schema, available: list[str], *
         elif mapping.date_field not in mapping.columns or schema.by_name(mapping.date_field).type != "date":
             problems.append(f"data.date_field: {mapping.date_field!r} must be a mapped field of type date")
     for name in mapping.unique:
-        if name not in names:
+        if name in schema.derived_names:
+            problems.append(f"quality.unique: {name!r} is derived after the quality rules, so it cannot make a record unique")
+        elif name not in names:
             problems.append(f"quality.unique: {name!r} is not a field of schema {schema.name!r}")
     if problems:
         raise ConfigError(source, problems)
@@ -173,14 +181,14 @@ def _read_field(
 
 
 def harmonise(frame: pd.DataFrame, schema: Schema, mapping: TableMapping, *, source: str) -> Harmonised:
-    """Canonical records and the quality report; excluded records are dropped (or the load fails)."""
+    """Canonical records (derived features included) and the quality report; excluded records are dropped (or the load fails)."""
     check_mapping(mapping, schema, [str(c) for c in frame.columns], source=source)
     frame = frame.reset_index(drop=True)
     report = QualityReport(total=len(frame))
     selector = _version_selector(frame, schema, mapping)
     result = pd.DataFrame({"__row": np.arange(len(frame))})
     unusable = pd.Series(False, index=frame.index)
-    for target in schema.field:
+    for target in schema.declared:
         chosen = [(mask, version.columns[target.name]) for mask, version in selector if target.name in version.columns]
         base = mapping.columns.get(target.name)
         if base is None and not chosen:
@@ -214,11 +222,11 @@ def harmonise(frame: pd.DataFrame, schema: Schema, mapping: TableMapping, *, sou
             source, [f"{int(unusable.sum())} record(s) fail quality rules (quality.on_error = 'fail'):", *report.lines()[1:]]
         )
     kept = result.loc[~unusable].reset_index(drop=True)
-    for target in schema.field:
+    for target in schema.declared:
         if target.type == "category":
             kept[target.name] = pd.Categorical(kept[target.name], categories=list(target.codes))
     report.kept = len(kept)
-    return Harmonised(kept, report)
+    return Harmonised(add_derived(kept, schema), report)
 
 
 def _version_selector(frame: pd.DataFrame, schema: Schema, mapping: TableMapping) -> list[tuple[pd.Series, MappingVersion]]:
@@ -240,10 +248,14 @@ def _version_selector(frame: pd.DataFrame, schema: Schema, mapping: TableMapping
 
 
 def read_naively(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
-    """The baseline: the i-th local column is taken as the i-th canonical field, values as written."""
+    """The baseline: the i-th local column is taken as the i-th declared field, values as written.
+
+    Derived features are then computed from these naive values, as a platform would compute them
+    from the pooled files, so both views offer the same features.
+    """
     columns = list(frame.columns)
     result = pd.DataFrame({"__row": np.arange(len(frame))})
-    for index, target in enumerate(schema.field):
+    for index, target in enumerate(schema.declared):
         raw = frame[columns[index]].reset_index(drop=True) if index < len(columns) else pd.Series(np.nan, index=result.index)
         if target.type in ("float", "int"):
             result[target.name] = pd.to_numeric(raw, errors="coerce").astype(np.float64)
@@ -258,4 +270,4 @@ def read_naively(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
             result[target.name] = pd.Categorical(text.where(text.isin(list(target.codes))), categories=list(target.codes))
         else:
             result[target.name] = raw.astype("string")
-    return result.loc[result[schema.target].notna()].reset_index(drop=True)
+    return add_derived(result.loc[result[schema.target].notna()].reset_index(drop=True), schema)

@@ -60,7 +60,7 @@ def test_the_example_schema_loads_and_has_no_identifier() -> None:
         (('codes = ["a", "b"]', ""), "needs a list of codes"),
         (('unit = "mg/L"', 'codes = ["q"]'), "only category fields take codes"),
         (('target = "y"', 'target = "nope"'), "is not one of the fields"),
-        (('target = "y"', 'target = "x"'), "must be a bool field"),
+        (('target = "y"', 'target = "kind"'), "must be a bool field (binary classification) or a float or int field"),
         (('name = "x"', 'name = "kind"'), "fields defined twice: ['kind']"),
         (('name = "x"', 'name = "Bad Name"'), "field[0].name"),
         (('type = "float"', 'type = "text"'), "field[0].type"),
