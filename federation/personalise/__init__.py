@@ -1,0 +1,118 @@
+"""Personalised federation on one node: candidates from the global model and local rows, chosen conservatively.
+
+Pure: no network, no files. A node calls `personalise` after federated
+training with the global model's arrays and its own training rows; it gets
+back a model to evaluate on its test split and a `Choice`, the only thing
+(besides test metrics) that may leave the node.
+
+```
+personalise(global_arrays, spec, x_train, y_train, *, methods, objective, init_seed, seed)
+  parse_methods    methods.py    the request -> candidates (local always first)
+  carve            split.py      validation rows from the training rows (holdout or cross-fitting)
+  train_candidates methods.py    each candidate on the rows it may see
+  choose           selection.py  keep local unless another wins by more than its widened SE
+  refit                          the chosen recipe on all training rows
+```
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+from torch import nn
+
+from federation.errors import InvalidRequest
+from federation.models.training import NamedArrays
+from federation.personalise.methods import METHOD_NAMES, METHODS, Candidate, Start, parse_methods, train_candidates
+from federation.personalise.objective import Fit, Objective, RowLosses, bce_row_losses, binary_objective
+from federation.personalise.selection import Choice, Comparison, ValidationSummary, choose, keep_local
+from federation.personalise.split import Split, ValidationRules, carve
+from federation.task import ModelSpec, ParamValue
+
+__all__ = [
+    "METHODS",
+    "METHOD_NAMES",
+    "Candidate",
+    "Choice",
+    "Comparison",
+    "Fit",
+    "Objective",
+    "RowLosses",
+    "Split",
+    "ValidationRules",
+    "ValidationSummary",
+    "bce_row_losses",
+    "binary_objective",
+    "carve",
+    "parse_methods",
+    "personalise",
+]
+
+
+def _fold_seed(seed: int, fold: int) -> int:
+    return (seed * 1_000_003 + (fold + 1) * 104_729) % 2**31
+
+
+def personalise(
+    global_arrays: NamedArrays,
+    spec: ModelSpec,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    *,
+    methods: Mapping[str, Mapping[str, ParamValue]],
+    objective: Objective,
+    init_seed: int,
+    seed: int,
+    rules: ValidationRules | None = None,
+) -> tuple[nn.Module, Choice]:
+    """Build the requested candidates, choose one on validation rows, and refit it on all training rows.
+
+    `init_seed` is the task's model seed, so `local` starts from the weights
+    federated training started from; `seed` drives the split, the shuffles and
+    the bootstrap, so the same inputs give the same model and choice.
+
+    The choice is of a recipe (method and hyperparameters), validated on rows
+    its models never saw; the model returned is that recipe refit on all the
+    training rows (the chosen `global` needs no fitting). Refit because the
+    local-only baseline it must not fall below trains on all rows, and because
+    under cross-fitting no single validated model exists; a recipe trained on
+    more rows of the same data is, if anything, better than the one validated.
+    """
+    x = np.asarray(x_train, dtype=np.float32)
+    y = np.asarray(y_train, dtype=np.float32)
+    if x.ndim != 2 or y.ndim != 1 or len(x) != len(y):
+        raise InvalidRequest(
+            f"training rows must be a 2-D matrix and a label vector of the same length, got {x.shape} and {y.shape}"
+        )
+    if len(y) == 0:
+        raise InvalidRequest("no training records")
+    if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
+        raise InvalidRequest("training rows contain NaN or infinite values")
+    rules = rules or ValidationRules()
+    candidates = parse_methods(methods, model=spec)
+    local = candidates[0]
+    start = Start(spec, x.shape[1], init_seed, global_arrays)
+    start.global_model()  # refuses arrays that do not fit the model before anything trains
+    split = carve(y, binary=objective.binary, rules=rules, seed=seed)
+    n = len(y)
+    if not split.enough:
+        model = train_candidates([local], start, x, y, local=local, fit=objective.fit, seed=seed)[local]
+        return model, keep_local(local, split=split, training_rows=n, few_rows=rules.few_rows)
+    out_of_fold = {c: np.full(n, np.nan) for c in candidates}
+    for fold, rows in enumerate(split.folds):
+        fit_rows = split.training_rows(fold, n)
+        models = train_candidates(
+            candidates, start, x[fit_rows], y[fit_rows], local=local, fit=objective.fit, seed=_fold_seed(seed, fold)
+        )
+        for candidate, model in models.items():
+            out_of_fold[candidate][rows] = objective.row_losses(model, x[rows], y[rows])
+    validated = np.concatenate(split.folds)
+    losses = {c: v[validated] for c, v in out_of_fold.items()}
+    choice = choose(
+        losses, local=local, split=split, training_rows=n, few_rows=rules.few_rows, resamples=rules.bootstrap, seed=seed
+    )
+    chosen: Candidate = choice.candidate
+    if chosen.method == "global":
+        return start.global_model(), choice
+    return train_candidates([chosen], start, x, y, local=local, fit=objective.fit, seed=seed)[chosen], choice

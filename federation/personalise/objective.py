@@ -1,0 +1,74 @@
+"""The two callables personalisation needs from a learning objective, and the binary default.
+
+Personalisation never calls an optimiser or a loss directly: it fits through
+`Fit` and scores through `RowLosses`, so a regression objective (squared
+error) or a training loop with early stopping plugs in without touching the
+candidates or the selection rule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import torch
+from torch import nn
+
+from federation.errors import InvalidRequest
+from federation.models.training import train
+
+
+class Fit(Protocol):
+    """Train `model` in place on (x, y).
+
+    `pull` is the Ditto/FedProx coefficient lambda of lambda/2 * ||w - w_start||^2,
+    where w_start are the weights the model has when `fit` is called (0 = no pull).
+    Parameters with `requires_grad = False` must stay unchanged (FedPer freezes the body).
+    """
+
+    def __call__(self, model: nn.Module, x: np.ndarray, y: np.ndarray, *, epochs: int, seed: int, pull: float) -> None: ...
+
+
+RowLosses = Callable[[nn.Module, np.ndarray, np.ndarray], np.ndarray]
+"""Per-row losses of `model` on (x, y), as a float vector of len(y); never leaves the node."""
+
+
+@dataclass(frozen=True)
+class Objective:
+    """How to fit and score one kind of target.
+
+    `binary` asks for splits stratified by class and for a minimum of rows of
+    each class before a validation split may decide anything.
+    """
+
+    fit: Fit
+    row_losses: RowLosses
+    binary: bool
+
+
+def binary_objective(*, batch_size: int, learning_rate: float) -> Objective:
+    """Binary cross-entropy with the project's Adam loop (`models.training.train`)."""
+    if not 1 <= batch_size <= 1_000_000:
+        raise InvalidRequest(f"batch_size must be in 1..1000000, got {batch_size}")
+    if not (np.isfinite(learning_rate) and 0 < learning_rate <= 10):
+        raise InvalidRequest(f"learning_rate must be in (0, 10], got {learning_rate}")
+
+    def fit(model: nn.Module, x: np.ndarray, y: np.ndarray, *, epochs: int, seed: int, pull: float) -> None:
+        # dropout draws from torch's global generator: seed a forked copy so a candidate is reproducible
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            train(model, x, y, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, seed=seed, proximal_mu=pull)
+
+    return Objective(fit=fit, row_losses=bce_row_losses, binary=True)
+
+
+@torch.no_grad()
+def bce_row_losses(model: nn.Module, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Binary cross-entropy of each row, from the model's logit."""
+    model.eval()
+    logits = model(torch.from_numpy(np.asarray(x, dtype=np.float32))).squeeze(-1)
+    target = torch.from_numpy(np.asarray(y, dtype=np.float32))
+    losses = nn.functional.binary_cross_entropy_with_logits(logits, target, reduction="none")
+    return losses.numpy().astype(np.float64)

@@ -1,0 +1,113 @@
+"""Carving validation rows out of a node's training rows (never its test rows).
+
+A node with plenty of rows holds out one stratified fraction; a node with few
+rows cross-fits (k folds, every row validated once by models that never saw
+it), because a single small holdout would be too noisy to beat local-only
+with and would also cost the local model a fifth of its scarce rows. The split
+depends only on the labels and the seed, so a node can carve the same split
+before federated training if it wants the validation rows kept out of it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from federation.errors import InvalidRequest
+
+
+@dataclass(frozen=True)
+class ValidationRules:
+    """When a node may choose, and how it validates; the defaults are documented choices.
+
+    `min_rows` / `min_per_class`: below these the validation rows cannot tell
+    candidates apart and the node keeps local-only. `few_rows`: below this many
+    training rows the local model is flagged as untrustworthy. `bootstrap`:
+    resamples for the selection threshold (see `selection`).
+    """
+
+    fraction: float = 0.2
+    folds: int = 5
+    holdout_min_rows: int = 100
+    holdout_min_per_class: int = 20
+    min_rows: int = 20
+    min_per_class: int = 5
+    few_rows: int = 100
+    bootstrap: int = 2000
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not 0.05 <= self.fraction <= 0.5:
+            problems.append(f"fraction must be in [0.05, 0.5], got {self.fraction}")
+        if not 2 <= self.folds <= 20:
+            problems.append(f"folds must be in 2..20, got {self.folds}")
+        if self.min_rows < self.folds:
+            problems.append(f"min_rows ({self.min_rows}) must be at least folds ({self.folds})")
+        if min(self.holdout_min_rows, self.holdout_min_per_class, self.min_per_class, self.few_rows) < 1:
+            problems.append("row minimums must be positive")
+        if not 100 <= self.bootstrap <= 100_000:
+            problems.append(f"bootstrap must be in 100..100000, got {self.bootstrap}")
+        if problems:
+            raise InvalidRequest("invalid validation rules: " + "; ".join(problems))
+
+
+@dataclass(frozen=True)
+class Split:
+    """Validation folds (row indices; a fold's training rows are all the others).
+
+    `enough` is False when the validation rows are too few to choose on;
+    `problem` then says why in words, without row values or class counts.
+    """
+
+    scheme: str
+    folds: tuple[np.ndarray, ...]
+    rows: int
+    enough: bool
+    problem: str = ""
+
+    @property
+    def description(self) -> str:
+        if self.scheme == "holdout":
+            return f"a stratified holdout of {self.rows} training rows"
+        return f"{len(self.folds)}-fold cross-fitting over all {self.rows} training rows"
+
+    def training_rows(self, fold: int, n: int) -> np.ndarray:
+        keep = np.ones(n, dtype=bool)
+        keep[self.folds[fold]] = False
+        return np.flatnonzero(keep)
+
+
+def _groups(y: np.ndarray, binary: bool) -> list[np.ndarray]:
+    if not binary:
+        return [np.arange(len(y))]
+    return [np.flatnonzero(y <= 0.5), np.flatnonzero(y > 0.5)]
+
+
+def carve(y: np.ndarray, *, binary: bool, rules: ValidationRules, seed: int) -> Split:
+    """Plan validation from labels alone: holdout if large enough, else cross-fitting."""
+    if seed < 0:
+        raise InvalidRequest(f"the seed must be >= 0, got {seed}")
+    n = len(y)
+    rng = np.random.default_rng([seed, 0x5B117])
+    groups = [rng.permutation(g) for g in _groups(np.asarray(y), binary)]
+    smallest = min(len(g) for g in groups)
+    if n * rules.fraction >= rules.holdout_min_rows and smallest * rules.fraction >= rules.holdout_min_per_class:
+        held = np.sort(np.concatenate([g[: round(len(g) * rules.fraction)] for g in groups]))
+        folds: tuple[np.ndarray, ...] = (held,)
+        scheme, rows = "holdout", len(held)
+        per_class = min(round(len(g) * rules.fraction) for g in groups)
+    else:
+        assignment = np.empty(n, dtype=np.int64)
+        offset = 0
+        for g in groups:  # deal each class round-robin so every fold gets its share of each class
+            assignment[g] = (np.arange(len(g)) + offset) % rules.folds
+            offset += len(g)
+        folds = tuple(np.flatnonzero(assignment == k) for k in range(rules.folds))
+        scheme, rows, per_class = "cross-fit", n, smallest
+    problem = ""
+    if rows < rules.min_rows:
+        problem = f"{rows} validation rows are too few to choose on (at least {rules.min_rows} needed)"
+    elif binary and per_class < rules.min_per_class:
+        problem = f"one class has fewer than {rules.min_per_class} validation rows, too few to choose on"
+    return Split(scheme=scheme, folds=folds if not problem else (), rows=rows, enough=not problem, problem=problem)
