@@ -99,6 +99,10 @@ class RecordPrivacy:
             raise InvalidRequest(f"invalid record-level privacy: epsilon {self.epsilon}, delta {self.delta}, clip {self.clip}")
 
 
+OBJECTIVES = ("binary", "regression")
+VALIDATION_COLUMN = "__validation__"  # in an export: the row is one its node holds out for validation
+
+
 @dataclass(frozen=True)
 class TaskSpec:
     """A training task: model, features, target and the training budget per round."""
@@ -116,6 +120,9 @@ class TaskSpec:
     privacy: PrivacySpec | None = None
     view: str = "harmonised"  # or "naive": the baseline that reads local files without harmonisation
     record_privacy: RecordPrivacy | None = None
+    objective: str = "binary"  # or "regression": squared error on a numeric target
+    weight_decay: float = 0.0  # AdamW's decoupled weight decay, the same for every topology
+    validation_fraction: float = 0.0  # training rows each party holds out to pick its best round (early stopping)
 
     def __post_init__(self) -> None:
         problems = []
@@ -139,6 +146,12 @@ class TaskSpec:
             problems.append(f"view must be 'harmonised' or 'naive', got {self.view!r}")
         if not (math.isfinite(self.proximal_mu) and self.proximal_mu >= 0):
             problems.append(f"proximal_mu must be >= 0, got {self.proximal_mu}")
+        if self.objective not in OBJECTIVES:
+            problems.append(f"objective must be one of {list(OBJECTIVES)}, got {self.objective!r}")
+        if not (math.isfinite(self.weight_decay) and 0 <= self.weight_decay <= 1):
+            problems.append(f"weight_decay must be in [0, 1], got {self.weight_decay}")
+        if not (math.isfinite(self.validation_fraction) and 0 <= self.validation_fraction <= 0.5):
+            problems.append(f"validation_fraction must be in [0, 0.5], got {self.validation_fraction}")
         if problems:
             raise InvalidRequest("invalid task: " + "; ".join(problems))
 

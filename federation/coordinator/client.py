@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 
 from federation.errors import InvalidRequest
-from federation.models.evaluation import EvalSums
+from federation.models.evaluation import Scores
 from federation.models.training import NamedArrays
 from federation.proto.v1 import node_pb2 as pb
 from federation.proto.v1 import node_pb2_grpc
@@ -28,6 +28,7 @@ from federation.task import RunContext, TaskSpec
 from federation.transport import serde
 from federation.transport.channel import secure_channel
 from federation.transport.receipts import ReceiptBook, ReceiptCollector
+from federation.transport.serde_scores import scores_from_pb
 from federation.transport.status import error_from_rpc
 from federation.transport.streaming import TensorAssembler, iter_chunks, tensor_header
 from federation.transport.tls import Identity, certificate_name
@@ -140,16 +141,16 @@ class NodeClient:
 
         return self._call(run)
 
-    def evaluate(self, context: RunContext, task: TaskSpec, arrays: NamedArrays) -> EvalSums:
+    def evaluate(self, context: RunContext, task: TaskSpec, arrays: NamedArrays) -> Scores:
         header = pb.EvaluateHeader(
             context=serde.context_to_pb(context), task=serde.task_to_pb(task), tensors=tensor_header(arrays)
         )
 
         reply = self._call(lambda: self._stub.Evaluate(_outgoing(pb.EvaluateRequest, header, arrays), timeout=self.timeout))
         self._count("Evaluate", reply)
-        return serde.eval_from_pb(reply)
+        return scores_from_pb(reply)
 
-    def train_local(self, context: RunContext, task: TaskSpec) -> Iterator[tuple[int, EvalSums, int]]:
+    def train_local(self, context: RunContext, task: TaskSpec) -> Iterator[tuple[int, Scores, int]]:
         request = pb.TrainLocalRequest(context=serde.context_to_pb(context), task=serde.task_to_pb(task))
 
         def run() -> list[pb.TrainLocalReply]:
@@ -157,7 +158,7 @@ class NodeClient:
 
         for reply in self._call(run):
             self._count("TrainLocal", reply)
-            yield reply.round, serde.eval_from_pb(reply.metrics), reply.num_examples
+            yield reply.round, scores_from_pb(reply.metrics), reply.num_examples
 
     def export(self, context: RunContext, task: TaskSpec) -> pa.Table:
         request = pb.ExportRequest(context=serde.context_to_pb(context), task=serde.task_to_pb(task))

@@ -230,7 +230,7 @@ class NodeGrid(Grid):
             metrics = MetricRecord({"num-examples": outcome.num_examples, "train-loss": outcome.train_loss})
             return RecordDict({"arrays": to_array_record(outcome.arrays), "metrics": metrics})
         if message.metadata.message_type.startswith("evaluate"):
-            sums = client.evaluate(context, task, arrays)
+            sums = client.evaluate(context, task, arrays).test
             metrics = MetricRecord({"num-examples": sums.count, "loss": sums.loss, "accuracy": sums.accuracy})
             return RecordDict({"metrics": metrics})
         raise FederationError(f"unsupported message type {message.metadata.message_type!r}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from flwr.app import ArrayRecord, MetricRecord
@@ -48,18 +48,24 @@ def make_strategy(name: str, *, nodes: int, proximal_mu: float) -> FedAvg:
     raise ValueError(f"unknown strategy {name!r}; expected fedavg or fedprox")
 
 
+Evaluated = tuple[dict[str, EvalSums], dict[str, EvalSums]]  # test sums and validation sums, by node
+
+
 def evaluate_everywhere(
     clients: Sequence[NodeClient], context: RunContext, task: TaskSpec, arrays: NamedArrays, failures: list[dict[str, object]]
-) -> dict[str, EvalSums]:
-    """Evaluate one model on every node's test split; failed nodes are recorded, not fatal."""
+) -> Evaluated:
+    """Evaluate one model on every node's test (and validation) rows; failed nodes are recorded, not fatal."""
     results = parallel(clients, lambda c: c.evaluate(context, task, arrays))
     sums: dict[str, EvalSums] = {}
+    validation: dict[str, EvalSums] = {}
     for node_id, result in results.items():
         if isinstance(result, FederationError):
             failures.append({"round": context.round, "node": node_id, "rpc": "Evaluate", "error": result.public})
-        else:
-            sums[node_id] = result
-    return sums
+            continue
+        sums[node_id] = result.test
+        if result.validation is not None:
+            validation[node_id] = result.validation
+    return sums, validation
 
 
 def evaluate_securely(
@@ -69,20 +75,38 @@ def evaluate_securely(
     arrays: NamedArrays,
     settings: SecureSettings,
     failures: list[dict[str, object]],
-) -> dict[str, EvalSums]:
+    target_bound: float | None = None,
+) -> Evaluated:
     """The cohort's evaluation sums through secure aggregation: no node's own result is ever seen.
 
     Nodes whose policy releases at most masked updates evaluate only this way,
     so a chosen model cannot read one node's test records off its metrics.
+    The vector holds the test sums, then the validation sums if the task holds
+    validation rows out; a regression's sums are bounded by `target_bound`.
     """
+    regression = target_bound is not None
+    one = bounded_length(regression=regression)
+    parts = 2 if task.validation_fraction > 0 else 1
     base = settings.parameters([c.node_id for c in clients], [])
-    parameters = replace(base, vector_length=bounded_length() + 1, payload="eval", clip=max(base.clip, 1.0))
+    parameters = replace(base, vector_length=parts * one + 1, payload="eval", clip=max(base.clip, 1.0))
     decoded, outcome = secure_sum(clients, context, task, parameters, arrays)
     failures.extend(outcome.errors)
     if decoded is None:
         failures.append({"round": context.round, "node": "*", "rpc": "secure evaluation", "error": outcome.aborted})
-        return {}
-    return {SECURE_COHORT: from_bounded(decoded[:-1], cap=parameters.max_weight)}
+        return {}, {}
+    cap = parameters.max_weight
+    test = {SECURE_COHORT: from_bounded(decoded[:one], cap=cap, target_bound=target_bound)}
+    if parts == 1:
+        return test, {}
+    return test, {SECURE_COHORT: from_bounded(decoded[one : 2 * one], cap=cap, target_bound=target_bound)}
+
+
+@dataclass
+class FederatedOutcome:
+    rounds: list[dict[str, EvalSums]]  # test sums per round and node
+    validation: list[dict[str, EvalSums]]  # validation sums, the same way (empty dicts without validation rows)
+    failures: list[dict[str, object]]
+    secure_rounds: list[dict[str, object]]
 
 
 def run_federated(
@@ -100,7 +124,9 @@ def run_federated(
     secure_evaluation: SecureSettings | None = None,
     first_round: int = 1,
     on_started: Callable[[int], None] | None = None,
-) -> tuple[list[dict[str, EvalSums]], list[dict[str, object]], list[dict[str, object]]]:
+    on_evaluated: Callable[[int, dict[str, EvalSums], dict[str, EvalSums]], None] | None = None,
+    target_bound: float | None = None,
+) -> FederatedOutcome:
     """Train rounds `first_round` to `task.rounds`; returns per-round node metrics, node failures, secure rounds.
 
     With `secure_evaluation` each round's model is evaluated by a secure sum
@@ -110,6 +136,7 @@ def run_federated(
     """
     failures: list[dict[str, object]] = []
     rounds: list[dict[str, EvalSums]] = []
+    validation: list[dict[str, EvalSums]] = []
     offset = first_round - 1  # Flower counts its rounds from 1; ours continue the run
 
     def context(flower_round: int) -> RunContext:
@@ -128,10 +155,13 @@ def run_federated(
             save_checkpoint(checkpoint_dir, server_round, arrays)
         context = RunContext(run_id, purpose, server_round)
         if secure_evaluation is not None:
-            sums = evaluate_securely(clients, context, task, arrays, secure_evaluation, failures)
+            sums, held_out = evaluate_securely(clients, context, task, arrays, secure_evaluation, failures, target_bound)
         else:
-            sums = evaluate_everywhere(clients, context, task, arrays, failures)
+            sums, held_out = evaluate_everywhere(clients, context, task, arrays, failures)
         rounds.append(sums)
+        validation.append(held_out)
+        if on_evaluated is not None:
+            on_evaluated(server_round, sums, held_out)
         if on_round is not None:
             on_round(server_round, sums)
         overall = total(sums.values())
@@ -153,7 +183,7 @@ def run_federated(
     finally:
         grid.close()
     failures.extend({"round": f.round, "node": f.node_id, "rpc": f.rpc, "error": f.error} for f in grid.failures)
-    return rounds, failures, grid.secure_rounds
+    return FederatedOutcome(rounds, validation, failures, grid.secure_rounds)
 
 
 def _start(

@@ -194,6 +194,7 @@ def compare(
         if not descriptions:
             raise NodeUnavailable("no node answered: " + "; ".join(f"{n}: {e}" for n, e in comparison.unreachable.items()))
         schema: Schema = topologies.schema_from_description(descriptions[0], experiment.task.target)
+        bound = _target_bound(schema, experiment.task)
         secure = SecureSettings(
             clip=experiment.secure.clip,
             max_weight=weight_cap(descriptions),
@@ -242,26 +243,28 @@ def compare(
         def federated(
             label: str, task: TaskSpec, run_id: str, strategy: str, folder: str, name: str | None = None
         ) -> TopologyResult:
+            """A federated topology, resumed where it stopped; every completed round is recorded in the progress."""
+            done = state.result(label)
+            if done is not None:
+                return done
             checkpoints = run_dir / "checkpoints" / folder
-            return state.result(label) or _federated(
-                state,
-                label,
-                on_round(label),
-                lambda record: topologies.federated(
-                    reachable,
-                    task,
-                    run_id=run_id,
-                    purpose=experiment.purpose,
-                    strategy=strategy,
-                    proximal_mu=experiment.proximal_mu,
-                    checkpoint_dir=checkpoints,
-                    on_round=record,
-                    secure_mode=experiment.secure.mode,
-                    secure=secure,
-                    label=name,
-                    resume=_resume_point(state, label, checkpoints),
-                ),
+            result = topologies.federated(
+                reachable,
+                task,
+                run_id=run_id,
+                purpose=experiment.purpose,
+                strategy=strategy,
+                proximal_mu=experiment.proximal_mu,
+                checkpoint_dir=checkpoints,
+                on_round=on_round(label),
+                secure_mode=experiment.secure.mode,
+                secure=secure,
+                label=name,
+                resume=_resume_point(state, label, checkpoints),
+                target_bound=bound,
             )
+            state.finish(label, result)
+            return result
 
         for kind in wanted:
             run_id = f"{experiment.name}-{stamp}-{kind}"
@@ -327,22 +330,14 @@ def compare(
             client.close()
 
 
-def _federated(
-    state: RunProgress,
-    label: str,
-    on_round: Callable[[int, dict[str, EvalSums]], None] | None,
-    run: Callable[[Callable[[int, dict[str, EvalSums]], None]], TopologyResult],
-) -> TopologyResult:
-    """A federated topology whose every completed round is recorded in the run's progress."""
+def _target_bound(schema: Schema, task: TaskSpec) -> float | None:
+    """The public bound on |target| a regression's secure evaluation sums with (None: binary, or no bound declared)."""
+    from federation.node.training import target_bound
 
-    def record(round_: int, sums: dict[str, EvalSums]) -> None:
-        state.round_completed(label, round_, sums)
-        if on_round is not None:
-            on_round(round_, sums)
-
-    result = run(record)
-    state.finish(label, result)
-    return result
+    try:
+        return target_bound(schema, task)
+    except FederationError:
+        return None
 
 
 def _resume_point(state: RunProgress, label: str, checkpoints: Path) -> topologies.Resume:
@@ -354,8 +349,14 @@ def _resume_point(state: RunProgress, label: str, checkpoints: Path) -> topologi
         if not path.is_file():
             raise ConfigError(str(path), [f"{label}: the checkpoint of round {rounds.completed} is missing, cannot resume"])
         model = load_checkpoint(path)
+    completed, validation = state.completed_rounds(label)
     return topologies.Resume(
-        rounds.started + 1, model, state.completed_rounds(label), lambda round_: state.round_started(label, round_)
+        rounds.started + 1,
+        model,
+        completed,
+        validation,
+        lambda round_: state.round_started(label, round_),
+        lambda round_, sums, held_out: state.round_completed(label, round_, sums, held_out),
     )
 
 

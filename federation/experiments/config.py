@@ -12,6 +12,8 @@ from pydantic import Field, model_validator
 
 from federation.config import StrictModel, load_toml
 from federation.errors import ConfigError, InvalidRequest
+from federation.models.evaluation import REGRESSION_METRICS
+from federation.models.registry import OBJECTIVE_MODELS, REGISTRY
 from federation.task import ModelSpec, ParamValue, TaskSpec
 
 Topology = Literal["federated", "central-pool", "local-only"]
@@ -28,7 +30,20 @@ class TaskSection(StrictModel):
     batch_size: int = Field(default=32, ge=1)
     learning_rate: float = Field(default=0.01, gt=0, le=10)
     seed: int = 0
-    metric: Literal["auc", "accuracy"] = "auc"
+    metric: Literal["auc", "accuracy", "r2", "rmse", "mae"] = "auc"  # r2, rmse, mae: a regression (squared error)
+    weight_decay: float = Field(default=0.0, ge=0, le=1)
+    validation_fraction: float = Field(
+        default=0.2, ge=0, le=0.5, description="training rows each party holds out to pick its best round; 0: the last round"
+    )
+
+    @model_validator(mode="after")
+    def _model_fits_metric(self) -> TaskSection:
+        objective = "regression" if self.metric in REGRESSION_METRICS else "binary"
+        allowed = OBJECTIVE_MODELS[objective]
+        if self.model in REGISTRY and self.model not in allowed:
+            problem = f"model {self.model!r} does not fit metric {self.metric!r} ({objective})"
+            raise ValueError(f"{problem}; use one of {list(allowed)}")
+        return self
 
 
 class FederatedSection(StrictModel):
@@ -124,6 +139,9 @@ class Experiment:
                 batch_size=t.batch_size,
                 learning_rate=t.learning_rate,
                 seed=t.seed,
+                objective="regression" if t.metric in REGRESSION_METRICS else "binary",
+                weight_decay=t.weight_decay,
+                validation_fraction=t.validation_fraction,
             )
         except InvalidRequest as error:
             raise ConfigError(str(path), [f"task: {error.public}"]) from error

@@ -6,7 +6,7 @@ import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from federation.models.evaluation import EvalSums, total
+from federation.models.evaluation import BINARY_METRICS, REGRESSION_METRICS, EvalSums, total
 
 
 @dataclass
@@ -29,18 +29,46 @@ class TopologyResult:
     evaluation: str = "per-node"  # or "secure-sum": only the cohort's summed metrics were released
     started: bool = True
     note: str = ""
+    validation: list[dict[str, EvalSums]] = field(default_factory=list)  # index = round, like `rounds`
+    chosen: dict[str, int] = field(default_factory=dict)  # node -> the round (from 1) reported: its best on validation
+
+    def choose_best(self, *, per_node: bool) -> None:
+        """Early stopping: report the round with the lowest validation loss (the last round without validation rows).
+
+        One round for all nodes when they share a model (federated, central
+        pool: the pooled validation loss decides); per node for local-only.
+        Ties go to the earlier round.
+        """
+        if not any(self.validation):
+            return
+        if per_node:
+            nodes = {node for r in self.validation for node in r}
+            for node in nodes:
+                losses = [(r[node].loss, i) for i, r in enumerate(self.validation, start=1) if node in r]
+                self.chosen[node] = min(losses)[1]
+            return
+        pooled = [(total(r.values()).loss, i) for i, r in enumerate(self.validation, start=1) if r]
+        best = min(pooled)[1]
+        self.chosen = {node: best for node in self.rounds[best - 1]}
 
     def final(self) -> dict[str, EvalSums]:
-        return self.rounds[-1] if self.rounds else {}
+        """Each node's reported sums: its chosen round's, or the last round's."""
+        if not self.rounds:
+            return {}
+        if not self.chosen:
+            return self.rounds[-1]
+        return {node: self.rounds[r - 1][node] for node, r in sorted(self.chosen.items()) if node in self.rounds[r - 1]}
 
     def node_metric(self, node_id: str, metric: str) -> float:
         sums = self.final().get(node_id)
         return sums.metric(metric) if sums is not None else float("nan")
 
-    def overall(self, metric: str, round_index: int = -1) -> float:
+    def overall(self, metric: str, round_index: int | None = None) -> float:
+        """The metric on the union of the nodes' test rows: of the reported models, or of one round's."""
         if not self.rounds:
             return float("nan")
-        return total(self.rounds[round_index].values()).metric(metric)
+        sums = self.final() if round_index is None else self.rounds[round_index]
+        return total(sums.values()).metric(metric)
 
     def curve(self, metric: str) -> list[float]:
         return [total(r.values()).metric(metric) for r in self.rounds]
@@ -63,11 +91,13 @@ class TopologyResult:
             "evaluation": self.evaluation,
             "rounds": len(self.rounds),
             "wall_seconds": round(self.wall_seconds, 3),
-            "overall": {m: clean(self.overall(m)) for m in ("auc", "accuracy", "loss")},
+            "overall": {m: clean(self.overall(m)) for m in _metrics(metric)},
             "per_node": {
-                node: {"auc": clean(s.auc), "accuracy": clean(s.accuracy), "loss": clean(s.loss), "test_records": s.count}
+                node: {**{m: clean(s.metric(m)) for m in _metrics(metric)}, "test_records": s.count}
                 for node, s in sorted(self.final().items())
             },
+            "chosen_rounds": dict(sorted(self.chosen.items())),
+            "validation_curve": [clean(total(r.values()).loss) if r else None for r in self.validation],
             "curve": {metric: [clean(v) for v in self.curve(metric)]},
             "node_curves": {
                 node: [clean(r[node].metric(metric)) if node in r else None for r in self.rounds] for node in sorted(self.final())
@@ -78,26 +108,25 @@ class TopologyResult:
         }
 
 
+def _metrics(metric: str) -> tuple[str, ...]:
+    return REGRESSION_METRICS if metric in REGRESSION_METRICS else BINARY_METRICS
+
+
 def result_to_state(result: TopologyResult) -> dict[str, Any]:
     """Everything of a result, losslessly, for a run directory's progress file (`result_from_state` reads it)."""
-    state = asdict(result)
-    state["rounds"] = [{node: asdict(sums) for node, sums in r.items()} for r in result.rounds]
-    return state
+    return asdict(result)
+
+
+def _sums(raw: dict[str, Any]) -> EvalSums:
+    return EvalSums(
+        **{**raw, "positive_histogram": tuple(raw["positive_histogram"]), "negative_histogram": tuple(raw["negative_histogram"])}
+    )
 
 
 def result_from_state(state: dict[str, Any]) -> TopologyResult:
-    rounds = [
-        {
-            node: EvalSums(
-                **{
-                    **s,
-                    "positive_histogram": tuple(s["positive_histogram"]),
-                    "negative_histogram": tuple(s["negative_histogram"]),
-                }
-            )
-            for node, s in r.items()
-        }
-        for r in state.get("rounds", [])
-    ]
     known = {f.name for f in fields(TopologyResult)}
-    return TopologyResult(**{**{k: v for k, v in state.items() if k in known}, "rounds": rounds})
+    values = {k: v for k, v in state.items() if k in known}
+    for name in ("rounds", "validation"):
+        values[name] = [{node: _sums(s) for node, s in r.items()} for r in state.get(name, [])]
+    values["chosen"] = {str(k): int(v) for k, v in state.get("chosen", {}).items()}
+    return TopologyResult(**values)

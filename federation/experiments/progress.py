@@ -40,6 +40,7 @@ class InProgress:
     started: int = 0
     completed: int = 0
     rounds: list[dict[str, Any]] = field(default_factory=list)  # result states of the completed rounds
+    validation: list[dict[str, Any]] = field(default_factory=list)  # and of their validation sums
 
 
 @dataclass
@@ -128,15 +129,19 @@ class RunProgress:
             state.started = round_
             self.save()
 
-    def round_completed(self, label: str, round_: int, sums: dict[str, EvalSums]) -> None:
+    def round_completed(self, label: str, round_: int, sums: dict[str, EvalSums], validation: dict[str, EvalSums]) -> None:
         state = self.rounds(label)
         state.completed = round_
         state.started = max(state.started, round_)
-        state.rounds.append(result_to_state(TopologyResult(label, "federated", rounds=[sums]))["rounds"][0])
+        saved = result_to_state(TopologyResult(label, "federated", rounds=[sums], validation=[validation]))
+        state.rounds.append(saved["rounds"][0])
+        state.validation.append(saved["validation"][0])
         self.save()
 
-    def completed_rounds(self, label: str) -> list[dict[str, EvalSums]]:
+    def completed_rounds(self, label: str) -> tuple[list[dict[str, EvalSums]], list[dict[str, EvalSums]]]:
+        """Test and validation sums of the rounds a federated topology completed."""
         state = self.running.get(label)
         if state is None:
-            return []
-        return result_from_state({"name": label, "kind": "federated", "rounds": state.rounds}).rounds
+            return [], []
+        restored = result_from_state({"name": label, "kind": "federated", "rounds": state.rounds, "validation": state.validation})
+        return restored.rounds, restored.validation

@@ -22,18 +22,19 @@ from federation.coordinator.client import NodeClient
 from federation.coordinator.grid import SecureSettings
 from federation.coordinator.negotiate import Negotiation, negotiate, parallel
 from federation.coordinator.run import evaluate_everywhere, run_federated
-from federation.data.encoding import encode, labels, standardise
+from federation.data.encoding import encode, standardise
 from federation.data.schema import Schema, SchemaField
 from federation.errors import FederationError, InvalidRequest
 from federation.experiments.metrics import TopologyResult
 from federation.models.evaluation import EvalSums
 from federation.models.registry import build_model
 from federation.models.training import NamedArrays, get_arrays, train
+from federation.node.training import targets
 from federation.policy.evaluate import sampling
 from federation.privacy.accounting import noise_for_budget
 from federation.privacy.dpsgd import train_dp_sgd
 from federation.replies import NodeDescription
-from federation.task import PrivacySpec, RunContext, TaskSpec
+from federation.task import VALIDATION_COLUMN, PrivacySpec, RunContext, TaskSpec
 
 RoundCallback = Callable[[int, dict[str, EvalSums]], None]
 
@@ -45,7 +46,9 @@ class Resume:
     first_round: int
     model: NamedArrays | None  # None: a new model (the run starts at round 1)
     completed: list[dict[str, EvalSums]]
+    completed_validation: list[dict[str, EvalSums]]
     on_started: Callable[[int], None]
+    on_evaluated: Callable[[int, dict[str, EvalSums], dict[str, EvalSums]], None]
 
 
 def _traffic_snapshot(clients: Sequence[NodeClient]) -> dict[str, tuple[dict[str, int], int]]:
@@ -102,6 +105,7 @@ def federated(
     secure: SecureSettings | None = None,
     label: str | None = None,
     resume: Resume | None = None,
+    target_bound: float | None = None,
 ) -> TopologyResult:
     """Federated training; secure aggregation when asked, or when any node releases only masked updates.
 
@@ -138,7 +142,7 @@ def federated(
     result.evaluation = "secure-sum" if secure_evaluation else "per-node"
     first_round = resume.first_round if resume is not None else 1
     initial = resume.model if resume is not None and resume.model is not None else initial_model(task)
-    result.rounds, result.failures, result.secure_rounds = run_federated(
+    outcome = run_federated(
         negotiation.accepted,
         task,
         initial,
@@ -152,13 +156,19 @@ def federated(
         secure_evaluation=secure if secure_evaluation else None,
         first_round=first_round,
         on_started=resume.on_started if resume is not None else None,
+        on_evaluated=resume.on_evaluated if resume is not None else None,
+        target_bound=target_bound,
     )
+    result.rounds, result.validation = outcome.rounds, outcome.validation
+    result.failures, result.secure_rounds = outcome.failures, outcome.secure_rounds
     if resume is not None and first_round > 1:
         result.rounds = [*resume.completed, *result.rounds]
+        result.validation = [*resume.completed_validation, *result.validation]
         lost = first_round - 1 - len(resume.completed)
         result.note = f"resumed after round {len(resume.completed)}" + (
             f"; {lost} interrupted round(s) not repeated (nodes refuse a replayed round)" if lost else ""
         )
+    result.choose_best(per_node=False)
     _record_traffic(result, clients, before)
     result.wall_seconds = time.perf_counter() - start
     return result
@@ -202,8 +212,10 @@ def central_pool(
     frame = pa.concat_tables(pooled, promote_options="default").to_pandas()
     if task.scaling is None:
         raise InvalidRequest("the central pool needs global feature scaling")
+    if VALIDATION_COLUMN in frame:  # the rows each node holds out: the pool validates on the same ones, through the nodes
+        frame = frame[~frame[VALIDATION_COLUMN].astype(bool)]
     x = standardise(encode(frame, schema, task.features), task.scaling.mean, task.scaling.std)
-    y = labels(frame, task.target)
+    y = targets(frame, task)
     eval_id = f"{run_id}-eval"
     # per-node metrics of a model are individual results: nodes release them at `update` or above
     evaluation = negotiate(clients, RunContext(eval_id, purpose), task, release="update")
@@ -231,15 +243,28 @@ def central_pool(
                 learning_rate=task.learning_rate,
                 noise_multiplier=noise,
                 clip=central_dp[2],
+                objective=task.objective,
             )
         else:
-            train(model, x, y, epochs=task.local_epochs, batch_size=task.batch_size, learning_rate=task.learning_rate, seed=seed)
-        sums = evaluate_everywhere(
+            train(
+                model,
+                x,
+                y,
+                epochs=task.local_epochs,
+                batch_size=task.batch_size,
+                learning_rate=task.learning_rate,
+                seed=seed,
+                objective=task.objective,
+                weight_decay=task.weight_decay,
+            )
+        sums, held_out = evaluate_everywhere(
             evaluation.accepted, RunContext(eval_id, purpose, round_), task, get_arrays(model), result.failures
         )
         result.rounds.append(sums)
+        result.validation.append(held_out)
         if on_round is not None:
             on_round(round_, sums)
+    result.choose_best(per_node=False)
     _record_traffic(result, clients, before)
     result.wall_seconds = time.perf_counter() - start
     return result
@@ -259,14 +284,18 @@ def local_only(
         return result
     per_node = parallel(negotiation.accepted, lambda c: list(c.train_local(RunContext(run_id, purpose), task)))
     rounds: list[dict[str, EvalSums]] = [{} for _ in range(task.rounds)]
+    validation: list[dict[str, EvalSums]] = [{} for _ in range(task.rounds)]
     for node_id, outcome in per_node.items():
         if isinstance(outcome, FederationError):
             result.failures.append({"round": 0, "node": node_id, "rpc": "TrainLocal", "error": outcome.public})
             continue
-        for round_, sums, _ in outcome:
+        for round_, scores, _ in outcome:
             if 1 <= round_ <= task.rounds:
-                rounds[round_ - 1][node_id] = sums
-    result.rounds = rounds
+                rounds[round_ - 1][node_id] = scores.test
+                if scores.validation is not None:
+                    validation[round_ - 1][node_id] = scores.validation
+    result.rounds, result.validation = rounds, validation
+    result.choose_best(per_node=True)
     if on_round is not None:
         for index, round_sums in enumerate(rounds, start=1):
             on_round(index, round_sums)

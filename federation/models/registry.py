@@ -47,8 +47,14 @@ def _logreg(n_inputs: int, params: Mapping[str, ParamValue]) -> nn.Module:
     return nn.Linear(n_inputs, 1)
 
 
+def _linear(n_inputs: int, params: Mapping[str, ParamValue]) -> nn.Module:
+    """Linear regression: one linear layer to a single output (logreg's counterpart for a numeric target)."""
+    _check_keys("linear", params, set())
+    return nn.Linear(n_inputs, 1)
+
+
 def _mlp(n_inputs: int, params: Mapping[str, ParamValue]) -> nn.Module:
-    """A multilayer perceptron with ReLU and optional dropout, ending in one logit."""
+    """A multilayer perceptron with ReLU and optional dropout, ending in one output (a logit, or a value)."""
     _check_keys("mlp", params, {"hidden", "dropout"})
     hidden = _int_list(params, "hidden", [32])
     dropout = _float(params, "dropout", 0.0, 0.0, 0.9)
@@ -63,7 +69,8 @@ def _mlp(n_inputs: int, params: Mapping[str, ParamValue]) -> nn.Module:
     return nn.Sequential(*layers)
 
 
-REGISTRY: dict[str, Builder] = {"logreg": _logreg, "mlp": _mlp}
+REGISTRY: dict[str, Builder] = {"linear": _linear, "logreg": _logreg, "mlp": _mlp}
+OBJECTIVE_MODELS: dict[str, tuple[str, ...]] = {"binary": ("logreg", "mlp"), "regression": ("linear", "mlp")}
 MODEL_NAMES: tuple[str, ...] = tuple(sorted(REGISTRY))
 
 

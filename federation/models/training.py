@@ -64,19 +64,26 @@ def train(
     learning_rate: float,
     seed: int,
     proximal_mu: float = 0.0,
+    objective: str = "binary",
+    weight_decay: float = 0.0,
 ) -> float:
-    """Train in place with Adam on binary cross-entropy; returns the mean loss.
+    """Train in place with Adam (AdamW with `weight_decay`) on the objective's loss; returns the mean loss.
 
-    With `proximal_mu > 0` the FedProx term (mu/2)*||w - w_global||^2 keeps
-    the local model near the global one it started from.
+    Binary: cross-entropy on one logit; regression: squared error. With
+    `proximal_mu > 0` the FedProx term (mu/2)*||w - w_global||^2 keeps the
+    local model near the global one it started from.
     """
     if len(labels) == 0:
         raise InvalidRequest("no training records")
     x = torch.from_numpy(features)
     y = torch.from_numpy(labels)
     generator = torch.Generator().manual_seed(seed)
-    optimiser = torch.optim.Adam(model.parameters(), lr=learning_rate)
-    loss_fn = nn.BCEWithLogitsLoss()
+    optimiser: torch.optim.Optimizer = (
+        torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=weight_decay)
+        if weight_decay > 0
+        else torch.optim.Adam(model.parameters(), lr=learning_rate)
+    )
+    loss_fn = loss_function(objective)
     anchor = [p.detach().clone() for p in model.parameters()] if proximal_mu > 0 else []
     model.train()
     total, batches = 0.0, 0
@@ -95,11 +102,21 @@ def train(
     return total / max(batches, 1)
 
 
+def loss_function(objective: str) -> nn.Module:
+    if objective == "binary":
+        return nn.BCEWithLogitsLoss()
+    if objective == "regression":
+        return nn.MSELoss()
+    raise InvalidRequest(f"unknown objective {objective!r}; expected binary or regression")
+
+
 @torch.no_grad()
-def evaluate(model: nn.Module, features: np.ndarray, labels: np.ndarray) -> EvalSums:
+def evaluate(model: nn.Module, features: np.ndarray, labels: np.ndarray, *, objective: str = "binary") -> EvalSums:
     """Evaluate into additive sums (see `models.evaluation`)."""
     model.eval()
-    logits = model(torch.from_numpy(features)).squeeze(-1)
+    outputs = model(torch.from_numpy(features)).squeeze(-1)
+    if objective == "regression":
+        return EvalSums.from_errors(outputs.numpy(), labels)
     y = torch.from_numpy(labels)
-    losses = nn.functional.binary_cross_entropy_with_logits(logits, y, reduction="none")
-    return EvalSums.from_scores(torch.sigmoid(logits).numpy(), labels, losses.numpy())
+    losses = nn.functional.binary_cross_entropy_with_logits(outputs, y, reduction="none")
+    return EvalSums.from_scores(torch.sigmoid(outputs).numpy(), labels, losses.numpy())

@@ -22,46 +22,26 @@ import torch
 from federation.data.encoding import encode, encoded_columns
 from federation.data.quality import histograms
 from federation.errors import BudgetExhausted, FederationError, InvalidRequest, PolicyDenied
-from federation.models.evaluation import EvalSums
+from federation.models.evaluation import Scores
 from federation.models.registry import MODEL_NAMES, build_model
 from federation.models.training import NamedArrays, evaluate, flatten, get_arrays, set_arrays, train, unflatten
 from federation.node.audit import AuditEntry, AuditLog
 from federation.node.privacy_enforcement import PrivacyEnforcement
+from federation.node.release import TensorSpecs, first_difference, released, rounded
 from federation.node.runtime import NodeRuntime
 from federation.node.secure_handlers import SecureHandlers
 from federation.node.state import RunRegistry
-from federation.node.training import check_task_fields, finite_delta, local_seed, prepare
+from federation.node.training import check_task_fields, finite_delta, local_seed, prepare, validation_split
 from federation.policy.evaluate import MODEL_RELEASES, Decision, Request, decide
 from federation.policy.model import Release, budget_key, release_rank
 from federation.privacy.ledger import BudgetLedger
 from federation.privacy.noise import privatise
 from federation.replies import FeatureStats, FieldDescription, FitOutcome, NodeDescription, ProposalAnswer, QualitySummary
-from federation.task import RunContext, TaskSpec
+from federation.task import VALIDATION_COLUMN, RunContext, TaskSpec
 from federation.trust.certificates import Credentials, PeerTrust
 
 log = logging.getLogger(__name__)
-TensorSpecs = tuple[tuple[str, str, tuple[int, ...]], ...]
-
-
-def _rounded(count: int) -> int:
-    """Record counts leave the node rounded to two significant digits."""
-    if count < 10:
-        return 10 if count else 0
-    digits = len(str(count)) - 2
-    return int(round(count, -digits))
-
-
-def _first_difference(announced: TensorSpecs, expected: TensorSpecs) -> str:
-    """Why an announced tensor list is not the task's model, in words (names, dtypes and shapes only)."""
-    if len(announced) != len(expected):
-        return f"{len(announced)} tensor(s) announced, the accepted task's model has {len(expected)}"
-    for (name, dtype, shape), (want_name, want_dtype, want_shape) in zip(announced, expected, strict=True):
-        if (name, dtype, shape) != (want_name, want_dtype, want_shape):
-            return (
-                f"tensor {name!r} announced as {dtype} with shape {list(shape)}; "
-                f"the accepted task's model has {want_name!r} as {want_dtype} with shape {list(want_shape)}"
-            )
-    return "the announced tensors are not the accepted task's model"
+LocalRound = tuple[int, Scores, int]  # round, test and validation sums, training rows
 
 
 class NodeHandlers:
@@ -188,7 +168,7 @@ class NodeHandlers:
             if rpc == "Evaluate":
                 self._individual_results(decision)
             if tuple(announced) != expected:
-                raise InvalidRequest(f"{rpc}: {_first_difference(tuple(announced), expected)}")
+                raise InvalidRequest(f"{rpc}: {first_difference(tuple(announced), expected)}")
         except FederationError:
             with self.audited(caller, rpc, context):
                 raise
@@ -225,7 +205,7 @@ class NodeHandlers:
             kind=rt.manifest.kind,
             scenario=rt.schema.name,
             fields=tuple(FieldDescription(f.name, f.type, f.unit, f.codes, f.min, f.max, f.required) for f in rt.schema.field),
-            approx_records=_rounded(len(rt.train) + len(rt.test)),
+            approx_records=rounded(len(rt.train) + len(rt.test)),
             models=MODEL_NAMES,
             policy_summary=rt.policy.summary(caller),
             epsilon_spent=spent,
@@ -301,7 +281,8 @@ class NodeHandlers:
         decision = self.authorise(caller, context, "update", task)
         rt = self.runtime
         train_rows, _ = rt.split_for(task.view)
-        x, y = prepare(rt.schema, task, train_rows, reference=train_rows)
+        fitting, _ = validation_split(train_rows, task, rt.node_id)
+        x, y = prepare(rt.schema, task, fitting, reference=train_rows)
         model = self.model(task, arrays)
         self.runs.start_fit_round(caller, context, task)
         self.privacy.charge(caller, context, task, decision)
@@ -314,13 +295,14 @@ class NodeHandlers:
         noisy = privatise(delta, clip=task.privacy.clip, noise_multiplier=task.privacy.noise_multiplier, min_contributors=1)
         return FitOutcome(unflatten(flatten(arrays) + noisy, arrays), num_examples=1, train_loss=loss)
 
-    def evaluate(self, caller: str, context: RunContext, task: TaskSpec, arrays: NamedArrays) -> EvalSums:
+    def evaluate(self, caller: str, context: RunContext, task: TaskSpec, arrays: NamedArrays) -> Scores:
+        """Test sums, and validation sums when the task holds validation rows out."""
         with self.audited(caller, "Evaluate", context) as entry:
-            sums = self._evaluate(caller, context, task, arrays)
-            entry.rows, entry.bytes_released = sums.count, 8 * (4 + 2 * len(sums.positive_histogram))
-            return sums
+            scores = self._evaluate(caller, context, task, arrays)
+            entry.rows, entry.bytes_released = released(scores)
+            return scores
 
-    def _evaluate(self, caller: str, context: RunContext, task: TaskSpec, arrays: NamedArrays) -> EvalSums:
+    def _evaluate(self, caller: str, context: RunContext, task: TaskSpec, arrays: NamedArrays) -> Scores:
         """One node's evaluation sums, only under a rule that releases individual updates.
 
         A caller-chosen model evaluated on one node's records reveals about as
@@ -329,31 +311,40 @@ class NodeHandlers:
         """
         self._individual_results(self.authorise(caller, context, "stats", task))
         self.runs.claim_evaluation(caller, context, task)
+        return self.scores(task, self.model(task, arrays))
+
+    def scores(self, task: TaskSpec, model: torch.nn.Module) -> Scores:
+        """A model's sums on this node's test rows and, if the task holds some out, on its validation rows."""
         rt = self.runtime
         train_rows, test_rows = rt.split_for(task.view)
         x, y = prepare(rt.schema, task, test_rows, reference=train_rows)
-        return evaluate(self.model(task, arrays), x, y)
+        test = evaluate(model, x, y, objective=task.objective)
+        _, held_out = validation_split(train_rows, task, rt.node_id)
+        if len(held_out) == 0:
+            return Scores(test)
+        xv, yv = prepare(rt.schema, task, held_out, reference=train_rows)
+        return Scores(test, evaluate(model, xv, yv, objective=task.objective))
 
-    def train_local(self, caller: str, context: RunContext, task: TaskSpec) -> Iterator[tuple[int, EvalSums, int]]:
+    def train_local(self, caller: str, context: RunContext, task: TaskSpec) -> Iterator[LocalRound]:
         """Train on this node alone for the task's rounds; only metrics leave, each round's after its own entry."""
         rounds = self._train_local(caller, context, task)
         for index in range(task.rounds):  # `_train_local` yields exactly one result per round
             with self.audited(caller, "TrainLocal", context) as entry:
-                round_, sums, n = next(rounds)
+                round_, scores, n = step = next(rounds)
                 if index:
                     entry.reasons = ["a further round of the local training allowed in round 1"]
-                entry.round, entry.rows = round_, n + sums.count
-                entry.bytes_released = 8 * (4 + 2 * len(sums.positive_histogram))
-            yield round_, sums, n  # the entry naming this release is durable before it leaves
+                rows, entry.bytes_released = released(scores)
+                entry.round, entry.rows = round_, n + rows
+            yield step  # the entry naming this release is durable before it leaves
 
-    def _train_local(self, caller: str, context: RunContext, task: TaskSpec) -> Iterator[tuple[int, EvalSums, int]]:
+    def _train_local(self, caller: str, context: RunContext, task: TaskSpec) -> Iterator[LocalRound]:
         """Local-only training; its per-round metrics are this node's own results, released like an evaluation."""
         self._individual_results(self.authorise(caller, context, "stats", task))
         rt = self.runtime
-        train_rows, test_rows = rt.split_for(task.view)
+        train_rows, _ = rt.split_for(task.view)
         island = replace(task, scaling=None)  # an island scales by its own data, never by a caller's numbers
-        x, y = prepare(rt.schema, island, train_rows, reference=train_rows)
-        x_test, y_test = prepare(rt.schema, island, test_rows, reference=train_rows)
+        fitting, _ = validation_split(train_rows, task, rt.node_id)
+        x, y = prepare(rt.schema, island, fitting, reference=train_rows)
         model = self.model(task, None)
         for round_ in range(1, task.rounds + 1):
             train(
@@ -364,14 +355,20 @@ class NodeHandlers:
                 batch_size=task.batch_size,
                 learning_rate=task.learning_rate,
                 seed=local_seed(task.seed, rt.node_id, round_),
+                objective=task.objective,
+                weight_decay=task.weight_decay,
             )
-            yield round_, evaluate(model, x_test, y_test), len(y)
+            yield round_, self.scores(island, model), len(y)
 
     def export(self, caller: str, context: RunContext, task: TaskSpec) -> pa.Table:
         """Harmonised training rows of the task's columns, only under `release = "raw"`."""
         with self.audited(caller, "Export", context) as entry:
             self.authorise(caller, context, "raw", task)
-            frame = self.runtime.split_for(task.view)[0][[*task.features, task.target]]
+            rows = self.runtime.split_for(task.view)[0]
+            frame = rows[[*task.features, task.target]]
+            if task.validation_fraction > 0:  # the pool validates on the rows each node holds out itself
+                _, held_out = validation_split(rows, task, self.runtime.node_id)
+                frame = frame.assign(**{VALIDATION_COLUMN: rows.index.isin(held_out.index)})
             table = pa.Table.from_pandas(frame, preserve_index=False)
             entry.rows, entry.bytes_released = table.num_rows, table.nbytes
             return table

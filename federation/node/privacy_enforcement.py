@@ -86,6 +86,7 @@ class PrivacyEnforcement:
                 learning_rate=task.learning_rate,
                 noise_multiplier=noise,
                 clip=clip,
+                objective=task.objective,
             )
         return train(
             model,
@@ -96,6 +97,8 @@ class PrivacyEnforcement:
             learning_rate=task.learning_rate,
             seed=local_seed(task.seed, self.node_id, context.round),
             proximal_mu=task.proximal_mu,
+            objective=task.objective,
+            weight_decay=task.weight_decay,
         )
 
     def _record_level_noise(

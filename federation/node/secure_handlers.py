@@ -23,9 +23,9 @@ from federation.data.encoding import encoded_columns
 from federation.errors import CohortRejected, InvalidRequest, PolicyDenied
 from federation.models.evaluation import bounded_length, to_bounded
 from federation.models.registry import build_model
-from federation.models.training import NamedArrays, evaluate, get_arrays
+from federation.models.training import NamedArrays, get_arrays
 from federation.node.state import SecureRound
-from federation.node.training import finite_delta, prepare
+from federation.node.training import finite_delta, prepare, target_bound, validation_split
 from federation.policy.evaluate import Decision
 from federation.policy.model import Release
 from federation.privacy.noise import privatise
@@ -70,8 +70,9 @@ class SecureHandlers:
         schema = self.node.runtime.schema
         if payload == "stats":
             return bounded_stats.vector_length(schema, task.features) + 1
-        if payload == "eval":
-            return bounded_length() + 1
+        if payload == "eval":  # test sums, then validation sums if the task holds rows out
+            parts = 2 if task.validation_fraction > 0 else 1
+            return parts * bounded_length(regression=task.objective == "regression") + 1
         model = build_model(task.model, len(encoded_columns(schema, task.features)), seed=task.seed)
         return int(sum(p.numel() for p in model.state_dict().values())) + 1
 
@@ -138,7 +139,7 @@ class SecureHandlers:
         secure = node.runs.secure_round(caller, context)
         secure.client.require_phase("shared")  # before any budget charge or training: a replay costs nothing
         rt = node.runtime
-        train_rows, test_rows = rt.split_for(task.view)
+        train_rows, _ = rt.split_for(task.view)
         config = secure.client.config
         authorise = self._same_rule(caller, context, task, secure)
         if secure.payload == "stats":
@@ -147,16 +148,19 @@ class SecureHandlers:
             return secure.client.masked_input(config.quantizer.encode(np.append(bounded, 1.0), np.random.default_rng()), shares)
         if secure.payload == "eval":
             authorise("stats")
-            x, y = prepare(rt.schema, task, test_rows, reference=train_rows)
-            sums = evaluate(node.model(task, arrays), x, y)
+            scores = node.scores(task, node.model(task, arrays))
+            bound = target_bound(rt.schema, task)
             try:
-                bounded = to_bounded(sums, cap=secure.max_weight)
+                sums = (scores.test, scores.validation)
+                parts = [to_bounded(s, cap=secure.max_weight, target_bound=bound) for s in sums if s is not None]
             except ValueError:  # the exact count stays here
                 raise InvalidRequest("this node has more test records than the round's cap") from None
-            return secure.client.masked_input(config.quantizer.encode(np.append(bounded, 1.0), np.random.default_rng()), shares)
+            vector = np.append(np.concatenate(parts), 1.0)
+            return secure.client.masked_input(config.quantizer.encode(vector, np.random.default_rng()), shares)
         decision = authorise("masked-update")
         node.privacy.charge(caller, context, task, decision)
-        x, y = prepare(rt.schema, task, train_rows, reference=train_rows)
+        fitting, _ = validation_split(train_rows, task, rt.node_id)
+        x, y = prepare(rt.schema, task, fitting, reference=train_rows)
         model = node.model(task, arrays)
         node.privacy.train_round(caller, context, task, decision, model, x, y)
         delta = finite_delta(get_arrays(model), arrays)

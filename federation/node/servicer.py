@@ -27,6 +27,7 @@ from federation.proto.v1 import node_pb2_grpc
 from federation.task import RunContext, TaskSpec
 from federation.transport import serde
 from federation.transport.interceptors import peer_name
+from federation.transport.serde_scores import scores_to_pb
 from federation.transport.server import caller_identity
 from federation.transport.streaming import CHUNK_BYTES, TensorAssembler, iter_chunks, tensor_header
 
@@ -150,13 +151,13 @@ class NodeServicer(node_pb2_grpc.NodeServiceServicer):
 
     def Evaluate(self, request_iterator: Iterator[pb.EvaluateRequest], context: grpc.ServicerContext) -> pb.EvaluateReply:
         caller, _, run, task, arrays = self._admitted_stream("Evaluate", request_iterator, context)
-        sums = self.handlers.evaluate(caller, run, task, arrays)
-        return serde.eval_to_pb(sums)
+        scores = self.handlers.evaluate(caller, run, task, arrays)
+        return scores_to_pb(scores)
 
     def TrainLocal(self, request: pb.TrainLocalRequest, context: grpc.ServicerContext) -> Iterator[pb.TrainLocalReply]:
         caller, run, task = self._task_call("TrainLocal", context, request)
-        for round_, sums, n in self.handlers.train_local(caller, run, task):
-            yield pb.TrainLocalReply(round=round_, metrics=serde.eval_to_pb(sums), num_examples=n)
+        for round_, scores, n in self.handlers.train_local(caller, run, task):
+            yield pb.TrainLocalReply(round=round_, metrics=scores_to_pb(scores), num_examples=n)
 
     def AdvertiseKeys(self, request: pb.AdvertiseKeysRequest, context: grpc.ServicerContext) -> pb.AdvertiseKeysReply:
         caller, run, task = self._task_call("AdvertiseKeys", context, request)

@@ -11,20 +11,65 @@ import zlib
 import numpy as np
 import pandas as pd
 
-from federation.data.encoding import encode, encoded_columns, labels, standardise
+from federation.data.encoding import encode, encoded_columns, labels, regression_targets, standardise
 from federation.data.schema import Schema
 from federation.errors import InvalidRequest
+from federation.models.registry import OBJECTIVE_MODELS, REGISTRY
 from federation.models.training import NamedArrays, flatten
 from federation.task import TaskSpec
 
 
 def check_task_fields(schema: Schema, task: TaskSpec) -> None:
-    """Features and target must be canonical fields of this node's schema."""
+    """Features and target must be canonical fields of this node's schema, the objective the target's kind."""
     unknown = [f for f in (*task.features, task.target) if f not in schema.names]
     if unknown:
         raise InvalidRequest(f"fields {unknown} are not in schema {schema.name!r}")
     if task.target != schema.target:
         raise InvalidRequest(f"the target must be {schema.target!r}, got {task.target!r}")
+    kind = schema.by_name(task.target).type
+    expected = "regression" if kind in ("float", "int") else "binary"
+    if task.objective != expected:
+        raise InvalidRequest(
+            f"the target {task.target!r} is {kind}, so the objective must be {expected!r} "
+            f"(metric {'r2, rmse or mae' if expected == 'regression' else 'auc or accuracy'}), not {task.objective!r}"
+        )
+    allowed = OBJECTIVE_MODELS[task.objective]
+    if task.model.name in REGISTRY and task.model.name not in allowed:
+        raise InvalidRequest(f"model {task.model.name!r} does not fit a {task.objective} objective; use one of {list(allowed)}")
+
+
+def targets(frame: pd.DataFrame, task: TaskSpec) -> np.ndarray:
+    """The task's target as float32: 0/1 labels, or the numeric values of a regression."""
+    return regression_targets(frame, task.target) if task.objective == "regression" else labels(frame, task.target)
+
+
+def target_bound(schema: Schema, task: TaskSpec) -> float | None:
+    """A public bound on |target| for a regression (from the schema's min and max), None for a binary task.
+
+    Secure sums of regression errors need it; a schema without the bounds cannot sum them securely.
+    """
+    if task.objective != "regression":
+        return None
+    field = schema.by_name(task.target)
+    if field.min is None or field.max is None:
+        raise InvalidRequest(f"the regression target {task.target!r} needs min and max in the schema to be summed securely")
+    return float(max(abs(field.min), abs(field.max), 1e-9))
+
+
+def validation_split(rows: pd.DataFrame, task: TaskSpec, node_id: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(fitting rows, validation rows): the task's share of the training rows held out, the same for every call.
+
+    Deterministic in the task's seed and the node, so Fit, Evaluate, TrainLocal
+    and Export see one split; every topology trains on the fitting rows only.
+    """
+    if task.validation_fraction <= 0 or len(rows) < 2:
+        return rows, rows.iloc[0:0]
+    rng = np.random.default_rng(local_seed(task.seed, node_id, 0))
+    held = rng.random(len(rows)) < task.validation_fraction
+    if held.all() or not held.any():  # keep both sides non-empty
+        held = np.zeros(len(rows), dtype=bool)
+        held[rng.integers(len(rows))] = True
+    return rows[~held], rows[held]
 
 
 def prepare(schema: Schema, task: TaskSpec, frame: pd.DataFrame, *, reference: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -41,7 +86,7 @@ def prepare(schema: Schema, task: TaskSpec, frame: pd.DataFrame, *, reference: p
         mean = np.nanmean(ref, axis=0) if len(ref) else np.zeros(len(columns))
         std = np.nanstd(ref, axis=0) if len(ref) else np.ones(len(columns))
         mean, std = np.nan_to_num(mean), np.where(np.nan_to_num(std) > 0, np.nan_to_num(std), 1.0)
-    return standardise(matrix, mean.tolist(), std.tolist()), labels(frame, task.target)
+    return standardise(matrix, mean.tolist(), std.tolist()), targets(frame, task)
 
 
 def local_seed(task_seed: int, node_id: str, round_: int) -> int:

@@ -28,8 +28,9 @@ def train_dp_sgd(
     learning_rate: float,
     noise_multiplier: float,
     clip: float,
+    objective: str = "binary",
 ) -> float:
-    """Train `model` in place with DP-SGD; returns the mean loss."""
+    """Train `model` in place with DP-SGD on the objective's loss (cross-entropy or squared error); returns the mean loss."""
     # Sampling and noise come from fresh entropy, never from the task's seed: a seed the
     # coordinator knows would let it regenerate the noise and subtract it.
     generator = torch.Generator().manual_seed(secrets.randbits(63))
@@ -49,7 +50,7 @@ def train_dp_sgd(
             poisson_sampling=True,
             noise_generator=torch.Generator().manual_seed(secrets.randbits(63)),
         )
-    loss_fn = nn.BCEWithLogitsLoss()
+    loss_fn = nn.MSELoss() if objective == "regression" else nn.BCEWithLogitsLoss()
     private.train()
     total, batches = 0.0, 0
     try:

@@ -16,7 +16,6 @@ from typing import TypeVar
 from google.protobuf import struct_pb2
 
 from federation.errors import InvalidRequest
-from federation.models.evaluation import HISTOGRAM_BINS, EvalSums
 from federation.proto.v1 import node_pb2 as pb
 from federation.replies import FeatureStats, FieldDescription, NodeDescription, ProposalAnswer, QualitySummary
 from federation.secagg.cohort import Advert
@@ -122,6 +121,9 @@ def task_to_pb(task: TaskSpec) -> pb.TaskSpec:
         proximal_mu=task.proximal_mu,
         seed=task.seed,
         view=task.view,
+        objective=task.objective,
+        weight_decay=task.weight_decay,
+        validation_fraction=task.validation_fraction,
     )
     if task.record_privacy is not None:
         r = task.record_privacy
@@ -160,30 +162,9 @@ def task_from_pb(message: pb.TaskSpec) -> TaskSpec:
         record_privacy=RecordPrivacy(message.record_privacy.epsilon, message.record_privacy.delta, message.record_privacy.clip)
         if message.HasField("record_privacy")
         else None,
-    )
-
-
-def eval_to_pb(sums: EvalSums) -> pb.EvaluateReply:
-    return pb.EvaluateReply(
-        count=sums.count,
-        loss_sum=sums.loss_sum,
-        correct=sums.correct,
-        positives=sums.positives,
-        positive_histogram=list(sums.positive_histogram),
-        negative_histogram=list(sums.negative_histogram),
-    )
-
-
-def eval_from_pb(message: pb.EvaluateReply) -> EvalSums:
-    if len(message.positive_histogram) != HISTOGRAM_BINS or len(message.negative_histogram) != HISTOGRAM_BINS:
-        raise InvalidRequest(f"evaluation histograms must have {HISTOGRAM_BINS} bins")
-    return EvalSums(
-        count=message.count,
-        loss_sum=message.loss_sum,
-        correct=message.correct,
-        positives=message.positives,
-        positive_histogram=tuple(message.positive_histogram),
-        negative_histogram=tuple(message.negative_histogram),
+        objective=_name(message.objective, "the objective", limit=32) or "binary",
+        weight_decay=message.weight_decay,
+        validation_fraction=message.validation_fraction,
     )
 
 

@@ -40,9 +40,10 @@ def test_fedavg_through_the_grid_is_the_example_weighted_mean(
     run_id, reference_id = f"fed-{uuid.uuid4().hex[:6]}", f"ref-{uuid.uuid4().hex[:6]}"
     for rid in (run_id, reference_id):
         assert negotiate(clients, RunContext(rid, PURPOSE), task, release="update").can_start
-    rounds, failures, _ = run_federated(
+    outcome = run_federated(
         clients, task, initial, run_id=run_id, purpose=PURPOSE, strategy="fedavg", proximal_mu=0.0, checkpoint_dir=tmp_path
     )
+    rounds, failures, _ = outcome.rounds, outcome.failures, outcome.secure_rounds
     assert failures == []
     assert len(rounds) == 1 and set(rounds[0]) == set(live_nodes)
     aggregated = load_checkpoint(tmp_path / "round-0001.npz")
@@ -62,7 +63,7 @@ def test_federated_training_improves_and_fedprox_runs(live_nodes: dict[str, Live
         run_id = f"{strategy}-{uuid.uuid4().hex[:6]}"
         run_task = replace(task, proximal_mu=mu)
         assert negotiate(clients, RunContext(run_id, PURPOSE), run_task, release="update").can_start
-        rounds, failures, _ = run_federated(
+        outcome = run_federated(
             clients,
             run_task,
             initial_model(run_task),
@@ -72,6 +73,7 @@ def test_federated_training_improves_and_fedprox_runs(live_nodes: dict[str, Live
             proximal_mu=mu,
             checkpoint_dir=None,
         )
+        rounds, failures, _ = outcome.rounds, outcome.failures, outcome.secure_rounds
         assert failures == [] and len(rounds) == 4
         loss_first = sum(s.loss_sum for s in rounds[0].values())
         loss_last = sum(s.loss_sum for s in rounds[-1].values())
@@ -90,7 +92,7 @@ def test_a_node_that_dies_mid_run_is_recorded_and_the_run_completes(fresh_city: 
             if round_ == 1:
                 nodes[2].server.stop(0)
 
-        rounds, failures, _ = run_federated(
+        outcome = run_federated(
             clients,
             task,
             initial_model(task),
@@ -101,6 +103,7 @@ def test_a_node_that_dies_mid_run_is_recorded_and_the_run_completes(fresh_city: 
             checkpoint_dir=None,
             on_round=stop_after_first_round,
         )
+        rounds, failures, _ = outcome.rounds, outcome.failures, outcome.secure_rounds
         assert len(rounds) == 3
         assert "hills-district" in rounds[0] and "hills-district" not in rounds[-1]
         assert {f["node"] for f in failures} == {"hills-district"}

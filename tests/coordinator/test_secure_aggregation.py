@@ -34,7 +34,7 @@ def test_secure_training_matches_plain_fedavg_within_quantisation(live_nodes: di
     results = {}
     for secure in (None, SETTINGS):
         run_id = accepted(clients, task)
-        rounds, failures, secure_rounds = run_federated(
+        outcome = run_federated(
             clients,
             task,
             initial_model(task),
@@ -45,6 +45,7 @@ def test_secure_training_matches_plain_fedavg_within_quantisation(live_nodes: di
             checkpoint_dir=None,
             secure=secure,
         )
+        rounds, failures, secure_rounds = outcome.rounds, outcome.failures, outcome.secure_rounds
         assert failures == []
         results[secure is not None] = (rounds, secure_rounds)
     (plain, _), (masked, secure_rounds) = results[False], results[True]
@@ -156,8 +157,8 @@ def test_evaluation_summed_securely_equals_the_sum_of_per_node_evaluations(live_
     model = initial_model(task)
     run_id = accepted(clients, task)
     failures: list[dict[str, object]] = []
-    plain = total(evaluate_everywhere(clients, RunContext(run_id, PURPOSE, 1), task, model, failures).values())
-    summed = evaluate_securely(clients, RunContext(run_id, PURPOSE, 2), task, model, SETTINGS, failures)
+    plain = total(evaluate_everywhere(clients, RunContext(run_id, PURPOSE, 1), task, model, failures)[0].values())
+    summed, _ = evaluate_securely(clients, RunContext(run_id, PURPOSE, 2), task, model, SETTINGS, failures)
     assert failures == []
     secure = summed[SECURE_COHORT]
     assert (secure.count, secure.correct, secure.positives) == (plain.count, plain.correct, plain.positives)
@@ -174,3 +175,20 @@ def test_the_coordinator_cannot_count_itself_as_a_party(live_nodes: dict[str, Li
     with_itself = replace(parameters_for(clients, task), participants=(*(c.node_id for c in clients), COORDINATOR))
     with pytest.raises(CohortRejected, match="lists itself"):
         clients[0].advertise_keys(RunContext(run_id, PURPOSE, 1), task, with_itself)
+
+
+def test_validation_sums_are_summed_securely_beside_the_test_sums(live_nodes: dict[str, LiveNode], city: City) -> None:
+    from federation.coordinator.run import SECURE_COHORT, evaluate_everywhere, evaluate_securely
+    from federation.models.evaluation import total
+
+    clients = [node.client(city) for node in live_nodes.values()]
+    task = replace(scaled_task(clients, small_task(rounds=2)), validation_fraction=0.2)
+    model = initial_model(task)
+    run_id = accepted(clients, task)
+    failures: list[dict[str, object]] = []
+    _, plain = evaluate_everywhere(clients, RunContext(run_id, PURPOSE, 1), task, model, failures)
+    _, summed = evaluate_securely(clients, RunContext(run_id, PURPOSE, 2), task, model, SETTINGS, failures)
+    assert failures == [] and set(plain) == set(live_nodes)
+    expected, secure = total(plain.values()), summed[SECURE_COHORT]
+    assert (secure.count, secure.positives) == (expected.count, expected.positives)
+    assert secure.loss_sum == pytest.approx(expected.loss_sum, rel=1e-4)

@@ -198,15 +198,15 @@ def test_evaluate_is_no_value_oracle_under_the_strict_preset(strict_city: tuple[
     invent_a_cohort(city, victim, task, run_id, minted_by_the_coordinator(city, ["fake-7", "fake-8", "fake-9"]), payload="eval")
     # Honestly, the cohort's sum is released once per accepted round, summed over every real party.
     failures: list[dict[str, object]] = []
-    summed = evaluate_securely(clients, RunContext(run_id, PURPOSE, 2), task, arrays, SETTINGS, failures)
+    summed, _ = evaluate_securely(clients, RunContext(run_id, PURPOSE, 2), task, arrays, SETTINGS, failures)
     assert failures == [] and list(summed) == ["(cohort, summed securely)"]
     assert summed["(cohort, summed securely)"].count > 0
     again: list[dict[str, object]] = []
-    assert evaluate_securely(clients, RunContext(run_id, PURPOSE, 2), task, arrays, SETTINGS, again) == {}
+    assert evaluate_securely(clients, RunContext(run_id, PURPOSE, 2), task, arrays, SETTINGS, again) == ({}, {})
     assert any("already evaluated" in str(f["error"]) for f in again)
     # A smaller cohort in a later round could be differenced against the first: refused.
     other: list[dict[str, object]] = []
-    assert evaluate_securely(clients[:4], RunContext(run_id, PURPOSE, 3), task, arrays, SETTINGS, other) == {}
+    assert evaluate_securely(clients[:4], RunContext(run_id, PURPOSE, 3), task, arrays, SETTINGS, other) == ({}, {})
     assert any("fixed parties" in str(f["error"]) for f in other)
 
 

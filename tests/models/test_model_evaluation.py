@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from federation.models.evaluation import HISTOGRAM_BINS, EvalSums, total
+from federation.models.evaluation import HISTOGRAM_BINS, EvalSums, bounded_length, from_bounded, to_bounded, total
 
 
 def rank_auc(scores: np.ndarray, labels: np.ndarray) -> float:
@@ -139,3 +139,37 @@ def test_metrics_of_nothing_are_nan() -> None:
 def test_an_unknown_metric_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown metric 'f1'"):
         EvalSums.empty().metric("f1")
+
+
+# -- regression sums ------------------------------------------------------------------
+
+
+def test_regression_sums_over_nodes_give_exactly_the_pooled_r2_rmse_and_mae() -> None:
+    rng = np.random.default_rng(5)
+    parts = []
+    for size, shift in ((40, 0.0), (7, 3.0), (130, -1.5)):  # nodes with different means: R² is against the union's mean
+        y = rng.normal(shift, 2.0, size)
+        parts.append((y + rng.normal(0, 0.7, size), y))
+    pooled_pred = np.concatenate([p for p, _ in parts])
+    pooled_y = np.concatenate([y for _, y in parts])
+    summed = total(EvalSums.from_errors(p, y) for p, y in parts)
+    residual = ((pooled_pred - pooled_y) ** 2).sum()
+    assert summed.r2 == pytest.approx(1 - residual / ((pooled_y - pooled_y.mean()) ** 2).sum(), rel=1e-9)
+    assert summed.rmse == pytest.approx(np.sqrt(np.mean((pooled_pred - pooled_y) ** 2)), rel=1e-9)
+    assert summed.mae == pytest.approx(np.mean(np.abs(pooled_pred - pooled_y)), rel=1e-9)
+    assert summed.metric("r2") == summed.r2
+
+
+def test_a_constant_target_has_no_r2() -> None:
+    sums = EvalSums.from_errors(np.array([1.0, 2.0]), np.array([3.0, 3.0]))
+    assert np.isnan(sums.r2) and sums.rmse == pytest.approx(np.sqrt(2.5))
+
+
+def test_regression_sums_survive_the_bounded_encoding_of_secure_aggregation() -> None:
+    rng = np.random.default_rng(2)
+    y = rng.uniform(-50, 80, 300)
+    sums = EvalSums.from_errors(y + rng.normal(0, 5, 300), y)
+    vector = to_bounded(sums, cap=512.0, target_bound=100.0)
+    assert vector.shape == (bounded_length(regression=True),) and np.all(np.abs(vector) <= 1)
+    back = from_bounded(vector, cap=512.0, target_bound=100.0)
+    assert back.count == 300 and back.r2 == pytest.approx(sums.r2, rel=1e-9) and back.mae == pytest.approx(sums.mae)

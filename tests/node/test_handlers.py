@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,8 @@ from hypothesis import strategies as st
 from federation.errors import ConfigError, InvalidRequest, PolicyDenied, ProtocolOrderError
 from federation.models import MODEL_NAMES, build_model
 from federation.models.training import get_arrays
-from federation.node.handlers import NodeHandlers, _rounded
+from federation.node.handlers import NodeHandlers
+from federation.node.release import rounded
 from federation.node.runtime import NodeRuntime
 from federation.task import ModelSpec, RunContext, TaskSpec
 
@@ -199,7 +201,7 @@ def test_describe_by_an_unknown_caller_is_denied(node: NodeHandlers) -> None:
 
 @given(st.integers(0, 10**9))
 def test_record_counts_leave_with_two_significant_digits(count: int) -> None:
-    shown = _rounded(count)
+    shown = rounded(count)
     if count == 0:
         assert shown == 0
     elif count < 10:
@@ -383,7 +385,9 @@ def test_proposing_again_resumes_the_run_but_does_not_allow_a_round_to_be_replay
 
 
 def test_evaluate_counts_the_test_split(node: NodeHandlers) -> None:
-    sums = accepted(node).evaluate(CITY, ctx(1), TASK, initial())
+    scores = accepted(node).evaluate(CITY, ctx(1), TASK, initial())
+    sums = scores.test
+    assert scores.validation is None  # the task holds no validation rows out
     test = node.runtime.test
     assert sums.count == len(test)
     assert sums.positives == int(test["violation"].sum())
@@ -407,5 +411,40 @@ def test_evaluate_before_propose_is_a_protocol_order_error(node: NodeHandlers) -
 def test_train_local_reports_every_round_on_the_test_split(node: NodeHandlers) -> None:
     results = list(accepted(node).train_local(CITY, ctx(), TASK))
     assert [r for r, _, _ in results] == [1, 2, 3]
-    assert all(sums.count == len(node.runtime.test) for _, sums, _ in results)
+    assert all(scores.test.count == len(node.runtime.test) for _, scores, _ in results)
     assert all(n == len(node.runtime.train) for _, _, n in results)
+
+
+HOLDING_OUT = replace(TASK, validation_fraction=0.25)
+
+
+def test_a_task_that_holds_rows_out_trains_on_the_rest_and_scores_both(node: NodeHandlers) -> None:
+    accepted(node, HOLDING_OUT)
+    train_rows = len(node.runtime.train)
+    fitted = node.fit(CITY, ctx(1), HOLDING_OUT, initial())
+    scores = node.evaluate(CITY, ctx(1), HOLDING_OUT, initial())
+    assert scores.validation is not None
+    held = scores.validation.count
+    assert 0.1 * train_rows < held < 0.4 * train_rows
+    assert fitted.num_examples == train_rows - held  # the held-out rows never train
+    assert scores.test.count == len(node.runtime.test)
+    local = list(node.train_local(CITY, ctx(), HOLDING_OUT))
+    assert all(n == train_rows - held and s.validation is not None and s.validation.count == held for _, s, n in local)
+
+
+def test_the_held_out_rows_are_the_same_in_every_call_and_flagged_in_an_export(tmp_path: Path) -> None:
+    from federation.task import VALIDATION_COLUMN
+
+    node = handlers_for(tmp_path, "raw")
+    assert node.propose(CITY, ctx(), HOLDING_OUT, cohort_size=3, release="raw").accepted
+    first = node.export(CITY, ctx(), HOLDING_OUT).to_pandas()
+    second = node.export(CITY, ctx(), HOLDING_OUT).to_pandas()
+    assert first[VALIDATION_COLUMN].equals(second[VALIDATION_COLUMN])
+    flagged = int(first[VALIDATION_COLUMN].sum())
+    assert flagged == node.scores(HOLDING_OUT, node.model(HOLDING_OUT, None)).validation.count  # type: ignore[union-attr]
+
+
+def test_a_regression_objective_on_a_binary_target_is_refused_with_the_fix(node: NodeHandlers) -> None:
+    wrong = replace(TASK, objective="regression", model=ModelSpec("linear"))
+    with pytest.raises(InvalidRequest, match="objective must be 'binary'"):
+        node.propose(CITY, ctx(), wrong, cohort_size=3, release="update")

@@ -26,7 +26,7 @@ class ModelSpec(_message.Message):
     def __init__(self, name: _Optional[str] = ..., params: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
 
 class TaskSpec(_message.Message):
-    __slots__ = ("model", "features", "target", "rounds", "local_epochs", "batch_size", "learning_rate", "proximal_mu", "seed", "scaling", "privacy", "view", "record_privacy")
+    __slots__ = ("model", "features", "target", "rounds", "local_epochs", "batch_size", "learning_rate", "proximal_mu", "seed", "scaling", "privacy", "view", "record_privacy", "objective", "weight_decay", "validation_fraction")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     FEATURES_FIELD_NUMBER: _ClassVar[int]
     TARGET_FIELD_NUMBER: _ClassVar[int]
@@ -40,6 +40,9 @@ class TaskSpec(_message.Message):
     PRIVACY_FIELD_NUMBER: _ClassVar[int]
     VIEW_FIELD_NUMBER: _ClassVar[int]
     RECORD_PRIVACY_FIELD_NUMBER: _ClassVar[int]
+    OBJECTIVE_FIELD_NUMBER: _ClassVar[int]
+    WEIGHT_DECAY_FIELD_NUMBER: _ClassVar[int]
+    VALIDATION_FRACTION_FIELD_NUMBER: _ClassVar[int]
     model: ModelSpec
     features: _containers.RepeatedScalarFieldContainer[str]
     target: str
@@ -53,7 +56,10 @@ class TaskSpec(_message.Message):
     privacy: PrivacySpec
     view: str
     record_privacy: RecordPrivacy
-    def __init__(self, model: _Optional[_Union[ModelSpec, _Mapping]] = ..., features: _Optional[_Iterable[str]] = ..., target: _Optional[str] = ..., rounds: _Optional[int] = ..., local_epochs: _Optional[int] = ..., batch_size: _Optional[int] = ..., learning_rate: _Optional[float] = ..., proximal_mu: _Optional[float] = ..., seed: _Optional[int] = ..., scaling: _Optional[_Union[FeatureScaling, _Mapping]] = ..., privacy: _Optional[_Union[PrivacySpec, _Mapping]] = ..., view: _Optional[str] = ..., record_privacy: _Optional[_Union[RecordPrivacy, _Mapping]] = ...) -> None: ...
+    objective: str
+    weight_decay: float
+    validation_fraction: float
+    def __init__(self, model: _Optional[_Union[ModelSpec, _Mapping]] = ..., features: _Optional[_Iterable[str]] = ..., target: _Optional[str] = ..., rounds: _Optional[int] = ..., local_epochs: _Optional[int] = ..., batch_size: _Optional[int] = ..., learning_rate: _Optional[float] = ..., proximal_mu: _Optional[float] = ..., seed: _Optional[int] = ..., scaling: _Optional[_Union[FeatureScaling, _Mapping]] = ..., privacy: _Optional[_Union[PrivacySpec, _Mapping]] = ..., view: _Optional[str] = ..., record_privacy: _Optional[_Union[RecordPrivacy, _Mapping]] = ..., objective: _Optional[str] = ..., weight_decay: _Optional[float] = ..., validation_fraction: _Optional[float] = ...) -> None: ...
 
 class RecordPrivacy(_message.Message):
     __slots__ = ("epsilon", "delta", "clip")
@@ -293,20 +299,28 @@ class EvaluateRequest(_message.Message):
     def __init__(self, header: _Optional[_Union[EvaluateHeader, _Mapping]] = ..., chunk: _Optional[bytes] = ...) -> None: ...
 
 class EvaluateReply(_message.Message):
-    __slots__ = ("count", "loss_sum", "correct", "positives", "positive_histogram", "negative_histogram")
+    __slots__ = ("count", "loss_sum", "correct", "positives", "positive_histogram", "negative_histogram", "abs_error_sum", "target_sum", "target_squares", "validation")
     COUNT_FIELD_NUMBER: _ClassVar[int]
     LOSS_SUM_FIELD_NUMBER: _ClassVar[int]
     CORRECT_FIELD_NUMBER: _ClassVar[int]
     POSITIVES_FIELD_NUMBER: _ClassVar[int]
     POSITIVE_HISTOGRAM_FIELD_NUMBER: _ClassVar[int]
     NEGATIVE_HISTOGRAM_FIELD_NUMBER: _ClassVar[int]
+    ABS_ERROR_SUM_FIELD_NUMBER: _ClassVar[int]
+    TARGET_SUM_FIELD_NUMBER: _ClassVar[int]
+    TARGET_SQUARES_FIELD_NUMBER: _ClassVar[int]
+    VALIDATION_FIELD_NUMBER: _ClassVar[int]
     count: int
     loss_sum: float
     correct: int
     positives: int
     positive_histogram: _containers.RepeatedScalarFieldContainer[int]
     negative_histogram: _containers.RepeatedScalarFieldContainer[int]
-    def __init__(self, count: _Optional[int] = ..., loss_sum: _Optional[float] = ..., correct: _Optional[int] = ..., positives: _Optional[int] = ..., positive_histogram: _Optional[_Iterable[int]] = ..., negative_histogram: _Optional[_Iterable[int]] = ...) -> None: ...
+    abs_error_sum: float
+    target_sum: float
+    target_squares: float
+    validation: EvaluateReply
+    def __init__(self, count: _Optional[int] = ..., loss_sum: _Optional[float] = ..., correct: _Optional[int] = ..., positives: _Optional[int] = ..., positive_histogram: _Optional[_Iterable[int]] = ..., negative_histogram: _Optional[_Iterable[int]] = ..., abs_error_sum: _Optional[float] = ..., target_sum: _Optional[float] = ..., target_squares: _Optional[float] = ..., validation: _Optional[_Union[EvaluateReply, _Mapping]] = ...) -> None: ...
 
 class TrainLocalRequest(_message.Message):
     __slots__ = ("context", "task")
