@@ -322,11 +322,37 @@ def compare_cmd(
     resume: Annotated[
         Path | None, typer.Option(help="Continue an interrupted run in this run directory (same run ids and results).")
     ] = None,
+    seeds: Annotated[
+        int | None, typer.Option(help="Repeat the whole comparison over N seeds and report every figure with its spread.")
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Run federated, central-pool and local-only on the same nodes and report."""
     _setup_logging(verbose)
-    _compare(experiment, _parse_addresses(address or []), None, output, resume)
+    if seeds is None:
+        _compare(experiment, _parse_addresses(address or []), None, output, resume)
+        return
+    if resume is not None:
+        raise ConfigError("--resume", ["resume one seed's run directory (seed-<n>/) without --seeds"])
+    _compare_seeds(experiment, _parse_addresses(address or []), seeds, output)
+
+
+def _compare_seeds(experiment_path: Path, addresses: dict[str, str], count: int, output: Path | None) -> Path:
+    from federation.experiments.config import load_experiment
+    from federation.experiments.seeds import compare_seeds, seeds_for
+    from federation.report.seeds import render_seeds
+
+    experiment = load_experiment(experiment_path)
+    chosen = seeds_for(experiment, count)
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+    ) as progress:
+        run = compare_seeds(
+            experiment, experiment.addresses(addresses), chosen, progress=_progress_factory(progress), output_dir=output
+        )
+    report = render_seeds(run.summary, run.run_dir)
+    console.print(f"{len(chosen)} seeds: {run.run_dir / 'parties.csv'}\nreport:  {report}")
+    return run.run_dir
 
 
 @app.command("run")

@@ -53,6 +53,7 @@ class Comparison:
     quality: dict[str, dict[str, Any]] = field(default_factory=dict)
     statistics: str = ""
     quantiles: dict[str, dict[str, float]] = field(default_factory=dict)
+    sizes: dict[str, int] = field(default_factory=dict)  # records per node as it describes them (rounded)
 
     def by_kind(self, kind: str) -> TopologyResult | None:
         return next((r for r in self.results if r.kind == kind and r.started), None)
@@ -78,6 +79,7 @@ class Comparison:
             "quality": self.quality,
             "statistics": self.statistics,
             "feature_quantiles": self.quantiles,
+            "approx_records": self.sizes,
         }
 
 
@@ -175,15 +177,23 @@ def compare(
     progress: ProgressFactory | None = None,
     output_dir: Path | None = None,
     resume: Path | None = None,
+    run_dir: Path | None = None,
 ) -> Comparison:
-    """Run the topologies and write the results; `resume` continues an interrupted run in its directory."""
+    """Run the topologies and write the results into `run_dir` (default: a new stamped folder of the output).
+
+    `resume` continues an interrupted run in its directory.
+    """
     if resume is not None:
         run_dir = resume
         state = RunProgress.resume(run_dir, experiment.path)
     else:
-        run_dir = (output_dir or experiment.output_dir) / dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        if run_dir is None:
+            run_dir = (output_dir or experiment.output_dir) / dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+            stamp = run_dir.name
+        else:  # a run inside a larger one (a seed of `--seeds`): both names, so its run ids are new to the nodes
+            stamp = f"{run_dir.parent.name}-{run_dir.name}"
         run_dir.mkdir(parents=True, exist_ok=True)
-        state = RunProgress.new(run_dir, experiment.path, experiment.name)
+        state = RunProgress.new(run_dir, experiment.path, experiment.name, stamp)
     stamp = state.stamp
     clients = connect(experiment, addresses, timeout=experiment.timeout, run_dir=run_dir)
     try:
@@ -191,6 +201,7 @@ def compare(
         reachable, comparison.unreachable, descriptions = describe_all(
             clients, experiment.purpose, f"{experiment.name}-{stamp}-describe"
         )
+        comparison.sizes = {d.node_id: d.approx_records for d in descriptions}
         if not descriptions:
             raise NodeUnavailable("no node answered: " + "; ".join(f"{n}: {e}" for n, e in comparison.unreachable.items()))
         schema: Schema = topologies.schema_from_description(descriptions[0], experiment.task.target)

@@ -30,6 +30,7 @@ class TaskSection(StrictModel):
     batch_size: int = Field(default=32, ge=1)
     learning_rate: float = Field(default=0.01, gt=0, le=10)
     seed: int = 0
+    seeds: tuple[int, ...] = Field(default=(), description="seeds `compare --seeds` repeats the comparison over")
     metric: Literal["auc", "accuracy", "r2", "rmse", "mae"] = "auc"  # r2, rmse, mae: a regression (squared error)
     weight_decay: float = Field(default=0.0, ge=0, le=1)
     validation_fraction: float = Field(
@@ -122,6 +123,7 @@ class Experiment:
         self.topologies = parsed.topologies
         self.timeout = parsed.timeout
         self.metric = parsed.task.metric
+        self.seeds = parsed.task.seeds
         self.strategies = parsed.federated.strategies
         self.proximal_mu = parsed.federated.proximal_mu
         self.secure = parsed.secure_aggregation

@@ -54,8 +54,8 @@ class RunProgress:
     attempts: dict[str, int] = field(default_factory=dict)  # label -> how often it was started
 
     @classmethod
-    def new(cls, run_dir: Path, experiment_path: Path, name: str) -> RunProgress:
-        stamp = run_dir.name
+    def new(cls, run_dir: Path, experiment_path: Path, name: str, stamp: str) -> RunProgress:
+        """A new run's progress; `stamp` makes its run ids unique (nodes remember every run id they accepted)."""
         progress = cls(run_dir, stamp, name, experiment_digest(experiment_path))
         progress.save()
         return progress

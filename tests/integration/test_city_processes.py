@@ -211,3 +211,41 @@ def test_a_coordinator_killed_mid_run_resumes_and_a_restarted_node_rejoins(runni
     for party in PARTIES:
         check = verify(city.root / ".federation" / "state" / party)
         assert check.intact, (party, check.problems)
+
+
+def test_compare_over_seeds_writes_a_party_table_that_matches_its_summary(running: tuple[City, list[NodeProcess]]) -> None:
+    import csv
+    import math
+    import statistics as stats
+
+    city, nodes = running
+    experiment = write_experiment(city, PARTIES, rounds=2)
+    experiment.write_text(experiment.read_text().replace('strategies = ["fedavg", "fedprox"]', 'strategies = ["fedavg"]'))
+    args = [a for n in nodes for a in ("--address", f"{n.node_id}={n.address}")]
+    refused = federation_cli("compare", str(experiment), *args, "--seeds", "0", cwd=city.root)
+    assert refused.returncode == 2 and "at least one seed" in refused.stderr
+    result = federation_cli("compare", str(experiment), *args, "--seeds", "2", cwd=city.root)
+    assert result.returncode == 0, result.stderr
+    run_dir = next(p for p in (city.root / "runs").iterdir() if p.name.endswith("-seeds"))
+    assert sorted(p.name for p in run_dir.glob("seed-*")) == ["seed-1", "seed-2"]
+    with (run_dir / "parties.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    topologies = {"federated (fedavg)", "central-pool", "local-only"}
+    assert len(rows) == 2 * len(topologies) * len(PARTIES)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert set(summary["topologies"]) == topologies
+    for row in rows:  # every seed's figure is the one that seed's own results.json reports
+        seed_results = json.loads(next((run_dir / f"seed-{row['seed']}").glob("results.json")).read_text())
+        reported = next(t for t in seed_results["topologies"] if t["name"] == row["topology"])
+        assert float(row["value"]) == pytest.approx(reported["per_node"][row["party"]]["auc"], abs=1e-6)
+    for name, top in summary["topologies"].items():  # and the summary is recomputable from the table
+        for party in PARTIES:
+            mine = [float(r["value"]) for r in rows if r["topology"] == name and r["party"] == party]
+            local = [float(r["value"]) for r in rows if r["topology"] == "local-only" and r["party"] == party]
+            assert top["per_party"][party]["mean"] == pytest.approx(stats.mean(mine), abs=1e-5)
+            assert top["per_party"][party]["gain"] == pytest.approx(stats.mean(mine) - stats.mean(local), abs=1e-5)
+        hurt = [p for p in PARTIES if top["per_party"][p]["gain"] < 0]
+        assert top["share_hurt"] == pytest.approx(len(hurt) / len(PARTIES)) or name == "local-only"
+        assert not math.isnan(top["mean_over_parties"]["mean"])
+    report = (run_dir / "report.md").read_text()
+    assert "Where federation does not pay" in report and "Fewer than 5 seeds" in report
