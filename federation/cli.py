@@ -251,10 +251,10 @@ def _progress_factory(progress: Progress) -> ProgressFactory:
 
 
 def print_summary(results: dict[str, Any]) -> None:
-    from federation.report.render import SUMMARY_HEADER, summary_notes, summary_rows
+    from federation.report.render import summary_header, summary_notes, summary_rows
 
     table = Table(title=f"{results['experiment']}: overall {str(results['metric']).upper()} and what left the nodes")
-    header = [SUMMARY_HEADER[0], str(results["metric"]).upper(), *SUMMARY_HEADER[2:]]
+    header = summary_header(str(results["metric"]), str(results["metric"]).upper())
     for index, column in enumerate(header):
         table.add_column(column, no_wrap=index == 0)
     for row in summary_rows(results):

@@ -31,7 +31,8 @@ def metric_per_node(results: dict[str, Any], path: Path) -> Path:
         ax.bar(np.arange(len(labels)) + i * width - 0.4 + width / 2, values, width, label=top["name"])
     ax.set_xticks(np.arange(len(labels)), labels, rotation=20, ha="right")
     ax.set_ylabel(metric.upper())
-    ax.set_ylim(0.4 if metric == "auc" else 0.0, 1.0)
+    if metric in ("auc", "accuracy"):
+        ax.set_ylim(0.4 if metric == "auc" else 0.0, 1.0)
     ax.set_title(f"Test {metric.upper()} per node (each node's own test split)")
     ax.legend(fontsize=8)
     fig.tight_layout()

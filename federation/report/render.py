@@ -17,6 +17,19 @@ def summary_notes(results: dict[str, Any]) -> list[str]:
     return [f"{top['name']}: {top['note']}" for top in results["topologies"] if not top["started"] and top["note"]]
 
 
+def companion(metric: str) -> str:
+    """The second figure beside the headline metric: accuracy for a classifier, RMSE (or R²) for a regression."""
+    if metric in ("r2",):
+        return "rmse"
+    if metric in ("rmse", "mae"):
+        return "r2"
+    return "accuracy"
+
+
+def summary_header(metric: str, first: str) -> list[str]:
+    return [SUMMARY_HEADER[0], first, companion(metric), *SUMMARY_HEADER[3:]]
+
+
 def summary_rows(results: dict[str, Any]) -> list[list[str]]:
     """Rows of the summary table shared by the report and the terminal."""
     metric = results["metric"]
@@ -30,7 +43,7 @@ def summary_rows(results: dict[str, Any]) -> list[list[str]]:
             [
                 top["name"],
                 _fmt(top["overall"][metric]),
-                _fmt(top["overall"]["accuracy"]),
+                _fmt(top["overall"][companion(metric)]),
                 str(sum(top["raw_records_out"].values())),
                 f"{sum(top['bytes_out'].values()) / 1e6:.2f}",
                 f"{top['wall_seconds']:.1f}",
@@ -156,7 +169,7 @@ def render(results: dict[str, Any], run_dir: Path) -> Path:
         "moved": plots.data_moved(results, run_dir / "data_moved.png"),
     }
     started = [t for t in results["topologies"] if t["started"]]
-    header = [SUMMARY_HEADER[0], f"overall {metric.upper()}", *SUMMARY_HEADER[2:]]
+    header = summary_header(metric, f"overall {metric.upper()}")
     per_node_rows = [[n, *(_fmt(t["per_node"].get(n, {}).get(metric)) for t in started)] for n in nodes]
     gain_rows = [[n, *(_fmt(g.get(n), 3) for g in results["gain_vs_local_only"].values())] for n in nodes]
     moved_rows = [

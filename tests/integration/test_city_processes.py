@@ -249,3 +249,49 @@ def test_compare_over_seeds_writes_a_party_table_that_matches_its_summary(runnin
         assert not math.isnan(top["mean_over_parties"]["mean"])
     report = (run_dir / "report.md").read_text()
     assert "Where federation does not pay" in report and "Fewer than 5 seeds" in report
+
+
+REGRESSION_SCHEMA_EXTRA = """
+[[derived]]
+name = "inspection_month_sin"
+kind = "month_sin"
+source = "inspection_date"
+
+[[derived]]
+name = "previous_cod"
+kind = "lag"
+source = "cod"
+entity = "firm_id"
+order = "inspection_date"
+"""
+
+
+def test_a_regression_with_derived_features_runs_through_every_topology(fresh_city: City) -> None:
+    """The city's COD concentration predicted from its other records: R² per node and pooled, for all topologies."""
+    from fedkit import FEATURES
+
+    schema = fresh_city.root / "examples" / "pollution_enforcement" / "schema.toml"
+    schema.write_text(schema.read_text().replace('target = "violation"', 'target = "cod"') + REGRESSION_SCHEMA_EXTRA)
+    experiment = write_experiment(fresh_city, PARTIES, rounds=3)
+    features = [f for f in FEATURES if f != "cod"] + ["violation", "inspection_month_sin", "previous_cod"]
+    text = experiment.read_text().replace('target = "violation"', 'target = "cod"\nmetric = "r2"')
+    listed = text[text.index("features = [") : text.index("]", text.index("features = [")) + 1]
+    text = text.replace(listed, "features = [" + ", ".join(f'"{f}"' for f in features) + "]")  # the policies allow mlp
+    text = text.replace('strategies = ["fedavg", "fedprox"]', 'strategies = ["fedavg"]')
+    experiment.write_text(text)
+    nodes = start_nodes({p: fresh_city.manifest(p) for p in PARTIES}, fresh_city.root / "node-logs")
+    try:
+        args = [a for n in nodes for a in ("--address", f"{n.node_id}={n.address}")]
+        result = federation_cli("compare", str(experiment), *args, cwd=fresh_city.root)
+    finally:
+        stop_nodes(nodes)
+    assert result.returncode == 0, result.stderr
+    results = json.loads((next((fresh_city.root / "runs").iterdir()) / "results.json").read_text())
+    assert results["metric"] == "r2"
+    by_name = {t["name"]: t for t in results["topologies"]}
+    assert set(by_name) == {"federated (fedavg)", "central-pool", "local-only"}
+    for name, top in by_name.items():
+        assert top["started"] and set(top["per_node"]) == set(PARTIES), name
+        assert set(top["overall"]) == {"r2", "rmse", "mae"} and top["overall"]["rmse"] > 0, name
+        assert -5 < top["overall"]["r2"] <= 1, name
+        assert set(top["chosen_rounds"]) == set(PARTIES)  # each reports its best round on validation
