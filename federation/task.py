@@ -123,6 +123,12 @@ class TaskSpec:
     objective: str = "binary"  # or "regression": squared error on a numeric target
     weight_decay: float = 0.0  # AdamW's decoupled weight decay, the same for every topology
     validation_fraction: float = 0.0  # training rows each party holds out to pick its best round (early stopping)
+    target_scaling: tuple[float, float] | None = None  # a regression target's global (mean, std), from Stats
+
+    @property
+    def stats_fields(self) -> tuple[str, ...]:
+        """The fields `Stats` summarises: the features, and a regression's target (for its standardisation)."""
+        return (*self.features, self.target) if self.objective == "regression" else self.features
 
     def __post_init__(self) -> None:
         problems = []
@@ -150,11 +156,18 @@ class TaskSpec:
             problems.append(f"objective must be one of {list(OBJECTIVES)}, got {self.objective!r}")
         if not (math.isfinite(self.weight_decay) and 0 <= self.weight_decay <= 1):
             problems.append(f"weight_decay must be in [0, 1], got {self.weight_decay}")
+        if self.target_scaling is not None and not (
+            all(math.isfinite(v) for v in self.target_scaling) and self.target_scaling[1] > 0
+        ):
+            problems.append(f"target_scaling must be a finite mean and a positive std, got {self.target_scaling}")
         if not (math.isfinite(self.validation_fraction) and 0 <= self.validation_fraction <= 0.5):
             problems.append(f"validation_fraction must be in [0, 0.5], got {self.validation_fraction}")
         if problems:
             raise InvalidRequest("invalid task: " + "; ".join(problems))
 
     def with_scaling(self, scaling: FeatureScaling) -> TaskSpec:
-        """The same task with global feature scaling attached."""
-        return replace(self, scaling=scaling)
+        """The same task with global scaling attached: of the features, and of a regression's target (its last column)."""
+        if self.objective != "regression" or not scaling.columns or scaling.columns[-1] != self.target:
+            return replace(self, scaling=scaling)
+        features = FeatureScaling(scaling.columns[:-1], scaling.mean[:-1], scaling.std[:-1])
+        return replace(self, scaling=features, target_scaling=(scaling.mean[-1], scaling.std[-1]))

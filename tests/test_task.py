@@ -135,3 +135,19 @@ def test_ordinary_run_ids_and_purposes_pass() -> None:
 def test_non_finite_model_parameters_are_an_invalid_request(value: object) -> None:
     with pytest.raises(InvalidRequest, match="must be finite"):
         ModelSpec("mlp", {"hidden": value})  # type: ignore[dict-item]
+
+
+def test_a_regression_task_takes_its_target_scaling_from_the_last_stats_column() -> None:
+    from federation.task import FeatureScaling
+
+    task = TaskSpec(ModelSpec("linear"), ("flow", "output"), "cod", objective="regression")
+    assert task.stats_fields == ("flow", "output", "cod")
+    scaled = task.with_scaling(FeatureScaling(("flow", "output", "cod"), (1.0, 2.0, 120.0), (0.5, 4.0, 40.0)))
+    assert scaled.scaling == FeatureScaling(("flow", "output"), (1.0, 2.0), (0.5, 4.0))
+    assert scaled.target_scaling == (120.0, 40.0)
+    binary = TaskSpec(ModelSpec("logreg"), ("flow",), "violation")
+    assert (
+        binary.stats_fields == ("flow",) and binary.with_scaling(FeatureScaling(("flow",), (0.0,), (1.0,))).target_scaling is None
+    )
+    with pytest.raises(InvalidRequest, match="target_scaling"):
+        TaskSpec(ModelSpec("linear"), ("flow",), "cod", objective="regression", target_scaling=(1.0, 0.0))

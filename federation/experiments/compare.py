@@ -160,12 +160,14 @@ def secure_statistics(
     clients: Sequence[NodeClient], task: TaskSpec, schema: Schema, *, run_id: str, purpose: str, settings: SecureSettings
 ) -> FeatureStats | None:
     """Counts, sums, sums of squares and histograms summed over the nodes by secure aggregation."""
-    length = bounded_stats.vector_length(schema, task.features) + 1
+    length = bounded_stats.vector_length(schema, task.stats_fields) + 1
     parameters = replace(settings.parameters([c.node_id for c in clients], []), vector_length=length, payload="stats")
     decoded, _ = secure_sum(clients, RunContext(run_id, purpose, 1), task, parameters, [])
     if decoded is None:
         return None
-    columns, counts, sums, squares, hist = bounded_stats.from_vector(decoded[:-1], schema, task.features, cap=settings.max_weight)
+    columns, counts, sums, squares, hist = bounded_stats.from_vector(
+        decoded[:-1], schema, task.stats_fields, cap=settings.max_weight
+    )
     return FeatureStats(columns, counts, sums, squares, hist)
 
 

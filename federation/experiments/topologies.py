@@ -216,6 +216,8 @@ def central_pool(
         frame = frame[~frame[VALIDATION_COLUMN].astype(bool)]
     x = standardise(encode(frame, schema, task.features), task.scaling.mean, task.scaling.std)
     y = targets(frame, task)
+    if task.target_scaling is not None:  # the pool learns the standardised target, as the nodes do
+        y = ((y - task.target_scaling[0]) / task.target_scaling[1]).astype(y.dtype)
     eval_id = f"{run_id}-eval"
     # per-node metrics of a model are individual results: nodes release them at `update` or above
     evaluation = negotiate(clients, RunContext(eval_id, purpose), task, release="update")

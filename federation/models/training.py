@@ -111,12 +111,21 @@ def loss_function(objective: str) -> nn.Module:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, features: np.ndarray, labels: np.ndarray, *, objective: str = "binary") -> EvalSums:
-    """Evaluate into additive sums (see `models.evaluation`)."""
+def evaluate(
+    model: nn.Module,
+    features: np.ndarray,
+    labels: np.ndarray,
+    *,
+    objective: str = "binary",
+    target_scale: tuple[float, float] | None = None,
+) -> EvalSums:
+    """Evaluate into additive sums (see `models.evaluation`); a standardised regression target in its own unit."""
     model.eval()
     outputs = model(torch.from_numpy(features)).squeeze(-1)
     if objective == "regression":
-        return EvalSums.from_errors(outputs.numpy(), labels)
+        mean, std = target_scale or (0.0, 1.0)
+        predictions = outputs.numpy().astype(np.float64) * std + mean
+        return EvalSums.from_errors(predictions, np.asarray(labels, dtype=np.float64) * std + mean)
     y = torch.from_numpy(labels)
     losses = nn.functional.binary_cross_entropy_with_logits(outputs, y, reduction="none")
     return EvalSums.from_scores(torch.sigmoid(outputs).numpy(), labels, losses.numpy())

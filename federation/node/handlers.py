@@ -31,7 +31,7 @@ from federation.node.release import TensorSpecs, first_difference, released, rou
 from federation.node.runtime import NodeRuntime
 from federation.node.secure_handlers import SecureHandlers
 from federation.node.state import RunRegistry
-from federation.node.training import check_task_fields, finite_delta, local_seed, prepare, validation_split
+from federation.node.training import check_task_fields, finite_delta, local_seed, prepare, target_scale, validation_split
 from federation.policy.evaluate import MODEL_RELEASES, Decision, Request, decide
 from federation.policy.model import Release, budget_key, release_rank
 from federation.privacy.ledger import BudgetLedger
@@ -260,15 +260,15 @@ class NodeHandlers:
         self.authorise(caller, context, "stats", task)
         rt = self.runtime
         train_rows, _ = rt.split_for(task.view)
-        matrix = encode(train_rows, rt.schema, task.features, dtype=np.float64)
+        matrix = encode(train_rows, rt.schema, task.stats_fields, dtype=np.float64)
         present = ~np.isnan(matrix)
         values = np.where(present, matrix, 0.0)
         return FeatureStats(
-            columns=encoded_columns(rt.schema, task.features),
+            columns=encoded_columns(rt.schema, task.stats_fields),
             count=tuple(int(c) for c in present.sum(axis=0)),
             sum=tuple(float(v) for v in values.sum(axis=0)),
             sum_squares=tuple(float(v) for v in (values**2).sum(axis=0)),
-            histograms=histograms(train_rows, rt.schema, task.features),
+            histograms=histograms(train_rows, rt.schema, task.stats_fields),
         )
 
     def fit(self, caller: str, context: RunContext, task: TaskSpec, arrays: NamedArrays) -> FitOutcome:
@@ -318,12 +318,13 @@ class NodeHandlers:
         rt = self.runtime
         train_rows, test_rows = rt.split_for(task.view)
         x, y = prepare(rt.schema, task, test_rows, reference=train_rows)
-        test = evaluate(model, x, y, objective=task.objective)
+        scale = target_scale(task, train_rows)
+        test = evaluate(model, x, y, objective=task.objective, target_scale=scale)
         _, held_out = validation_split(train_rows, task, rt.node_id)
         if len(held_out) == 0:
             return Scores(test)
         xv, yv = prepare(rt.schema, task, held_out, reference=train_rows)
-        return Scores(test, evaluate(model, xv, yv, objective=task.objective))
+        return Scores(test, evaluate(model, xv, yv, objective=task.objective, target_scale=scale))
 
     def train_local(self, caller: str, context: RunContext, task: TaskSpec) -> Iterator[LocalRound]:
         """Train on this node alone for the task's rounds; only metrics leave, each round's after its own entry."""
@@ -342,7 +343,7 @@ class NodeHandlers:
         self._individual_results(self.authorise(caller, context, "stats", task))
         rt = self.runtime
         train_rows, _ = rt.split_for(task.view)
-        island = replace(task, scaling=None)  # an island scales by its own data, never by a caller's numbers
+        island = replace(task, scaling=None, target_scaling=None)  # an island scales by its own data, never by a caller's
         fitting, _ = validation_split(train_rows, task, rt.node_id)
         x, y = prepare(rt.schema, island, fitting, reference=train_rows)
         model = self.model(task, None)

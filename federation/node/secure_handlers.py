@@ -69,7 +69,7 @@ class SecureHandlers:
     def _expected_length(self, task: TaskSpec, payload: str) -> int:
         schema = self.node.runtime.schema
         if payload == "stats":
-            return bounded_stats.vector_length(schema, task.features) + 1
+            return bounded_stats.vector_length(schema, task.stats_fields) + 1
         if payload == "eval":  # test sums, then validation sums if the task holds rows out
             parts = 2 if task.validation_fraction > 0 else 1
             return parts * bounded_length(regression=task.objective == "regression") + 1
@@ -144,7 +144,7 @@ class SecureHandlers:
         authorise = self._same_rule(caller, context, task, secure)
         if secure.payload == "stats":
             authorise("stats")
-            bounded = bounded_stats.to_vector(train_rows, rt.schema, task.features, cap=secure.max_weight)
+            bounded = bounded_stats.to_vector(train_rows, rt.schema, task.stats_fields, cap=secure.max_weight)
             return secure.client.masked_input(config.quantizer.encode(np.append(bounded, 1.0), np.random.default_rng()), shares)
         if secure.payload == "eval":
             authorise("stats")

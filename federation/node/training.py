@@ -86,7 +86,25 @@ def prepare(schema: Schema, task: TaskSpec, frame: pd.DataFrame, *, reference: p
         mean = np.nanmean(ref, axis=0) if len(ref) else np.zeros(len(columns))
         std = np.nanstd(ref, axis=0) if len(ref) else np.ones(len(columns))
         mean, std = np.nan_to_num(mean), np.where(np.nan_to_num(std) > 0, np.nan_to_num(std), 1.0)
-    return standardise(matrix, mean.tolist(), std.tolist()), targets(frame, task)
+    y = targets(frame, task)
+    scale = target_scale(task, reference)
+    if scale is not None:
+        y = ((y - scale[0]) / scale[1]).astype(np.float32)
+    return standardise(matrix, mean.tolist(), std.tolist()), y
+
+
+def target_scale(task: TaskSpec, reference: pd.DataFrame) -> tuple[float, float] | None:
+    """A regression target's (mean, std): the task's global one, else `reference`'s own (local-only); None if binary.
+
+    Models learn the standardised target; evaluation turns predictions back into the target's unit.
+    """
+    if task.objective != "regression":
+        return None
+    if task.target_scaling is not None:
+        return task.target_scaling
+    values = regression_targets(reference, task.target).astype(np.float64) if len(reference) else np.zeros(1)
+    std = float(values.std())
+    return float(values.mean()), std if std > 1e-12 else 1.0
 
 
 def local_seed(task_seed: int, node_id: str, round_: int) -> int:

@@ -125,6 +125,8 @@ def task_to_pb(task: TaskSpec) -> pb.TaskSpec:
         weight_decay=task.weight_decay,
         validation_fraction=task.validation_fraction,
     )
+    if task.target_scaling is not None:
+        message.target_mean, message.target_std = task.target_scaling
     if task.record_privacy is not None:
         r = task.record_privacy
         message.record_privacy.CopyFrom(pb.RecordPrivacy(epsilon=r.epsilon, delta=r.delta, clip=r.clip))
@@ -165,6 +167,7 @@ def task_from_pb(message: pb.TaskSpec) -> TaskSpec:
         objective=_name(message.objective, "the objective", limit=32) or "binary",
         weight_decay=message.weight_decay,
         validation_fraction=message.validation_fraction,
+        target_scaling=(message.target_mean, message.target_std) if message.target_std != 0 else None,
     )
 
 

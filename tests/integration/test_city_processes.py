@@ -293,5 +293,5 @@ def test_a_regression_with_derived_features_runs_through_every_topology(fresh_ci
     for name, top in by_name.items():
         assert top["started"] and set(top["per_node"]) == set(PARTIES), name
         assert set(top["overall"]) == {"r2", "rmse", "mae"} and top["overall"]["rmse"] > 0, name
-        assert -5 < top["overall"]["r2"] <= 1, name
+        assert 0.1 < top["overall"]["r2"] <= 1, name  # the target is standardised with the nodes' summed statistics
         assert set(top["chosen_rounds"]) == set(PARTIES)  # each reports its best round on validation
