@@ -7,6 +7,7 @@ what left the node: bytes per RPC and raw records exported.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ from federation.proto.v1 import node_pb2_grpc
 from federation.replies import FeatureStats, FitOutcome, NodeDescription, ProposalAnswer
 from federation.secagg.cohort import Advert
 from federation.secagg.config import RoundParameters
-from federation.task import RunContext, TaskSpec
+from federation.task import ParamValue, RunContext, TaskSpec
 from federation.transport import serde
 from federation.transport.channel import secure_channel
 from federation.transport.receipts import ReceiptBook, ReceiptCollector
@@ -149,6 +150,24 @@ class NodeClient:
         reply = self._call(lambda: self._stub.Evaluate(_outgoing(pb.EvaluateRequest, header, arrays), timeout=self.timeout))
         self._count("Evaluate", reply)
         return scores_from_pb(reply)
+
+    def personalise(
+        self, context: RunContext, task: TaskSpec, arrays: NamedArrays, methods: dict[str, dict[str, ParamValue]]
+    ) -> tuple[Scores, dict[str, Any]]:
+        """The node's personalised model, scored on its test rows, and its choice (method, hyperparameters, why)."""
+        header = pb.PersonaliseHeader(
+            context=serde.context_to_pb(context),
+            task=serde.task_to_pb(task),
+            tensors=tensor_header(arrays),
+            methods=serde.methods_to_pb(methods),
+        )
+        reply = self._call(lambda: self._stub.Personalise(_outgoing(pb.PersonaliseRequest, header, arrays), timeout=self.timeout))
+        self._count("Personalise", reply)
+        try:
+            choice = json.loads(reply.choice) if len(reply.choice) < 65_536 else {}
+        except ValueError:
+            choice = {}
+        return scores_from_pb(reply.metrics), {"method": reply.method[:64], **(choice if isinstance(choice, dict) else {})}
 
     def train_local(self, context: RunContext, task: TaskSpec) -> Iterator[tuple[int, Scores, int]]:
         request = pb.TrainLocalRequest(context=serde.context_to_pb(context), task=serde.task_to_pb(task))

@@ -19,18 +19,18 @@ from typing import Any
 from federation.coordinator.checkpoint import load_checkpoint
 from federation.coordinator.client import NodeClient
 from federation.coordinator.grid import SecureSettings
-from federation.coordinator.negotiate import combine_histograms, combine_stats, histogram_quantile, negotiate, parallel
-from federation.coordinator.secure_round import secure_sum
-from federation.data import bounded_stats
+from federation.coordinator.negotiate import combine_histograms, histogram_quantile, parallel
 from federation.data.schema import Schema
-from federation.errors import ConfigError, FederationError, NodeUnavailable, PolicyDenied
+from federation.errors import ConfigError, FederationError, NodeUnavailable
 from federation.experiments import topologies
 from federation.experiments.config import Experiment
 from federation.experiments.metrics import TopologyResult
 from federation.experiments.progress import RunProgress
+from federation.experiments.scaling import global_scaling
 from federation.models.evaluation import EvalSums
+from federation.models.training import NamedArrays
 from federation.privacy.accounting import MechanismStep, epsilon_of, noise_for_budget
-from federation.replies import FeatureStats, NodeDescription
+from federation.replies import NodeDescription
 from federation.task import PrivacySpec, RecordPrivacy, RunContext, TaskSpec
 from federation.transport.receipts import ReceiptBook
 from federation.transport.tls import Identity
@@ -120,55 +120,6 @@ def weight_cap(descriptions: Sequence[NodeDescription]) -> float:
     """
     largest = max((d.approx_records for d in descriptions), default=1)
     return float(2 ** math.ceil(math.log2(max(1.1 * largest, 2))))
-
-
-def global_scaling(
-    clients: Sequence[NodeClient],
-    task: TaskSpec,
-    *,
-    run_id: str,
-    purpose: str,
-    secure: SecureSettings | None = None,
-    secure_mode: str = "never",
-    schema: Schema | None = None,
-) -> tuple[TaskSpec, dict[str, list[str]], list[FeatureStats]]:
-    """Attach global standardisation computed from the nodes' sums; also return the statistics.
-
-    Under secure aggregation (mode "always", or "auto" when a node releases no
-    more than masked updates) the statistics are summed securely like updates,
-    so the coordinator never sees one node's sums; it gets one summed set.
-    """
-    negotiation = negotiate(clients, RunContext(run_id, purpose), task, release="stats")
-    masked_only = any(level == "masked-update" for level in negotiation.max_release.values())
-    wants_secure = secure_mode == "always" or (secure_mode == "auto" and masked_only)
-    if wants_secure and secure is not None and schema is not None and len(negotiation.accepted) >= 2:
-        summed = secure_statistics(negotiation.accepted, task, schema, run_id=run_id, purpose=purpose, settings=secure)
-        if summed is not None:
-            return task.with_scaling(combine_stats([summed])), dict(negotiation.refusals), [summed]
-        log.warning("secure statistics aborted; no statistics were released")
-        raise PolicyDenied(["the secure summation of statistics aborted below its threshold"])
-    answers = parallel(negotiation.accepted, lambda c: c.stats(RunContext(run_id, purpose), task))
-    stats = [a for a in answers.values() if isinstance(a, FeatureStats)]
-    refusals = dict(negotiation.refusals)
-    refusals.update({n: [a.public] for n, a in answers.items() if isinstance(a, FederationError)})
-    if not stats:
-        raise PolicyDenied([f"{n}: {'; '.join(r)}" for n, r in refusals.items()] or ["no node returned statistics"])
-    return task.with_scaling(combine_stats(stats)), refusals, stats
-
-
-def secure_statistics(
-    clients: Sequence[NodeClient], task: TaskSpec, schema: Schema, *, run_id: str, purpose: str, settings: SecureSettings
-) -> FeatureStats | None:
-    """Counts, sums, sums of squares and histograms summed over the nodes by secure aggregation."""
-    length = bounded_stats.vector_length(schema, task.stats_fields) + 1
-    parameters = replace(settings.parameters([c.node_id for c in clients], []), vector_length=length, payload="stats")
-    decoded, _ = secure_sum(clients, RunContext(run_id, purpose, 1), task, parameters, [])
-    if decoded is None:
-        return None
-    columns, counts, sums, squares, hist = bounded_stats.from_vector(
-        decoded[:-1], schema, task.stats_fields, cap=settings.max_weight
-    )
-    return FeatureStats(columns, counts, sums, squares, hist)
 
 
 def compare(
@@ -286,6 +237,26 @@ def compare(
                     comparison.results.append(
                         federated(f"federated ({strategy})", fed_task, f"{run_id}-{strategy}", strategy, strategy)
                     )
+            elif kind == "personalised":
+                base = next((r for r in comparison.results if r.kind == "federated" and r.started), None)
+                if base is None:
+                    continue  # personalisation starts from a federated model
+                model = _reported_model(base, run_dir / "checkpoints" / experiment.strategies[0])
+                comparison.results.append(
+                    state.result(topologies.PERSONALISED)
+                    or _once(
+                        state,
+                        topologies.PERSONALISED,
+                        lambda suffix, run_id=run_id, model=model: topologies.personalised(  # type: ignore[misc]
+                            reachable,
+                            fed_task,
+                            model,
+                            run_id=run_id + suffix,
+                            purpose=experiment.purpose,
+                            methods={"local": {"epochs": task.rounds * task.local_epochs}, **experiment.personalised_methods},
+                        ),
+                    )
+                )
             elif kind == "central-pool":
                 comparison.results.append(
                     state.result("central-pool")
@@ -341,6 +312,15 @@ def compare(
     finally:
         for client in clients:
             client.close()
+
+
+def _reported_model(result: TopologyResult, checkpoints: Path) -> NamedArrays:
+    """The federated model a topology reported (its best round on validation), from that round's checkpoint."""
+    best = max(result.chosen.values(), default=len(result.rounds))
+    path = checkpoints / f"round-{best:04d}.npz"
+    if not path.is_file():
+        raise ConfigError(str(path), [f"{result.name}: the checkpoint of round {best} is missing, cannot personalise"])
+    return load_checkpoint(path)
 
 
 def _target_bound(schema: Schema, task: TaskSpec) -> float | None:

@@ -16,7 +16,7 @@ from federation.models.evaluation import REGRESSION_METRICS
 from federation.models.registry import OBJECTIVE_MODELS, REGISTRY
 from federation.task import ModelSpec, ParamValue, TaskSpec
 
-Topology = Literal["federated", "central-pool", "local-only"]
+Topology = Literal["federated", "personalised", "central-pool", "local-only"]
 StrategyName = Literal["fedavg", "fedprox"]
 
 
@@ -50,6 +50,16 @@ class TaskSection(StrictModel):
 class FederatedSection(StrictModel):
     strategies: tuple[StrategyName, ...] = ("fedavg",)
     proximal_mu: float = Field(default=0.01, ge=0)
+
+
+def _default_methods() -> dict[str, dict[str, ParamValue]]:
+    return {"finetune": {}, "interpolate": {}, "ditto": {}}
+
+
+class PersonalisedSection(StrictModel):
+    """Candidates each node builds from the federated model (see `federation.personalise`); no code is shipped."""
+
+    methods: dict[str, dict[str, ParamValue]] = Field(default_factory=_default_methods)
 
 
 class SecureAggregationSection(StrictModel):
@@ -90,10 +100,11 @@ class ExperimentFile(StrictModel):
     coordinator: str
     pki: Path
     output: Path
-    topologies: tuple[Topology, ...] = ("federated", "central-pool", "local-only")
+    topologies: tuple[Topology, ...] = ("federated", "personalised", "central-pool", "local-only")
     timeout: float = Field(default=300.0, gt=0, description="seconds one call to a node may take before it counts as failed")
     task: TaskSection
     federated: FederatedSection = FederatedSection()
+    personalised: PersonalisedSection = PersonalisedSection()
     secure_aggregation: SecureAggregationSection = SecureAggregationSection()
     harmonisation: HarmonisationSection = HarmonisationSection()
     privacy: PrivacySection = PrivacySection()
@@ -126,6 +137,7 @@ class Experiment:
         self.seeds = parsed.task.seeds
         self.strategies = parsed.federated.strategies
         self.proximal_mu = parsed.federated.proximal_mu
+        self.personalised_methods = dict(parsed.personalised.methods)
         self.secure = parsed.secure_aggregation
         self.compare_naive = parsed.harmonisation.compare_naive
         self.privacy = parsed.privacy

@@ -31,6 +31,7 @@ class TopologyResult:
     note: str = ""
     validation: list[dict[str, EvalSums]] = field(default_factory=list)  # index = round, like `rounds`
     chosen: dict[str, int] = field(default_factory=dict)  # node -> the round (from 1) reported: its best on validation
+    choices: dict[str, dict[str, Any]] = field(default_factory=dict)  # personalised: node -> its chosen candidate and why
 
     def choose_best(self, *, per_node: bool) -> None:
         """Early stopping: report the round with the lowest validation loss (the last round without validation rows).
@@ -97,6 +98,7 @@ class TopologyResult:
                 for node, s in sorted(self.final().items())
             },
             "chosen_rounds": dict(sorted(self.chosen.items())),
+            "choices": dict(sorted(self.choices.items())),
             "validation_curve": [clean(total(r.values()).loss) if r else None for r in self.validation],
             "curve": {metric: [clean(v) for v in self.curve(metric)]},
             "node_curves": {

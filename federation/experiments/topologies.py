@@ -34,7 +34,7 @@ from federation.policy.evaluate import sampling
 from federation.privacy.accounting import noise_for_budget
 from federation.privacy.dpsgd import train_dp_sgd
 from federation.replies import NodeDescription
-from federation.task import VALIDATION_COLUMN, PrivacySpec, RunContext, TaskSpec
+from federation.task import VALIDATION_COLUMN, ParamValue, PrivacySpec, RunContext, TaskSpec
 
 RoundCallback = Callable[[int, dict[str, EvalSums]], None]
 
@@ -301,6 +301,46 @@ def local_only(
     if on_round is not None:
         for index, round_sums in enumerate(rounds, start=1):
             on_round(index, round_sums)
+    _record_traffic(result, clients, before)
+    result.wall_seconds = time.perf_counter() - start
+    return result
+
+
+PERSONALISED = "federated (personalised)"
+
+
+def personalised(
+    clients: Sequence[NodeClient],
+    task: TaskSpec,
+    global_model: NamedArrays,
+    *,
+    run_id: str,
+    purpose: str,
+    methods: dict[str, dict[str, ParamValue]],
+) -> TopologyResult:
+    """Each node personalises the federated model on its own rows and keeps local-only unless a candidate wins clearly.
+
+    The global part is the federated run's (Flower's strategy, secure
+    aggregation and DP as configured); only each node's choice and its test
+    sums leave, released like local-only results.
+    """
+    start = time.perf_counter()
+    before = _traffic_snapshot(clients)
+    result = TopologyResult(name=PERSONALISED, kind="personalised")
+    negotiation = negotiate(clients, RunContext(run_id, purpose), task, release="update")  # per-node results
+    result.refusals, result.participants = negotiation.refusals, [c.node_id for c in negotiation.accepted]
+    if not negotiation.accepted:
+        result.started, result.note = False, "not started: no node accepted"
+        return result
+    context = RunContext(run_id, purpose, 1)
+    answers = parallel(negotiation.accepted, lambda c: c.personalise(context, task, global_model, methods))
+    sums: dict[str, EvalSums] = {}
+    for node_id, answer in answers.items():
+        if isinstance(answer, FederationError):
+            result.failures.append({"round": 1, "node": node_id, "rpc": "Personalise", "error": answer.public})
+            continue
+        sums[node_id], result.choices[node_id] = answer[0].test, answer[1]
+    result.rounds = [sums]
     _record_traffic(result, clients, before)
     result.wall_seconds = time.perf_counter() - start
     return result

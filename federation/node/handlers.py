@@ -136,7 +136,7 @@ class NodeHandlers:
         return decision
 
     @staticmethod
-    def _individual_results(decision: Decision) -> None:
+    def individual_results(decision: Decision) -> None:
         """This node's own evaluation sums leave it only under a rule that releases individual updates.
 
         Metrics of a model the caller chose (or seeded) on one node's records
@@ -165,8 +165,8 @@ class NodeHandlers:
                 release = "masked-update" if payload == "update" else "stats"
                 expected = () if payload == "stats" else expected
             decision = self.authorise(caller, context, release, task)
-            if rpc == "Evaluate":
-                self._individual_results(decision)
+            if rpc in ("Evaluate", "Personalise"):
+                self.individual_results(decision)
             if tuple(announced) != expected:
                 raise InvalidRequest(f"{rpc}: {first_difference(tuple(announced), expected)}")
         except FederationError:
@@ -309,7 +309,7 @@ class NodeHandlers:
         much as an individual update; below that level evaluation results leave
         only summed over the cohort (the "eval" payload of secure aggregation).
         """
-        self._individual_results(self.authorise(caller, context, "stats", task))
+        self.individual_results(self.authorise(caller, context, "stats", task))
         self.runs.claim_evaluation(caller, context, task)
         return self.scores(task, self.model(task, arrays))
 
@@ -340,7 +340,7 @@ class NodeHandlers:
 
     def _train_local(self, caller: str, context: RunContext, task: TaskSpec) -> Iterator[LocalRound]:
         """Local-only training; its per-round metrics are this node's own results, released like an evaluation."""
-        self._individual_results(self.authorise(caller, context, "stats", task))
+        self.individual_results(self.authorise(caller, context, "stats", task))
         rt = self.runtime
         train_rows, _ = rt.split_for(task.view)
         island = replace(task, scaling=None, target_scaling=None)  # an island scales by its own data, never by a caller's

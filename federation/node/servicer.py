@@ -21,6 +21,7 @@ from federation.errors import FederationError, InvalidRequest
 from federation.models.training import NamedArrays
 from federation.node.audit import AuditEntry
 from federation.node.handlers import NodeHandlers
+from federation.node.personalise_handler import personalise_here
 from federation.policy.model import RELEASE_LEVELS, Release
 from federation.proto.v1 import node_pb2 as pb
 from federation.proto.v1 import node_pb2_grpc
@@ -153,6 +154,13 @@ class NodeServicer(node_pb2_grpc.NodeServiceServicer):
         caller, _, run, task, arrays = self._admitted_stream("Evaluate", request_iterator, context)
         scores = self.handlers.evaluate(caller, run, task, arrays)
         return scores_to_pb(scores)
+
+    def Personalise(
+        self, request_iterator: Iterator[pb.PersonaliseRequest], context: grpc.ServicerContext
+    ) -> pb.PersonaliseReply:
+        caller, header, run, task, arrays = self._admitted_stream("Personalise", request_iterator, context)
+        done = personalise_here(self.handlers, caller, run, task, arrays, serde.methods_from_pb(header.methods))
+        return pb.PersonaliseReply(metrics=scores_to_pb(done.scores), method=done.choice.method, choice=done.choice_json())
 
     def TrainLocal(self, request: pb.TrainLocalRequest, context: grpc.ServicerContext) -> Iterator[pb.TrainLocalReply]:
         caller, run, task = self._task_call("TrainLocal", context, request)

@@ -25,7 +25,7 @@ from torch import nn
 from federation.errors import InvalidRequest
 from federation.models.training import NamedArrays
 from federation.personalise.methods import METHOD_NAMES, METHODS, Candidate, Start, parse_methods, train_candidates
-from federation.personalise.objective import Fit, Objective, RowLosses, bce_row_losses, binary_objective
+from federation.personalise.objective import Fit, Objective, RowLosses, bce_row_losses, binary_objective, task_objective
 from federation.personalise.selection import Choice, Comparison, ValidationSummary, choose, keep_local
 from federation.personalise.split import Split, ValidationRules, carve
 from federation.task import ModelSpec, ParamValue
@@ -47,6 +47,7 @@ __all__ = [
     "carve",
     "parse_methods",
     "personalise",
+    "task_objective",
 ]
 
 

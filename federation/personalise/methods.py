@@ -28,7 +28,8 @@ Scalar = int | float
 
 
 def _epochs(value: ParamValue) -> str | None:
-    ok = isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 1_000
+    # a whole float is an integer: numbers cross the wire as doubles
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and float(value).is_integer() and 1 <= value <= 1_000
     return None if ok else f"must be an integer in 1..1000, got {value!r}"
 
 

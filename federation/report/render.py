@@ -17,6 +17,31 @@ def summary_notes(results: dict[str, Any]) -> list[str]:
     return [f"{top['name']}: {top['note']}" for top in results["topologies"] if not top["started"] and top["note"]]
 
 
+def _chosen(started: list[dict[str, Any]]) -> str:
+    parts = []
+    for t in started:
+        rounds = sorted(set(t.get("chosen_rounds", {}).values()))
+        if rounds:
+            parts.append(f"{t['name']}: round {', '.join(map(str, rounds))}" if len(rounds) <= 3 else f"{t['name']}: per node")
+    return "; ".join(parts) or "no validation rows held out: the last round"
+
+
+def _choices_section(started: list[dict[str, Any]]) -> str:
+    """Which candidate each party chose under personalisation, and why, in its own words."""
+    text = ""
+    for t in started:
+        choices = t.get("choices") or {}
+        if not choices:
+            continue
+        rows = [[node, str(c.get("label", c.get("method", "?"))), str(c.get("reason", ""))] for node, c in choices.items()]
+        text += f"\n## {t['name']}: what each party chose\n\n" + _table(["node", "candidate", "why"], rows) + "\n"
+        text += (
+            "\nEach party chose on validation rows carved from its own training rows and kept local-only unless another "
+            "candidate won by more than its (widened) standard error; only the choice and these words left it.\n"
+        )
+    return text
+
+
 def companion(metric: str) -> str:
     """The second figure beside the headline metric: accuracy for a classifier, RMSE (or R²) for a regression."""
     if metric in ("r2",):
@@ -192,7 +217,9 @@ def render(results: dict[str, Any], run_dir: Path) -> Path:
 
 Metric: **{metric.upper()}** on each node's own held-out test split, evaluated on the node
 (only sums leave it). Every topology uses the same model, splits, seeds, global feature
-scaling (from federated statistics) and training budget (rounds x local epochs).
+scaling (from federated statistics) and at most the same training budget (rounds x local
+epochs); each reports its best round on the validation rows every node holds out of its
+training rows ({_chosen(started)}).
 
 ## Summary
 
@@ -235,6 +262,7 @@ node sent to the coordinator (model updates, metric sums, statistics, exported r
 
 {chr(10).join(failures) or "None."}
 """
+    text += _choices_section(started)
     text += "\n" + TRUST_NOTE
     text += _quality_section(results) + _harmonisation_section(results, started)
     spent = results.get("privacy_spent") or {}

@@ -103,6 +103,24 @@ def _param_from_value(key: str, value: struct_pb2.Value) -> ParamValue:
     raise InvalidRequest(f"model parameter {key!r} must be a flag, a number, a string or a list of numbers")
 
 
+def methods_to_pb(methods: dict[str, dict[str, ParamValue]]) -> struct_pb2.Struct:
+    struct = struct_pb2.Struct()
+    struct.update({name: dict(params) for name, params in methods.items()})
+    return struct
+
+
+def methods_from_pb(struct: struct_pb2.Struct) -> dict[str, dict[str, ParamValue]]:
+    """Personalisation methods: at most a few, each a mapping of hyperparameters like a model's."""
+    _count(list(struct.fields), "personalisation methods", MAX_PARAMS)
+    methods: dict[str, dict[str, ParamValue]] = {}
+    for name in sorted(struct.fields):
+        value = struct.fields[name]
+        if value.WhichOneof("kind") != "struct_value":
+            raise InvalidRequest(f"personalisation method {name!r} must map to its hyperparameters")
+        methods[_name(name, "a personalisation method", limit=64)] = _params_from_struct(value.struct_value)
+    return methods
+
+
 def _params_from_struct(struct: struct_pb2.Struct) -> dict[str, ParamValue]:
     fields = struct.fields
     _count(list(fields), "model parameters", MAX_PARAMS)

@@ -122,7 +122,7 @@ def test_a_cohort_below_the_policy_minimum_is_refused(live_nodes: dict[str, Live
 
 
 def test_statistics_summed_securely_equal_the_plain_sums(live_nodes: dict[str, LiveNode], city: City) -> None:
-    from federation.experiments.compare import global_scaling, secure_statistics
+    from federation.experiments.scaling import global_scaling, secure_statistics
     from federation.experiments.topologies import schema_from_description
 
     clients = [node.client(city) for node in live_nodes.values()]

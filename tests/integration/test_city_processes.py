@@ -31,16 +31,19 @@ def test_compare_runs_three_topologies_over_node_processes(running: tuple[City, 
     run_dir = next((city.root / "runs").iterdir())
     results = json.loads((run_dir / "results.json").read_text())
     kinds = {t["name"]: t for t in results["topologies"]}
-    assert set(kinds) == {"federated (fedavg)", "federated (fedprox)", "central-pool", "local-only"}
+    assert set(kinds) == {"federated (fedavg)", "federated (fedprox)", "federated (personalised)", "central-pool", "local-only"}
     for name, top in kinds.items():
         assert top["started"] and set(top["per_node"]) == set(PARTIES), name
-        assert top["rounds"] == 3 and 0.0 <= top["overall"]["auc"] <= 1.0
+        assert top["rounds"] == (1 if name == "federated (personalised)" else 3) and 0.0 <= top["overall"]["auc"] <= 1.0
     # raw rows leave only for the central pool, and only training rows
     assert sum(kinds["central-pool"]["raw_records_out"].values()) > 0
     assert sum(kinds["federated (fedavg)"]["raw_records_out"].values()) == 0
     assert sum(kinds["local-only"]["raw_records_out"].values()) == 0
     assert all(v > 0 for v in kinds["federated (fedavg)"]["bytes_out"].values())
     assert set(results["gain_vs_local_only"]["federated (fedavg)"]) == set(PARTIES)
+    choices = kinds["federated (personalised)"]["choices"]  # each party's choice, and why, in its own words
+    assert set(choices) == set(PARTIES) and all(c["method"] and c["reason"] for c in choices.values())
+    assert all("local" in c["method"] or "below local-only" in c["reason"] for c in choices.values())
     for name in (
         "report.md",
         "metrics.csv",

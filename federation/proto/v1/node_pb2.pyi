@@ -294,6 +294,36 @@ class EvaluateHeader(_message.Message):
     tensors: TensorHeader
     def __init__(self, context: _Optional[_Union[RunContext, _Mapping]] = ..., task: _Optional[_Union[TaskSpec, _Mapping]] = ..., tensors: _Optional[_Union[TensorHeader, _Mapping]] = ...) -> None: ...
 
+class PersonaliseHeader(_message.Message):
+    __slots__ = ("context", "task", "tensors", "methods")
+    CONTEXT_FIELD_NUMBER: _ClassVar[int]
+    TASK_FIELD_NUMBER: _ClassVar[int]
+    TENSORS_FIELD_NUMBER: _ClassVar[int]
+    METHODS_FIELD_NUMBER: _ClassVar[int]
+    context: RunContext
+    task: TaskSpec
+    tensors: TensorHeader
+    methods: _struct_pb2.Struct
+    def __init__(self, context: _Optional[_Union[RunContext, _Mapping]] = ..., task: _Optional[_Union[TaskSpec, _Mapping]] = ..., tensors: _Optional[_Union[TensorHeader, _Mapping]] = ..., methods: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
+
+class PersonaliseRequest(_message.Message):
+    __slots__ = ("header", "chunk")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_FIELD_NUMBER: _ClassVar[int]
+    header: PersonaliseHeader
+    chunk: bytes
+    def __init__(self, header: _Optional[_Union[PersonaliseHeader, _Mapping]] = ..., chunk: _Optional[bytes] = ...) -> None: ...
+
+class PersonaliseReply(_message.Message):
+    __slots__ = ("metrics", "method", "choice")
+    METRICS_FIELD_NUMBER: _ClassVar[int]
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    CHOICE_FIELD_NUMBER: _ClassVar[int]
+    metrics: EvaluateReply
+    method: str
+    choice: str
+    def __init__(self, metrics: _Optional[_Union[EvaluateReply, _Mapping]] = ..., method: _Optional[str] = ..., choice: _Optional[str] = ...) -> None: ...
+
 class EvaluateRequest(_message.Message):
     __slots__ = ("header", "chunk")
     HEADER_FIELD_NUMBER: _ClassVar[int]

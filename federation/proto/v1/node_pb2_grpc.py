@@ -64,6 +64,11 @@ class NodeServiceStub:
                 request_serializer=federation_dot_proto_dot_v1_dot_node__pb2.TrainLocalRequest.SerializeToString,
                 response_deserializer=federation_dot_proto_dot_v1_dot_node__pb2.TrainLocalReply.FromString,
                 _registered_method=True)
+        self.Personalise = channel.stream_unary(
+                '/federation.proto.v1.NodeService/Personalise',
+                request_serializer=federation_dot_proto_dot_v1_dot_node__pb2.PersonaliseRequest.SerializeToString,
+                response_deserializer=federation_dot_proto_dot_v1_dot_node__pb2.PersonaliseReply.FromString,
+                _registered_method=True)
         self.Export = channel.unary_stream(
                 '/federation.proto.v1.NodeService/Export',
                 request_serializer=federation_dot_proto_dot_v1_dot_node__pb2.ExportRequest.SerializeToString,
@@ -136,6 +141,14 @@ class NodeServiceServicer:
 
     def TrainLocal(self, request, context):
         """Trains and evaluates on the node alone (a data island); only metrics leave.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Personalise(self, request_iterator, context):
+        """Personalise the global model on this node alone: candidates chosen on the node's own
+        validation rows; only the choice, its validation summary and the test sums leave.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -217,6 +230,11 @@ def add_NodeServiceServicer_to_server(servicer, server):
                     servicer.TrainLocal,
                     request_deserializer=federation_dot_proto_dot_v1_dot_node__pb2.TrainLocalRequest.FromString,
                     response_serializer=federation_dot_proto_dot_v1_dot_node__pb2.TrainLocalReply.SerializeToString,
+            ),
+            'Personalise': grpc.stream_unary_rpc_method_handler(
+                    servicer.Personalise,
+                    request_deserializer=federation_dot_proto_dot_v1_dot_node__pb2.PersonaliseRequest.FromString,
+                    response_serializer=federation_dot_proto_dot_v1_dot_node__pb2.PersonaliseReply.SerializeToString,
             ),
             'Export': grpc.unary_stream_rpc_method_handler(
                     servicer.Export,
@@ -411,6 +429,33 @@ class NodeService:
             '/federation.proto.v1.NodeService/TrainLocal',
             federation_dot_proto_dot_v1_dot_node__pb2.TrainLocalRequest.SerializeToString,
             federation_dot_proto_dot_v1_dot_node__pb2.TrainLocalReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Personalise(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/federation.proto.v1.NodeService/Personalise',
+            federation_dot_proto_dot_v1_dot_node__pb2.PersonaliseRequest.SerializeToString,
+            federation_dot_proto_dot_v1_dot_node__pb2.PersonaliseReply.FromString,
             options,
             channel_credentials,
             insecure,
