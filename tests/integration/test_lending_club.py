@@ -51,7 +51,7 @@ def test_lending_club_runs_end_to_end_on_a_subset(tmp_path: Path) -> None:
             server.stop(0)
     results = comparison.to_json()
     kinds = {t["name"]: t for t in results["topologies"]}
-    assert set(kinds) == {"federated (fedavg)", "central-pool", "local-only"}
+    assert set(kinds) == {"federated (fedavg)", "federated (personalised)", "central-pool", "local-only"}
     for name, top in kinds.items():
         assert top["started"] and len(top["per_node"]) == 9, name
         assert 0.0 <= top["overall"]["auc"] <= 1.0, (name, top["overall"])
