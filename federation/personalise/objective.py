@@ -50,41 +50,8 @@ class Objective:
 
 def task_objective(*, objective: str, batch_size: int, learning_rate: float, weight_decay: float = 0.0) -> Objective:
     """A task's objective (binary cross-entropy or squared error) with the project's training loop and weight decay."""
-    if objective == "binary":
-        return binary_objective(batch_size=batch_size, learning_rate=learning_rate, weight_decay=weight_decay)
-    if objective != "regression":
+    if objective not in ("binary", "regression"):
         raise InvalidRequest(f"unknown objective {objective!r}; expected binary or regression")
-
-    def fit(model: nn.Module, x: np.ndarray, y: np.ndarray, *, epochs: int, seed: int, pull: float) -> None:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            train(
-                model,
-                x,
-                y,
-                epochs=epochs,
-                batch_size=batch_size,
-                learning_rate=learning_rate,
-                seed=seed,
-                proximal_mu=pull,
-                objective="regression",
-                weight_decay=weight_decay,
-            )
-
-    return Objective(fit=fit, row_losses=squared_row_losses, binary=False)
-
-
-@torch.no_grad()
-def squared_row_losses(model: nn.Module, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Squared error of each row (in the standardised unit the model learns)."""
-    model.eval()
-    predictions = model(torch.from_numpy(np.asarray(x, dtype=np.float32))).squeeze(-1).numpy().astype(np.float64)
-    errors: np.ndarray = (predictions - np.asarray(y, dtype=np.float64)) ** 2
-    return errors
-
-
-def binary_objective(*, batch_size: int, learning_rate: float, weight_decay: float = 0.0) -> Objective:
-    """Binary cross-entropy with the project's Adam loop (`models.training.train`)."""
     if not 1 <= batch_size <= 1_000_000:
         raise InvalidRequest(f"batch_size must be in 1..1000000, got {batch_size}")
     if not (np.isfinite(learning_rate) and 0 < learning_rate <= 10):
@@ -103,10 +70,26 @@ def binary_objective(*, batch_size: int, learning_rate: float, weight_decay: flo
                 learning_rate=learning_rate,
                 seed=seed,
                 proximal_mu=pull,
+                objective=objective,
                 weight_decay=weight_decay,
             )
 
-    return Objective(fit=fit, row_losses=bce_row_losses, binary=True)
+    binary = objective == "binary"
+    return Objective(fit=fit, row_losses=bce_row_losses if binary else squared_row_losses, binary=binary)
+
+
+def binary_objective(*, batch_size: int, learning_rate: float, weight_decay: float = 0.0) -> Objective:
+    """Binary cross-entropy with the project's Adam loop (`models.training.train`)."""
+    return task_objective(objective="binary", batch_size=batch_size, learning_rate=learning_rate, weight_decay=weight_decay)
+
+
+@torch.no_grad()
+def squared_row_losses(model: nn.Module, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Squared error of each row (in the standardised unit the model learns)."""
+    model.eval()
+    predictions = model(torch.from_numpy(np.asarray(x, dtype=np.float32))).squeeze(-1).numpy().astype(np.float64)
+    errors: np.ndarray = (predictions - np.asarray(y, dtype=np.float64)) ** 2
+    return errors
 
 
 @torch.no_grad()
