@@ -53,7 +53,7 @@ class FederatedSection(StrictModel):
 
 
 def _default_methods() -> dict[str, dict[str, ParamValue]]:
-    return {"finetune": {}, "interpolate": {}, "ditto": {}}
+    return {"global": {}, "finetune": {}, "interpolate": {}, "ditto": {}}
 
 
 class PersonalisedSection(StrictModel):
