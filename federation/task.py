@@ -100,6 +100,7 @@ class RecordPrivacy:
 
 
 OBJECTIVES = ("binary", "regression")
+CRITERIA = ("loss", "auc")  # what personalisation judges candidates on (see `personalise.criteria`)
 VALIDATION_COLUMN = "__validation__"  # in an export: the row is one its node holds out for validation
 
 

@@ -26,7 +26,7 @@ from federation.replies import FeatureStats, FitOutcome, NodeDescription, Propos
 from federation.secagg.cohort import Advert
 from federation.secagg.config import RoundParameters
 from federation.task import ParamValue, RunContext, TaskSpec
-from federation.transport import serde
+from federation.transport import serde, serde_secagg
 from federation.transport.channel import secure_channel
 from federation.transport.receipts import ReceiptBook, ReceiptCollector
 from federation.transport.serde_scores import scores_from_pb
@@ -152,7 +152,12 @@ class NodeClient:
         return scores_from_pb(reply)
 
     def personalise(
-        self, context: RunContext, task: TaskSpec, arrays: NamedArrays, methods: dict[str, dict[str, ParamValue]]
+        self,
+        context: RunContext,
+        task: TaskSpec,
+        arrays: NamedArrays,
+        methods: dict[str, dict[str, ParamValue]],
+        criterion: str = "loss",
     ) -> tuple[Scores, dict[str, Any]]:
         """The node's personalised model, scored on its test rows, and its choice (method, hyperparameters, why)."""
         header = pb.PersonaliseHeader(
@@ -160,6 +165,7 @@ class NodeClient:
             task=serde.task_to_pb(task),
             tensors=tensor_header(arrays),
             methods=serde.methods_to_pb(methods),
+            criterion=criterion,
         )
         reply = self._call(lambda: self._stub.Personalise(_outgoing(pb.PersonaliseRequest, header, arrays), timeout=self.timeout))
         self._count("Personalise", reply)
@@ -199,23 +205,25 @@ class NodeClient:
     # -- secure aggregation -------------------------------------------------
     def advertise_keys(self, context: RunContext, task: TaskSpec, parameters: RoundParameters) -> Advert:
         request = pb.AdvertiseKeysRequest(
-            context=serde.context_to_pb(context), task=serde.task_to_pb(task), parameters=serde.parameters_to_pb(parameters)
+            context=serde.context_to_pb(context),
+            task=serde.task_to_pb(task),
+            parameters=serde_secagg.parameters_to_pb(parameters),
         )
         reply = self._call(lambda: self._stub.AdvertiseKeys(request, timeout=self.timeout))
         self._count("AdvertiseKeys", reply)
-        return serde.advert_from_pb(reply)
+        return serde_secagg.advert_from_pb(reply)
 
     def share_keys(self, context: RunContext, adverts: dict[int, Advert]) -> dict[int, bytes]:
-        request = pb.ShareKeysRequest(context=serde.context_to_pb(context), peers=serde.peers_to_pb(adverts))
+        request = pb.ShareKeysRequest(context=serde.context_to_pb(context), peers=serde_secagg.peers_to_pb(adverts))
         reply = self._call(lambda: self._stub.ShareKeys(request, timeout=self.timeout))
         self._count("ShareKeys", reply)
-        return serde.shares_from_pb(reply.shares)
+        return serde_secagg.shares_from_pb(reply.shares)
 
     def masked_update(self, context: RunContext, task: TaskSpec, shares: dict[int, bytes], arrays: NamedArrays) -> np.ndarray:
         header = pb.MaskedUpdateHeader(
             context=serde.context_to_pb(context),
             task=serde.task_to_pb(task),
-            shares=serde.shares_to_pb(shares),
+            shares=serde_secagg.shares_to_pb(shares),
             tensors=tensor_header(arrays),
         )
 
@@ -235,7 +243,7 @@ class NodeClient:
         return bytes(reply.signature)
 
     def unmask(self, context: RunContext, signatures: dict[int, bytes]) -> list[tuple[int, str, bytes]]:
-        request = pb.UnmaskRequest(context=serde.context_to_pb(context), signatures=serde.signatures_to_pb(signatures))
+        request = pb.UnmaskRequest(context=serde.context_to_pb(context), signatures=serde_secagg.signatures_to_pb(signatures))
         reply = self._call(lambda: self._stub.Unmask(request, timeout=self.timeout))
         self._count("Unmask", reply)
         return [(s.owner, s.kind, s.share) for s in reply.shares]

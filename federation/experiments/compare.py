@@ -254,6 +254,7 @@ def compare(
                             run_id=run_id + suffix,
                             purpose=experiment.purpose,
                             methods={"local": {"epochs": task.rounds * task.local_epochs}, **experiment.personalised_methods},
+                            criterion=experiment.personalised_criterion,
                         ),
                     )
                 )

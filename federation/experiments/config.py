@@ -60,6 +60,8 @@ class PersonalisedSection(StrictModel):
     """Candidates each node builds from the federated model (see `federation.personalise`); no code is shipped."""
 
     methods: dict[str, dict[str, ParamValue]] = Field(default_factory=_default_methods)
+    # what each node judges its candidates on: "metric" is the AUC when the task's metric is, else the task's loss
+    criterion: Literal["metric", "loss", "auc"] = "metric"
 
 
 class SecureAggregationSection(StrictModel):
@@ -138,6 +140,8 @@ class Experiment:
         self.strategies = parsed.federated.strategies
         self.proximal_mu = parsed.federated.proximal_mu
         self.personalised_methods = dict(parsed.personalised.methods)
+        wanted = parsed.personalised.criterion
+        self.personalised_criterion = ("auc" if parsed.task.metric == "auc" else "loss") if wanted == "metric" else wanted
         self.secure = parsed.secure_aggregation
         self.compare_naive = parsed.harmonisation.compare_naive
         self.privacy = parsed.privacy
@@ -159,6 +163,9 @@ class Experiment:
             )
         except InvalidRequest as error:
             raise ConfigError(str(path), [f"task: {error.public}"]) from error
+        if self.personalised_criterion == "auc" and self.task.objective != "binary":
+            problem = f"personalised.criterion: auc needs a binary target, but task.metric {t.metric!r} is a regression"
+            raise ConfigError(str(path), [problem])
 
     def addresses(self, overrides: dict[str, str]) -> dict[str, str]:
         """Node id -> address, from the file or `overrides`; every gap is reported."""

@@ -317,6 +317,7 @@ def personalised(
     run_id: str,
     purpose: str,
     methods: dict[str, dict[str, ParamValue]],
+    criterion: str = "loss",
 ) -> TopologyResult:
     """Each node personalises the federated model on its own rows and keeps local-only unless a candidate wins clearly.
 
@@ -333,7 +334,7 @@ def personalised(
         result.started, result.note = False, "not started: no node accepted"
         return result
     context = RunContext(run_id, purpose, 1)
-    answers = parallel(negotiation.accepted, lambda c: c.personalise(context, task, global_model, methods))
+    answers = parallel(negotiation.accepted, lambda c: c.personalise(context, task, global_model, methods, criterion))
     sums: dict[str, EvalSums] = {}
     for node_id, answer in answers.items():
         if isinstance(answer, FederationError):

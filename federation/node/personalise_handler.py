@@ -50,6 +50,7 @@ def personalise_here(
     task: TaskSpec,
     arrays: NamedArrays,
     methods: Mapping[str, Mapping[str, ParamValue]],
+    criterion: str = "loss",
 ) -> Personalised:
     """Authorise, then build and choose the candidates on this node's fitting rows; score the choice on its test rows."""
     with node.audited(caller, "Personalise", context) as entry:
@@ -73,6 +74,7 @@ def personalise_here(
             ),
             init_seed=task.seed,
             seed=task.seed + 17,
+            criterion=criterion,
         )
         scores = node.scores(task, model)
         entry.rows = len(fitting) + scores.test.count

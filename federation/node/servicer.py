@@ -26,7 +26,7 @@ from federation.policy.model import RELEASE_LEVELS, Release
 from federation.proto.v1 import node_pb2 as pb
 from federation.proto.v1 import node_pb2_grpc
 from federation.task import RunContext, TaskSpec
-from federation.transport import serde
+from federation.transport import serde, serde_secagg
 from federation.transport.interceptors import peer_name
 from federation.transport.serde_scores import scores_to_pb
 from federation.transport.server import caller_identity
@@ -159,7 +159,8 @@ class NodeServicer(node_pb2_grpc.NodeServiceServicer):
         self, request_iterator: Iterator[pb.PersonaliseRequest], context: grpc.ServicerContext
     ) -> pb.PersonaliseReply:
         caller, header, run, task, arrays = self._admitted_stream("Personalise", request_iterator, context)
-        done = personalise_here(self.handlers, caller, run, task, arrays, serde.methods_from_pb(header.methods))
+        methods, criterion = serde.methods_from_pb(header.methods), serde.criterion_from_pb(header.criterion)
+        done = personalise_here(self.handlers, caller, run, task, arrays, methods, criterion)
         return pb.PersonaliseReply(metrics=scores_to_pb(done.scores), method=done.choice.method, choice=done.choice_json())
 
     def TrainLocal(self, request: pb.TrainLocalRequest, context: grpc.ServicerContext) -> Iterator[pb.TrainLocalReply]:
@@ -170,21 +171,21 @@ class NodeServicer(node_pb2_grpc.NodeServiceServicer):
     def AdvertiseKeys(self, request: pb.AdvertiseKeysRequest, context: grpc.ServicerContext) -> pb.AdvertiseKeysReply:
         caller, run, task = self._task_call("AdvertiseKeys", context, request)
         with self._refused("AdvertiseKeys", context):
-            parameters = serde.parameters_from_pb(request.parameters)
-        return serde.advert_to_pb(self.handlers.secure.advertise_keys(caller, run, task, parameters))
+            parameters = serde_secagg.parameters_from_pb(request.parameters)
+        return serde_secagg.advert_to_pb(self.handlers.secure.advertise_keys(caller, run, task, parameters))
 
     def ShareKeys(self, request: pb.ShareKeysRequest, context: grpc.ServicerContext) -> pb.ShareKeysReply:
         caller, run = self._call("ShareKeys", context, request)
         with self._refused("ShareKeys", context):
-            adverts = serde.peers_from_pb(request.peers)
-        return pb.ShareKeysReply(shares=serde.shares_to_pb(self.handlers.secure.share_keys(caller, run, adverts)))
+            adverts = serde_secagg.peers_from_pb(request.peers)
+        return pb.ShareKeysReply(shares=serde_secagg.shares_to_pb(self.handlers.secure.share_keys(caller, run, adverts)))
 
     def MaskedUpdate(
         self, request_iterator: Iterator[pb.MaskedUpdateRequest], context: grpc.ServicerContext
     ) -> Iterator[pb.MaskedUpdateReply]:
         caller, header, run, task, arrays = self._admitted_stream("MaskedUpdate", request_iterator, context)
         with self._refused("MaskedUpdate", context):
-            shares = serde.shares_from_pb(header.shares)
+            shares = serde_secagg.shares_from_pb(header.shares)
         masked = self.handlers.secure.masked_update(caller, run, task, shares, arrays)
         result = [("masked", masked)]
         yield pb.MaskedUpdateReply(result=pb.MaskedResult(tensors=tensor_header(result)))
@@ -194,13 +195,13 @@ class NodeServicer(node_pb2_grpc.NodeServiceServicer):
     def ConfirmSurvivors(self, request: pb.ConfirmSurvivorsRequest, context: grpc.ServicerContext) -> pb.ConfirmSurvivorsReply:
         caller, run = self._call("ConfirmSurvivors", context, request)
         with self._refused("ConfirmSurvivors", context):
-            survivors = serde.survivors_from_pb(request.survivors)
+            survivors = serde_secagg.survivors_from_pb(request.survivors)
         return pb.ConfirmSurvivorsReply(signature=self.handlers.secure.confirm_survivors(caller, run, survivors))
 
     def Unmask(self, request: pb.UnmaskRequest, context: grpc.ServicerContext) -> pb.UnmaskReply:
         caller, run = self._call("Unmask", context, request)
         with self._refused("Unmask", context):
-            signatures = serde.signatures_from_pb(request.signatures)
+            signatures = serde_secagg.signatures_from_pb(request.signatures)
         revealed = self.handlers.secure.unmask(caller, run, signatures)
         return pb.UnmaskReply(shares=[pb.RevealedShare(owner=o, kind=k, share=s) for o, k, s in revealed])
 

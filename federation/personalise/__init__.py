@@ -10,27 +10,38 @@ personalise(global_arrays, spec, x_train, y_train, *, methods, objective, init_s
   parse_methods    methods.py    the request -> candidates (local always first)
   carve            split.py      validation rows from the training rows (holdout or cross-fitting)
   train_candidates methods.py    each candidate on the rows it may see
-  choose           selection.py  keep local unless another wins by more than its widened SE
+  too_few_for_local split.py     whether the default is local-only or (few events) the global model
+  choose           selection.py  keep the default unless another wins by more than its widened SE
   refit                          the chosen recipe on all training rows
 ```
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 from torch import nn
 
 from federation.errors import InvalidRequest
 from federation.models.training import NamedArrays
+from federation.personalise.criteria import CRITERIA, Judged, mean_loss, rank_loss
 from federation.personalise.methods import METHOD_NAMES, METHODS, Candidate, Start, parse_methods, train_candidates
-from federation.personalise.objective import Fit, Objective, RowLosses, bce_row_losses, binary_objective, task_objective
-from federation.personalise.selection import Choice, Comparison, ValidationSummary, choose, keep_local
-from federation.personalise.split import Split, ValidationRules, carve
+from federation.personalise.objective import (
+    Fit,
+    Objective,
+    RowLosses,
+    bce_row_losses,
+    binary_objective,
+    predict,
+    task_objective,
+)
+from federation.personalise.selection import Choice, Comparison, ValidationSummary, choose, keep_default
+from federation.personalise.split import Split, ValidationRules, carve, too_few_for_local
 from federation.task import ModelSpec, ParamValue
 
 __all__ = [
+    "CRITERIA",
     "METHODS",
     "METHOD_NAMES",
     "Candidate",
@@ -66,12 +77,15 @@ def personalise(
     init_seed: int,
     seed: int,
     rules: ValidationRules | None = None,
+    criterion: str = "loss",
 ) -> tuple[nn.Module, Choice]:
     """Build the requested candidates, choose one on validation rows, and refit it on all training rows.
 
     `init_seed` is the task's model seed, so `local` starts from the weights
     federated training started from; `seed` drives the split, the shuffles and
     the bootstrap, so the same inputs give the same model and choice.
+    `criterion` is what the choice is judged on: "loss" (the task's mean loss)
+    or "auc" (binary tasks judged on ranking; see `criteria`).
 
     The choice is of a recipe (method and hyperparameters), validated on rows
     its models never saw; the model returned is that recipe refit on all the
@@ -90,6 +104,10 @@ def personalise(
         raise InvalidRequest("no training records")
     if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
         raise InvalidRequest("training rows contain NaN or infinite values")
+    if criterion not in CRITERIA:
+        raise InvalidRequest(f"unknown selection criterion {criterion!r}; expected one of {', '.join(CRITERIA)}")
+    if criterion == "auc" and not objective.binary:
+        raise InvalidRequest("the auc criterion needs a binary target; choose a regression on its loss")
     rules = rules or ValidationRules()
     candidates = parse_methods(methods, model=spec)
     local = candidates[0]
@@ -97,9 +115,12 @@ def personalise(
     start.global_model()  # refuses arrays that do not fit the model before anything trains
     split = carve(y, binary=objective.binary, rules=rules, seed=seed)
     n = len(y)
+    few_local = too_few_for_local(y, binary=objective.binary, inputs=x.shape[1], rules=rules)
+    offered_global = next((c for c in candidates if c.method == "global"), None)
+    default = offered_global if few_local and offered_global is not None else local
     if not split.enough:
-        model = train_candidates([local], start, x, y, local=local, fit=objective.fit, seed=seed)[local]
-        return model, keep_local(local, split=split, training_rows=n, few_rows=rules.few_rows)
+        choice = keep_default(default, criterion=criterion, split=split, training_rows=n, few_local=few_local)
+        return _refit(choice, start, x, y, local=local, objective=objective, seed=seed), choice
     out_of_fold = {c: np.full(n, np.nan) for c in candidates}
     for fold, rows in enumerate(split.folds):
         fit_rows = split.training_rows(fold, n)
@@ -107,13 +128,34 @@ def personalise(
             candidates, start, x[fit_rows], y[fit_rows], local=local, fit=objective.fit, seed=_fold_seed(seed, fold)
         )
         for candidate, model in models.items():
-            out_of_fold[candidate][rows] = objective.row_losses(model, x[rows], y[rows])
+            out_of_fold[candidate][rows] = predict(model, x[rows])
     validated = np.concatenate(split.folds)
-    losses = {c: v[validated] for c, v in out_of_fold.items()}
+    y_valid = y[validated]
+    if criterion == "auc":
+        values = {c: v[validated] for c, v in out_of_fold.items()}
+        judge: Callable[[np.ndarray], Judged] = lambda scores: rank_loss(scores, y_valid)  # noqa: E731
+    else:
+        values = {c: objective.row_losses(v[validated], y_valid) for c, v in out_of_fold.items()}
+        judge = mean_loss
     choice = choose(
-        losses, local=local, split=split, training_rows=n, few_rows=rules.few_rows, resamples=rules.bootstrap, seed=seed
+        values,
+        judge,
+        criterion=criterion,
+        default=default,
+        split=split,
+        training_rows=n,
+        few_local=few_local,
+        resamples=rules.bootstrap,
+        seed=seed,
     )
-    chosen: Candidate = choice.candidate
+    return _refit(choice, start, x, y, local=local, objective=objective, seed=seed), choice
+
+
+def _refit(
+    choice: Choice, start: Start, x: np.ndarray, y: np.ndarray, *, local: Candidate, objective: Objective, seed: int
+) -> nn.Module:
+    """The chosen recipe on all training rows (the global model needs no fitting)."""
+    chosen = choice.candidate
     if chosen.method == "global":
-        return start.global_model(), choice
-    return train_candidates([chosen], start, x, y, local=local, fit=objective.fit, seed=seed)[chosen], choice
+        return start.global_model()
+    return train_candidates([chosen], start, x, y, local=local, fit=objective.fit, seed=seed)[chosen]

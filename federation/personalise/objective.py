@@ -1,9 +1,9 @@
 """The two callables personalisation needs from a learning objective, and the binary default.
 
 Personalisation never calls an optimiser or a loss directly: it fits through
-`Fit` and scores through `RowLosses`, so a regression objective (squared
-error) or a training loop with early stopping plugs in without touching the
-candidates or the selection rule.
+`Fit`, predicts through `Predict` and scores through `RowLosses`, so a
+regression objective (squared error) or a training loop with early stopping
+plugs in without touching the candidates or the selection rule.
 """
 
 from __future__ import annotations
@@ -31,8 +31,16 @@ class Fit(Protocol):
     def __call__(self, model: nn.Module, x: np.ndarray, y: np.ndarray, *, epochs: int, seed: int, pull: float) -> None: ...
 
 
-RowLosses = Callable[[nn.Module, np.ndarray, np.ndarray], np.ndarray]
-"""Per-row losses of `model` on (x, y), as a float vector of len(y); never leaves the node."""
+RowLosses = Callable[[np.ndarray, np.ndarray], np.ndarray]
+"""Per-row losses of a model's outputs (logits or predictions) against targets; never leaves the node."""
+
+
+@torch.no_grad()
+def predict(model: nn.Module, x: np.ndarray) -> np.ndarray:
+    """The model's raw output per row (a logit, or a standardised prediction), as float64."""
+    model.eval()
+    outputs: np.ndarray = model(torch.from_numpy(np.asarray(x, dtype=np.float32))).squeeze(-1).numpy().astype(np.float64)
+    return outputs
 
 
 @dataclass(frozen=True)
@@ -46,6 +54,10 @@ class Objective:
     fit: Fit
     row_losses: RowLosses
     binary: bool
+
+    def losses(self, model: nn.Module, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Per-row losses of `model` on (x, y)."""
+        return self.row_losses(predict(model, x), y)
 
 
 def task_objective(*, objective: str, batch_size: int, learning_rate: float, weight_decay: float = 0.0) -> Objective:
@@ -83,20 +95,15 @@ def binary_objective(*, batch_size: int, learning_rate: float, weight_decay: flo
     return task_objective(objective="binary", batch_size=batch_size, learning_rate=learning_rate, weight_decay=weight_decay)
 
 
-@torch.no_grad()
-def squared_row_losses(model: nn.Module, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+def squared_row_losses(predictions: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Squared error of each row (in the standardised unit the model learns)."""
-    model.eval()
-    predictions = model(torch.from_numpy(np.asarray(x, dtype=np.float32))).squeeze(-1).numpy().astype(np.float64)
-    errors: np.ndarray = (predictions - np.asarray(y, dtype=np.float64)) ** 2
+    errors: np.ndarray = (np.asarray(predictions, dtype=np.float64) - np.asarray(y, dtype=np.float64)) ** 2
     return errors
 
 
-@torch.no_grad()
-def bce_row_losses(model: nn.Module, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Binary cross-entropy of each row, from the model's logit."""
-    model.eval()
-    logits = model(torch.from_numpy(np.asarray(x, dtype=np.float32))).squeeze(-1)
-    target = torch.from_numpy(np.asarray(y, dtype=np.float32))
-    losses = nn.functional.binary_cross_entropy_with_logits(logits, target, reduction="none")
-    return losses.numpy().astype(np.float64)
+def bce_row_losses(logits: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Binary cross-entropy of each row, from the model's logit (computed stably)."""
+    z = np.asarray(logits, dtype=np.float64)
+    target = np.asarray(y, dtype=np.float64)
+    losses: np.ndarray = np.logaddexp(0.0, z) - target * z
+    return losses

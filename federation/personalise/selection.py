@@ -1,52 +1,64 @@
-"""The conservative choice among candidates: keep local-only unless another clearly wins.
+"""The conservative choice among candidates: keep the default unless another clearly wins.
 
-The rule, on per-row validation losses l_i(c) (rows the candidates never trained on):
+The default is local-only: a party must end no worse off than alone. When its
+rows are too few for a trustworthy local model (see `split.too_few_for_local`)
+and the global model is offered, the default is the global model instead: a
+local model fitted on a handful of events is not a baseline worth protecting,
+and validation on those same few rows could almost never show that anything
+beats it, so a local-only default would leave the smallest parties with their
+worst model.
 
-* For each candidate c, the paired differences d_i = l_i(local) - l_i(c); the
-  margin is their mean (positive: c has the lower loss) and its standard error
-  is the analytic sd(d) / sqrt(n). Analytic because the margin is a plain mean
-  of paired differences, for which sd/sqrt(n) is the textbook estimate; it is
-  exact, deterministic and costs nothing, and pairing removes the row-to-row
-  variation that both models share.
+The rule, on a criterion's figure per candidate (lower is better: the mean
+validation loss, or 1 - AUC; see `criteria`), judged on rows the candidates
+never trained on:
+
+* For each candidate c, the margin is the default's figure minus c's
+  (positive: c is better) and its standard error comes from the paired
+  per-row influences of the two figures (for a mean loss, the textbook
+  sd(d) / sqrt(n) of the paired differences; for an AUC, DeLong's). Pairing
+  removes the row-to-row variation that both models share.
 * One SE is the threshold for a single comparison (a one-sided level of
   Phi(1), about 84 %). Several candidates compared on the same rows would let a
   lucky one through far more often, so the SE is widened by a simultaneous
-  multiplier q >= 1: the Phi(1) quantile, over a bootstrap of the validation
-  rows (fixed seed), of max_c (d*_c - d_c) / SE_c (the max-t method of
-  Westfall and Young, or Romano and Wolf). If no candidate is truly better
-  than local, the chance that any of them clears q * SE is then about 16 %,
-  however many candidates were tried; the bootstrap (not Bonferroni) keeps q
-  small when the candidates are correlated, as an alpha grid is.
-* The node keeps `local` unless some candidate's margin exceeds q * SE_c; of
-  those that do, it takes the one with the lowest mean validation loss.
+  multiplier q >= 1: the Phi(1) quantile of max_c Z_c / SE_c, where Z is the
+  margins' joint sampling error drawn by a Gaussian multiplier bootstrap over
+  the rows (fixed seed; the max-t method of Westfall and Young, or Romano and
+  Wolf, in the multiplier form of Chernozhukov, Chetverikov and Kato 2013).
+  If no candidate is truly better than the default, the chance that any of
+  them clears q * SE is then about 16 %, however many candidates were tried;
+  unlike Bonferroni, q stays small when the candidates are correlated, as an
+  alpha grid is.
+* The node keeps the default unless some candidate's margin exceeds q * SE_c;
+  of those that do, it takes the one with the best figure.
 
 Only the `Choice` (a candidate's name and hyperparameters, row counts, mean
-losses, margins, SEs and a sentence) may leave the node: no row-level values.
+figures, margins, SEs and a sentence) may leave the node: no row-level values.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from statistics import NormalDist
 
 import numpy as np
 
 from federation.errors import InvalidRequest
+from federation.personalise.criteria import Judged, figure_name
 from federation.personalise.methods import Candidate, Scalar
 from federation.personalise.split import Split
 
-LEVEL = 0.5 * (1.0 + math.erf(1.0 / math.sqrt(2.0)))  # Phi(1): the level of a one-SE rule
+LEVEL = NormalDist().cdf(1.0)  # Phi(1): the level of a one-SE rule
 _CHUNK = 256
 
 
 @dataclass(frozen=True)
 class Comparison:
-    """One candidate against local-only on the validation rows."""
+    """One candidate against the default on the validation rows."""
 
     label: str
-    mean_loss: float
-    margin: float  # local's mean loss minus this candidate's: positive means lower loss than local
+    figure: float  # the criterion's figure on the validation rows: lower is better
+    margin: float  # the default's figure minus this candidate's: positive means better
     se: float  # standard error of the margin (paired)
     needed: float  # the margin it had to exceed: multiplier * se
 
@@ -58,9 +70,11 @@ class ValidationSummary:
     scheme: str
     rows: int
     training_rows: int
-    few_local_rows: bool
+    few_local: str  # why the local data are too few for a trustworthy local model ("" if they are not)
+    default: str  # the candidate kept unless another clearly wins
+    criterion: str  # "loss" (the task's mean loss) or "auc" (figure: 1 - AUC)
     multiplier: float
-    local_mean_loss: float | None
+    default_figure: float | None
     candidates: tuple[Comparison, ...]
     diverged: tuple[str, ...] = ()
 
@@ -82,94 +96,117 @@ class Choice:
         return dict(self.candidate.params)
 
 
-def multiplier(differences: np.ndarray, se: np.ndarray, *, resamples: int, seed: int) -> float:
-    """The simultaneous SE multiplier q >= 1 for the columns of `differences` (rows x candidates)."""
-    n, k = differences.shape
+def multiplier(influence: np.ndarray, se: np.ndarray, *, resamples: int, seed: int) -> float:
+    """The simultaneous SE multiplier q >= 1 for margins with per-row `influence` (rows x candidates)."""
+    n, k = influence.shape
     if k == 0 or n < 2:
         return 1.0
     rng = np.random.default_rng([seed, 0xB0075])
-    mean = differences.mean(axis=0)
     scale = np.where(se > 0, se, np.inf)  # a candidate with zero spread cannot be lucky
     maxima = []
     for start in range(0, resamples, _CHUNK):
-        counts = rng.multinomial(n, np.full(n, 1.0 / n), size=min(_CHUNK, resamples - start))
-        maxima.append((((counts @ differences) / n - mean) / scale).max(axis=1))
+        weights = rng.standard_normal((min(_CHUNK, resamples - start), n))
+        maxima.append(((weights @ influence) / scale).max(axis=1))
     return max(1.0, float(np.quantile(np.concatenate(maxima), LEVEL)))
 
 
+def _name(candidate: Candidate) -> str:
+    return {"local": "local-only", "global": "the global model"}.get(candidate.method, candidate.label)
+
+
+def _default_words(default: Candidate, few_local: str) -> str:
+    if default.method == "global":
+        return f"the global model is the default because {few_local}; "
+    return ""
+
+
 def choose(
-    losses: Mapping[Candidate, np.ndarray],
+    values: Mapping[Candidate, np.ndarray],
+    judge: Callable[[np.ndarray], Judged],
     *,
-    local: Candidate,
+    criterion: str,
+    default: Candidate,
     split: Split,
     training_rows: int,
-    few_rows: int,
+    few_local: str,
     resamples: int,
     seed: int,
 ) -> Choice:
-    """Apply the rule above to per-row validation losses (`local` must be among them)."""
-    if local not in losses:
-        raise InvalidRequest("the local-only candidate must be validated")
-    base = np.asarray(losses[local], dtype=np.float64)
-    if not np.all(np.isfinite(base)):
-        raise InvalidRequest("local training diverged (non-finite validation loss); lower the learning rate")
-    others = [c for c in losses if c != local]
-    diverged = tuple(c.label for c in others if not np.all(np.isfinite(losses[c])))
+    """Apply the rule above; `values` are per-row validation outputs, `judge` turns their columns into figures.
+
+    `default` must be among them. A candidate with a non-finite value diverged
+    and is left out (named in the summary); a diverged default is refused.
+    """
+    if default not in values:
+        raise InvalidRequest(f"the default candidate {default.label!r} must be validated")
+    if not np.all(np.isfinite(values[default])):
+        if default.method == "local":
+            raise InvalidRequest("local training diverged (non-finite validation loss); lower the learning rate")
+        raise InvalidRequest(f"the default candidate {default.label!r} has non-finite validation outputs")
+    others = [c for c in values if c != default]
+    diverged = tuple(c.label for c in others if not np.all(np.isfinite(values[c])))
     others = [c for c in others if c.label not in diverged]
-    n = len(base)
-    differences = (
-        np.stack([base - np.asarray(losses[c], dtype=np.float64) for c in others], axis=1) if others else np.zeros((n, 0))
-    )
-    margin = differences.mean(axis=0)
-    se = differences.std(axis=0, ddof=1) / math.sqrt(n) if n > 1 else np.zeros(len(others))
-    q = multiplier(differences, se, resamples=resamples, seed=seed)
+    judged = judge(np.stack([np.asarray(values[c], dtype=np.float64) for c in (default, *others)], axis=1))
+    n = judged.influence.shape[0]
+    margin = judged.figure[0] - judged.figure[1:]
+    influence = judged.influence[:, :1] - judged.influence[:, 1:]
+    se = np.sqrt((influence**2).sum(axis=0))
+    q = multiplier(influence, se, resamples=resamples, seed=seed)
     comparisons = tuple(
-        Comparison(c.label, float(np.mean(losses[c])), float(m), float(s), float(q * s))
-        for c, m, s in zip(others, margin, se, strict=True)
+        Comparison(c.label, float(f), float(m), float(e), float(q * e))
+        for c, f, m, e in zip(others, judged.figure[1:], margin, se, strict=True)
     )
     summary = ValidationSummary(
         scheme=split.description,
         rows=n,
         training_rows=training_rows,
-        few_local_rows=training_rows < few_rows,
+        few_local=few_local,
+        default=default.label,
+        criterion=criterion,
         multiplier=q,
-        local_mean_loss=float(base.mean()),
+        default_figure=float(judged.figure[0]),
         candidates=comparisons,
         diverged=diverged,
     )
     winners = [(c, x) for c, x in zip(others, comparisons, strict=True) if x.margin > 0 and x.margin > x.needed]
-    few = f"; only {training_rows} training rows, too few for a trustworthy local model" if summary.few_local_rows else ""
+    why = _default_words(default, few_local)
+    few = f"; {few_local}" if few_local and default.method != "global" else ""
     on = f"on {split.description}"
+    kept, figure = _name(default), figure_name(criterion)
+    better = "above" if criterion == "auc" else "below"
     if not winners:
         if not comparisons:
-            return Choice(local, summary, f"kept local-only: no other candidate to compare {on}{few}")
+            return Choice(default, summary, f"kept {kept}: {why}no other candidate to compare {on}{few}")
         best = max(comparisons, key=lambda x: x.margin)
         return Choice(
-            local,
+            default,
             summary,
-            f"kept local-only: no candidate beat it by more than its (widened) standard error {on}; the closest, "
-            f"{best.label}, was {best.margin:+.4f} in mean loss against {best.needed:.4f} needed "
+            f"kept {kept}: {why}no candidate beat it by more than its (widened) standard error {on}; the closest, "
+            f"{best.label}, was {best.margin:+.4f} in {figure} against {best.needed:.4f} needed "
             f"({q:.2f} x SE {best.se:.4f}, {len(comparisons)} candidates compared){few}",
         )
-    candidate, won = min(winners, key=lambda w: w[1].mean_loss)
+    candidate, won = min(winners, key=lambda w: w[1].figure)
     return Choice(
         candidate,
         summary,
-        f"chose {won.label}: its mean validation loss is {won.margin:.4f} below local-only's {on}, more than the "
+        f"chose {won.label}: {why}its {figure} is {won.margin:.4f} {better} {kept}'s {on}, more than the "
         f"{won.needed:.4f} needed ({q:.2f} x SE {won.se:.4f}, widened for {len(comparisons)} candidates compared){few}",
     )
 
 
-def keep_local(local: Candidate, *, split: Split, training_rows: int, few_rows: int) -> Choice:
-    """The choice when the validation rows are too few to choose on: local-only, and saying so."""
+def keep_default(default: Candidate, *, criterion: str, split: Split, training_rows: int, few_local: str) -> Choice:
+    """The choice when the validation rows are too few to choose on: the default, and saying so."""
     summary = ValidationSummary(
         scheme=split.description,
         rows=split.rows,
         training_rows=training_rows,
-        few_local_rows=training_rows < few_rows,
+        few_local=few_local,
+        default=default.label,
+        criterion=criterion,
         multiplier=1.0,
-        local_mean_loss=None,
+        default_figure=None,
         candidates=(),
     )
-    few = f"; the local model rests on only {training_rows} training rows" if summary.few_local_rows else ""
-    return Choice(local, summary, f"kept local-only without comparing: {split.problem}{few}")
+    why = _default_words(default, few_local)
+    few = f"; {few_local}" if few_local and default.method != "global" else ""
+    return Choice(default, summary, f"kept {_name(default)} without comparing: {why}{split.problem}{few}")

@@ -22,9 +22,12 @@ class ValidationRules:
     """When a node may choose, and how it validates; the defaults are documented choices.
 
     `min_rows` / `min_per_class`: below these the validation rows cannot tell
-    candidates apart and the node keeps local-only. `few_rows`: below this many
-    training rows the local model is flagged as untrustworthy. `bootstrap`:
-    resamples for the selection threshold (see `selection`).
+    candidates apart and the node keeps its default without comparing.
+    `events_per_input`: a local model needs at least this many events (rows of
+    the rarer class; rows, for a regression) per model input to be trusted,
+    the rule of thumb of Peduzzi et al. (1996) for logistic regression; below
+    it the global model, if offered, is the default instead of local-only.
+    `bootstrap`: resamples for the selection threshold (see `selection`).
     """
 
     fraction: float = 0.2
@@ -33,7 +36,7 @@ class ValidationRules:
     holdout_min_per_class: int = 20
     min_rows: int = 20
     min_per_class: int = 5
-    few_rows: int = 100
+    events_per_input: int = 10
     bootstrap: int = 2000
 
     def __post_init__(self) -> None:
@@ -44,7 +47,7 @@ class ValidationRules:
             problems.append(f"folds must be in 2..20, got {self.folds}")
         if self.min_rows < self.folds:
             problems.append(f"min_rows ({self.min_rows}) must be at least folds ({self.folds})")
-        if min(self.holdout_min_rows, self.holdout_min_per_class, self.min_per_class, self.few_rows) < 1:
+        if min(self.holdout_min_rows, self.holdout_min_per_class, self.min_per_class, self.events_per_input) < 1:
             problems.append("row minimums must be positive")
         if not 100 <= self.bootstrap <= 100_000:
             problems.append(f"bootstrap must be in 100..100000, got {self.bootstrap}")
@@ -111,3 +114,19 @@ def carve(y: np.ndarray, *, binary: bool, rules: ValidationRules, seed: int) -> 
     elif binary and per_class < rules.min_per_class:
         problem = f"one class has fewer than {rules.min_per_class} validation rows, too few to choose on"
     return Split(scheme=scheme, folds=folds if not problem else (), rows=rows, enough=not problem, problem=problem)
+
+
+def too_few_for_local(y: np.ndarray, *, binary: bool, inputs: int, rules: ValidationRules) -> str:
+    """Why these rows are too few for a trustworthy local model, in words ("" if they are enough).
+
+    The words name the threshold, not the class counts, which stay on the node.
+    """
+    events = min(len(g) for g in _groups(np.asarray(y), binary))
+    wanted = rules.events_per_input * max(inputs, 1)
+    if events >= wanted:
+        return ""
+    unit = "rows of the rarer class" if binary else "training rows"
+    return (
+        f"fewer than {wanted} {unit} ({rules.events_per_input} per each of {inputs} model inputs), "
+        "too few for a trustworthy local model"
+    )

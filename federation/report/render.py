@@ -36,8 +36,10 @@ def _choices_section(started: list[dict[str, Any]]) -> str:
         rows = [[node, str(c.get("label", c.get("method", "?"))), str(c.get("reason", ""))] for node, c in choices.items()]
         text += f"\n## {t['name']}: what each party chose\n\n" + _table(["node", "candidate", "why"], rows) + "\n"
         text += (
-            "\nEach party chose on validation rows carved from its own training rows and kept local-only unless another "
-            "candidate won by more than its (widened) standard error; only the choice and these words left it.\n"
+            "\nEach party chose on validation rows carved from its own training rows and kept its default unless another "
+            "candidate won by more than its (widened) standard error. The default is local-only; it is the global model "
+            "where a party's rows hold too few events for a trustworthy local model (fewer than 10 of the rarer class per "
+            "model input). Only the choice and these words left the party.\n"
         )
     return text
 

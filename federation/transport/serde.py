@@ -6,22 +6,18 @@ validates, so a malformed message becomes `InvalidRequest`, never an
 unexpected exception; and every string, byte string and list from a request
 has a bound here, before it can reach a handler, an error message, a log
 line or the audit log (run ids and purposes are bounded by `task.RunContext`).
+Secure aggregation's messages convert in `serde_secagg`, scores in `serde_scores`.
 """
 
 from __future__ import annotations
-
-from collections.abc import Iterable, Sequence
-from typing import TypeVar
 
 from google.protobuf import struct_pb2
 
 from federation.errors import InvalidRequest
 from federation.proto.v1 import node_pb2 as pb
 from federation.replies import FeatureStats, FieldDescription, NodeDescription, ProposalAnswer, QualitySummary
-from federation.secagg.cohort import Advert
-from federation.secagg.config import RoundParameters
 from federation.task import (
-    MAX_NAME,
+    CRITERIA,
     FeatureScaling,
     ModelSpec,
     ParamValue,
@@ -30,45 +26,13 @@ from federation.task import (
     RunContext,
     TaskSpec,
 )
+from federation.transport.bounds import bounded_count, bounded_name, bounded_names
 from federation.transport.streaming import MAX_DIMS, MAX_TENSORS
-
-T = TypeVar("T")
 
 MAX_FEATURES = 256  # features of one task; a schema has a few dozen fields
 MAX_COLUMNS = 1024  # encoded columns of a feature scaling (categories one-hot)
 MAX_PARAMS = 16  # hyperparameters of one model spec
 MAX_PARAM_LIST = 64  # numbers in one list-valued hyperparameter
-MAX_PARTICIPANTS = 1000  # of a secure round: participants, peers' keys, shares, survivors, signatures
-MAX_PARTY_NAME = 63  # `transport.tls` issues certificates only for such names
-MAX_KEY_BYTES = 64  # an X25519 public key is 32
-MAX_CERTIFICATE_BYTES = 16 << 10  # a DER certificate of the federation is well under 1 KiB
-MAX_SIGNATURE_BYTES = 512  # ECDSA-SHA256 in DER is at most 72
-MAX_SHARE_BYTES = 1024  # two sealed Shamir shares are about 100
-
-
-def _name(value: str, what: str, *, limit: int = MAX_NAME) -> str:
-    """A short printable name: it may be echoed in errors, logs and audit lines."""
-    if len(value) > limit:
-        raise InvalidRequest(f"{what} is {len(value)} characters long; at most {limit} are allowed")
-    if not value.isprintable():
-        raise InvalidRequest(f"{what} contains control or unprintable characters")
-    return value
-
-
-def _names(values: Sequence[str], plural: str, *, count: int, limit: int = MAX_NAME) -> tuple[str, ...]:
-    _count(values, plural, count)
-    return tuple(_name(v, f"one of the {plural}", limit=limit) for v in values)
-
-
-def _count(items: Sequence[object], what: str, limit: int) -> None:
-    if len(items) > limit:
-        raise InvalidRequest(f"{len(items)} {what}; at most {limit} are allowed")
-
-
-def _blob(value: bytes, what: str, limit: int) -> bytes:
-    if len(value) > limit:
-        raise InvalidRequest(f"{what} is {len(value)} bytes long; at most {limit} are allowed")
-    return value
 
 
 def context_to_pb(context: RunContext) -> pb.RunContext:
@@ -93,10 +57,10 @@ def _param_from_value(key: str, value: struct_pb2.Value) -> ParamValue:
     if kind == "number_value":
         return value.number_value  # a non-finite one is refused by ModelSpec, with the others
     if kind == "string_value":
-        return _name(value.string_value, f"model parameter {key!r}")
+        return bounded_name(value.string_value, f"model parameter {key!r}")
     if kind == "list_value":
         items = value.list_value.values
-        _count(items, f"values of model parameter {key!r}", MAX_PARAM_LIST)
+        bounded_count(items, f"values of model parameter {key!r}", MAX_PARAM_LIST)
         if any(item.WhichOneof("kind") != "number_value" for item in items):
             raise InvalidRequest(f"model parameter {key!r} must be a list of numbers")
         return [item.number_value for item in items]
@@ -109,22 +73,31 @@ def methods_to_pb(methods: dict[str, dict[str, ParamValue]]) -> struct_pb2.Struc
     return struct
 
 
+def criterion_from_pb(criterion: str) -> str:
+    """A selection criterion, one of the registry's ("" is the default, the task's loss)."""
+    if criterion == "":
+        return "loss"
+    if criterion not in CRITERIA:
+        raise InvalidRequest(f"unknown selection criterion {criterion[:64]!r}; expected one of {', '.join(CRITERIA)}")
+    return criterion
+
+
 def methods_from_pb(struct: struct_pb2.Struct) -> dict[str, dict[str, ParamValue]]:
     """Personalisation methods: at most a few, each a mapping of hyperparameters like a model's."""
-    _count(list(struct.fields), "personalisation methods", MAX_PARAMS)
+    bounded_count(list(struct.fields), "personalisation methods", MAX_PARAMS)
     methods: dict[str, dict[str, ParamValue]] = {}
     for name in sorted(struct.fields):
         value = struct.fields[name]
         if value.WhichOneof("kind") != "struct_value":
             raise InvalidRequest(f"personalisation method {name!r} must map to its hyperparameters")
-        methods[_name(name, "a personalisation method", limit=64)] = _params_from_struct(value.struct_value)
+        methods[bounded_name(name, "a personalisation method", limit=64)] = _params_from_struct(value.struct_value)
     return methods
 
 
 def _params_from_struct(struct: struct_pb2.Struct) -> dict[str, ParamValue]:
     fields = struct.fields
-    _count(list(fields), "model parameters", MAX_PARAMS)
-    return {_name(key, "a model parameter name", limit=64): _param_from_value(key, fields[key]) for key in sorted(fields)}
+    bounded_count(list(fields), "model parameters", MAX_PARAMS)
+    return {bounded_name(key, "a model parameter name", limit=64): _param_from_value(key, fields[key]) for key in sorted(fields)}
 
 
 def task_to_pb(task: TaskSpec) -> pb.TaskSpec:
@@ -163,13 +136,13 @@ def task_from_pb(message: pb.TaskSpec) -> TaskSpec:
     scaling = None
     if message.HasField("scaling"):
         m = message.scaling
-        _count(m.mean, "scaling means", MAX_COLUMNS)
-        _count(m.std, "scaling standard deviations", MAX_COLUMNS)
-        scaling = FeatureScaling(_names(m.columns, "scaled columns", count=MAX_COLUMNS), tuple(m.mean), tuple(m.std))
+        bounded_count(m.mean, "scaling means", MAX_COLUMNS)
+        bounded_count(m.std, "scaling standard deviations", MAX_COLUMNS)
+        scaling = FeatureScaling(bounded_names(m.columns, "scaled columns", count=MAX_COLUMNS), tuple(m.mean), tuple(m.std))
     return TaskSpec(
-        model=ModelSpec(_name(message.model.name, "the model name"), _params_from_struct(message.model.params)),
-        features=_names(message.features, "features", count=MAX_FEATURES),
-        target=_name(message.target, "the target"),
+        model=ModelSpec(bounded_name(message.model.name, "the model name"), _params_from_struct(message.model.params)),
+        features=bounded_names(message.features, "features", count=MAX_FEATURES),
+        target=bounded_name(message.target, "the target"),
         rounds=message.rounds,
         local_epochs=message.local_epochs,
         batch_size=message.batch_size,
@@ -178,11 +151,11 @@ def task_from_pb(message: pb.TaskSpec) -> TaskSpec:
         seed=message.seed,
         scaling=scaling,
         privacy=PrivacySpec(message.privacy.noise_multiplier, message.privacy.clip) if message.HasField("privacy") else None,
-        view=_name(message.view, "the view", limit=32) or "harmonised",
+        view=bounded_name(message.view, "the view", limit=32) or "harmonised",
         record_privacy=RecordPrivacy(message.record_privacy.epsilon, message.record_privacy.delta, message.record_privacy.clip)
         if message.HasField("record_privacy")
         else None,
-        objective=_name(message.objective, "the objective", limit=32) or "binary",
+        objective=bounded_name(message.objective, "the objective", limit=32) or "binary",
         weight_decay=message.weight_decay,
         validation_fraction=message.validation_fraction,
         target_scaling=(message.target_mean, message.target_std) if message.target_std != 0 else None,
@@ -290,112 +263,14 @@ def stats_from_pb(m: pb.StatsReply) -> FeatureStats:
     return FeatureStats(tuple(m.columns), tuple(m.count), tuple(m.sum), tuple(m.sum_squares), histograms)
 
 
-def parameters_to_pb(p: RoundParameters) -> pb.SecAggParameters:
-    return pb.SecAggParameters(
-        participants=list(p.participants),
-        threshold=p.threshold,
-        degree=p.degree or 0,
-        clip=p.clip,
-        vector_length=p.vector_length,
-        max_weight=p.max_weight,
-        payload=p.payload,
-    )
-
-
-def parameters_from_pb(m: pb.SecAggParameters) -> RoundParameters:
-    return RoundParameters(
-        participants=_names(m.participants, "participants", count=MAX_PARTICIPANTS, limit=MAX_PARTY_NAME),
-        threshold=m.threshold,
-        degree=m.degree or None,
-        clip=m.clip,
-        vector_length=m.vector_length,
-        max_weight=m.max_weight,
-        payload=_name(m.payload, "the payload", limit=32) or "update",
-    )
-
-
-def advert_to_pb(advert: Advert) -> pb.AdvertiseKeysReply:
-    return pb.AdvertiseKeysReply(
-        encryption_public_key=advert.encryption_public,
-        masking_public_key=advert.masking_public,
-        certificate=advert.certificate,
-        signature=advert.signature,
-    )
-
-
-def advert_from_pb(m: pb.AdvertiseKeysReply) -> Advert:
-    return Advert(m.encryption_public_key, m.masking_public_key, m.certificate, m.signature)
-
-
-def peers_to_pb(adverts: dict[int, Advert]) -> list[pb.PeerKeys]:
-    return [
-        pb.PeerKeys(
-            index=i,
-            encryption_public_key=a.encryption_public,
-            masking_public_key=a.masking_public,
-            certificate=a.certificate,
-            signature=a.signature,
-        )
-        for i, a in sorted(adverts.items())
-    ]
-
-
-def _by_index(pairs: Iterable[tuple[int, T]], what: str) -> dict[int, T]:
-    """Items keyed by participant index; an index given twice is malformed."""
-    result: dict[int, T] = {}
-    for index, item in pairs:
-        if index in result:
-            raise InvalidRequest(f"two {what} for participant {index}")
-        result[index] = item
-    return result
-
-
-def _advert_from_peer(p: pb.PeerKeys) -> Advert:
-    return Advert(
-        _blob(p.encryption_public_key, "an encryption public key", MAX_KEY_BYTES),
-        _blob(p.masking_public_key, "a masking public key", MAX_KEY_BYTES),
-        _blob(p.certificate, "a certificate", MAX_CERTIFICATE_BYTES),
-        _blob(p.signature, "a key signature", MAX_SIGNATURE_BYTES),
-    )
-
-
-def peers_from_pb(peers: Sequence[pb.PeerKeys]) -> dict[int, Advert]:
-    _count(peers, "key advertisements", MAX_PARTICIPANTS)
-    return _by_index(((p.index, _advert_from_peer(p)) for p in peers), "key advertisements")
-
-
-def signatures_to_pb(signatures: dict[int, bytes]) -> list[pb.SurvivorSignature]:
-    return [pb.SurvivorSignature(index=i, signature=s) for i, s in sorted(signatures.items())]
-
-
-def signatures_from_pb(signatures: Sequence[pb.SurvivorSignature]) -> dict[int, bytes]:
-    _count(signatures, "survivor-set signatures", MAX_PARTICIPANTS)
-    items = ((item.index, _blob(item.signature, "a survivor-set signature", MAX_SIGNATURE_BYTES)) for item in signatures)
-    return _by_index(items, "survivor-set signatures")
-
-
-def survivors_from_pb(survivors: Sequence[int]) -> frozenset[int]:
-    _count(survivors, "survivors", MAX_PARTICIPANTS)
-    return frozenset(survivors)
-
-
-def shares_from_pb(shares: Sequence[pb.EncryptedShare]) -> dict[int, bytes]:
-    _count(shares, "shares", MAX_PARTICIPANTS)
-    return _by_index(((share.peer, _blob(share.ciphertext, "a share", MAX_SHARE_BYTES)) for share in shares), "shares")
-
-
-def shares_to_pb(shares: dict[int, bytes]) -> list[pb.EncryptedShare]:
-    return [pb.EncryptedShare(peer=peer, ciphertext=box) for peer, box in sorted(shares.items())]
-
-
 def tensor_specs(header: pb.TensorHeader) -> tuple[tuple[str, str, tuple[int, ...]], ...]:
     """(name, dtype, shape) of each announced tensor, to compare with what a node expects."""
-    _count(header.tensors, "tensors announced", MAX_TENSORS)
+    bounded_count(header.tensors, "tensors announced", MAX_TENSORS)
     specs = []
     for t in header.tensors:
-        name = _name(t.name, "a tensor name")
-        _count(t.shape, f"dimensions of tensor {name!r}", MAX_DIMS)
+        name = bounded_name(t.name, "a tensor name")
+        bounded_count(t.shape, f"dimensions of tensor {name!r}", MAX_DIMS)
         if any(d < 0 for d in t.shape):
             raise InvalidRequest(f"tensor {name!r}: negative dimension in {list(t.shape)}")
-        specs.append((name, _name(t.dtype, f"the dtype of tensor {name!r}", limit=8), tuple(int(d) for d in t.shape)))
+        specs.append((name, bounded_name(t.dtype, f"the dtype of tensor {name!r}", limit=8), tuple(int(d) for d in t.shape)))
     return tuple(specs)

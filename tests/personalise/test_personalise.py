@@ -68,7 +68,8 @@ def test_the_global_model_is_chosen_when_local_rows_are_too_few() -> None:
         )
         chosen.append(choice.method)
         if choice.method == "global":
-            assert "too few for a trustworthy local model" in choice.reason and choice.summary.few_local_rows
+            assert "the global model is the default because fewer than 200 rows of the rarer class" in choice.reason
+            assert choice.summary.few_local and choice.summary.default == "global"
             np.testing.assert_array_equal(flatten(get_arrays(model)), flatten(exact(SPARSE)))
     assert chosen.count("global") >= 4, chosen
 
@@ -80,15 +81,37 @@ def test_with_every_method_a_node_with_few_rows_leaves_local_only() -> None:
     assert len(choice.summary.candidates) == 8 and choice.summary.multiplier > 1.0
 
 
-def test_a_validation_split_too_small_keeps_local_and_says_so() -> None:
+def test_a_validation_split_too_small_keeps_the_default_and_says_so() -> None:
     x, y = rows(16, DENSE, seed=3)
-    model, choice = personalise(exact(DENSE), LOGREG, x, y, methods=NOT_FEDPER, objective=OBJECTIVE, init_seed=0, seed=0)
+    without_global = {k: v for k, v in NOT_FEDPER.items() if k != "global"}
+    model, choice = personalise(exact(DENSE), LOGREG, x, y, methods=without_global, objective=OBJECTIVE, init_seed=0, seed=0)
     assert choice.method == "local" and choice.summary.candidates == ()
     assert choice.reason.startswith("kept local-only without comparing: 16 validation rows are too few to choose on")
-    assert "rests on only 16 training rows" in choice.reason
+    assert "too few for a trustworthy local model" in choice.reason
     alone = build_model(LOGREG, 6, seed=0)
     OBJECTIVE.fit(alone, x, y, epochs=12, seed=0, pull=0.0)
     np.testing.assert_array_equal(flatten(get_arrays(model)), flatten(get_arrays(alone)))
+    # offered the global model, a node this small keeps that instead: its local model rests on a handful of events
+    model, choice = personalise(exact(DENSE), LOGREG, x, y, methods=NOT_FEDPER, objective=OBJECTIVE, init_seed=0, seed=0)
+    assert choice.method == "global" and choice.summary.candidates == ()
+    assert choice.reason.startswith("kept the global model without comparing: the global model is the default because")
+    np.testing.assert_array_equal(flatten(get_arrays(model)), flatten(exact(DENSE)))
+
+
+def test_on_auc_a_node_with_too_few_events_keeps_the_global_model_unless_local_ranks_clearly_better() -> None:
+    x, y = rows(100, DENSE, seed=4)  # 6 inputs want 60 events of the rarer class: these rows have fewer
+    assert min(y.sum(), len(y) - y.sum()) < 60
+    _, same = personalise(
+        exact(DENSE), LOGREG, x, y, methods=NOT_FEDPER, objective=OBJECTIVE, init_seed=0, seed=0, criterion="auc"
+    )
+    assert same.method == "global" and same.summary.criterion == "auc" and same.summary.default == "global"
+    x, y = rows(100, -DENSE, seed=4)  # the reverse relation: the global model ranks these rows backwards
+    _, reverse = personalise(
+        exact(DENSE), LOGREG, x, y, methods=NOT_FEDPER, objective=OBJECTIVE, init_seed=0, seed=0, criterion="auc"
+    )
+    assert reverse.method != "global" and "validation AUC" in reverse.reason
+    with pytest.raises(InvalidRequest, match="unknown selection criterion"):
+        personalise(exact(DENSE), LOGREG, x, y, methods=NOT_FEDPER, objective=OBJECTIVE, init_seed=0, seed=0, criterion="f1")
 
 
 def test_the_same_seed_gives_the_same_model_and_choice() -> None:

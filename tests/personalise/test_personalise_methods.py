@@ -87,7 +87,7 @@ def test_every_candidate_trains_and_evaluates(spec: ModelSpec) -> None:
     assert list(models) == list(candidates)
     g = flatten(start.global_arrays)
     for candidate, model in models.items():
-        losses = OBJECTIVE.row_losses(model, x, y)
+        losses = OBJECTIVE.losses(model, x, y)
         assert losses.shape == (120,) and np.all(np.isfinite(losses)) and np.all(losses >= 0)
         moved = float(np.abs(flatten(get_arrays(model)) - g).max())
         assert (moved == 0.0) == (candidate.method == "global"), candidate.label

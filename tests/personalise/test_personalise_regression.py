@@ -21,7 +21,7 @@ def test_a_regression_node_gets_a_choice_and_a_model_that_predicts_its_target() 
     objective = task_objective(objective="regression", batch_size=32, learning_rate=0.05)
     start = get_arrays(build_model(LINEAR, 3, seed=1))
     model, choice = personalise(start, LINEAR, x, y, methods={"finetune": {}}, objective=objective, init_seed=1, seed=2)
-    losses = objective.row_losses(model, x, y)
+    losses = objective.losses(model, x, y)
     assert losses.shape == (300,) and float(losses.mean()) < 0.1 * float(np.var(y))
     assert choice.method in ("local", "finetune", "global") and choice.reason
 

@@ -34,7 +34,7 @@ from federation.models.training import get_arrays
 from federation.proto.v1 import node_pb2 as pb
 from federation.secagg.config import RoundParameters
 from federation.task import RunContext
-from federation.transport import serde
+from federation.transport import serde, serde_secagg
 from federation.transport.streaming import iter_chunks, tensor_header
 
 pytestmark = pytest.mark.slow
@@ -73,7 +73,7 @@ def build_bases(propose: Callable[[pb.ProposeRequest], None]) -> Bases:
     task = small_task(rounds=3)
     arrays = get_arrays(build_model(task.model, N_INPUTS, seed=0))
     chunks = list(iter_chunks(arrays, chunk_bytes=24))
-    parameters = serde.parameters_to_pb(
+    parameters = serde_secagg.parameters_to_pb(
         RoundParameters(("central-district", PARTY, INSIDER), 2, None, 1.0, sum(a.size for _, a in arrays) + 1, 100.0)
     )
     bases = Bases()

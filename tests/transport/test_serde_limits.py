@@ -10,7 +10,7 @@ from fedkit import small_task
 
 from federation.errors import InvalidRequest
 from federation.proto.v1 import node_pb2 as pb
-from federation.transport import serde
+from federation.transport import serde, serde_secagg
 
 HUGE = "x" * 100_000
 
@@ -108,22 +108,28 @@ KEY = bytes(32)
 @pytest.mark.parametrize(
     ("convert", "match"),
     [
-        (lambda: serde.peers_from_pb([pb.PeerKeys(index=0, encryption_public_key=bytes(65))]), "encryption public key is 65"),
         (
-            lambda: serde.peers_from_pb([pb.PeerKeys(index=0, encryption_public_key=KEY, certificate=bytes(1 << 20))]),
+            lambda: serde_secagg.peers_from_pb([pb.PeerKeys(index=0, encryption_public_key=bytes(65))]),
+            "encryption public key is 65",
+        ),
+        (
+            lambda: serde_secagg.peers_from_pb([pb.PeerKeys(index=0, encryption_public_key=KEY, certificate=bytes(1 << 20))]),
             "certificate",
         ),
-        (lambda: serde.peers_from_pb([pb.PeerKeys(index=i) for i in range(1001)]), "1001 key advertisements"),
-        (lambda: serde.shares_from_pb([pb.EncryptedShare(peer=0, ciphertext=bytes(2000))]), "a share is 2000 bytes"),
-        (lambda: serde.shares_from_pb([pb.EncryptedShare(peer=i) for i in range(1001)]), "1001 shares"),
-        (lambda: serde.signatures_from_pb([pb.SurvivorSignature(index=0, signature=bytes(513))]), "signature is 513"),
-        (lambda: serde.survivors_from_pb(list(range(1001))), "1001 survivors"),
+        (lambda: serde_secagg.peers_from_pb([pb.PeerKeys(index=i) for i in range(1001)]), "1001 key advertisements"),
+        (lambda: serde_secagg.shares_from_pb([pb.EncryptedShare(peer=0, ciphertext=bytes(2000))]), "a share is 2000 bytes"),
+        (lambda: serde_secagg.shares_from_pb([pb.EncryptedShare(peer=i) for i in range(1001)]), "1001 shares"),
+        (lambda: serde_secagg.signatures_from_pb([pb.SurvivorSignature(index=0, signature=bytes(513))]), "signature is 513"),
+        (lambda: serde_secagg.survivors_from_pb(list(range(1001))), "1001 survivors"),
         (
-            lambda: serde.parameters_from_pb(pb.SecAggParameters(participants=["a" * 64], max_weight=1)),
+            lambda: serde_secagg.parameters_from_pb(pb.SecAggParameters(participants=["a" * 64], max_weight=1)),
             "one of the participants is 64",
         ),
-        (lambda: serde.parameters_from_pb(pb.SecAggParameters(participants=["a"] * 1001, max_weight=1)), "1001 participants"),
-        (lambda: serde.parameters_from_pb(pb.SecAggParameters(participants=["a"], max_weight=1, payload=HUGE)), "payload"),
+        (
+            lambda: serde_secagg.parameters_from_pb(pb.SecAggParameters(participants=["a"] * 1001, max_weight=1)),
+            "1001 participants",
+        ),
+        (lambda: serde_secagg.parameters_from_pb(pb.SecAggParameters(participants=["a"], max_weight=1, payload=HUGE)), "payload"),
     ],
 )
 def test_secure_aggregation_items_beyond_their_bounds_are_invalid_requests(convert: Callable[[], object], match: str) -> None:
@@ -132,7 +138,7 @@ def test_secure_aggregation_items_beyond_their_bounds_are_invalid_requests(conve
 
 
 def test_secure_aggregation_items_within_bounds_convert() -> None:
-    peers = serde.peers_from_pb([pb.PeerKeys(index=1, encryption_public_key=KEY, masking_public_key=KEY, signature=b"s")])
+    peers = serde_secagg.peers_from_pb([pb.PeerKeys(index=1, encryption_public_key=KEY, masking_public_key=KEY, signature=b"s")])
     assert peers[1].encryption_public == KEY
-    assert serde.survivors_from_pb([0, 1, 1]) == frozenset({0, 1})
-    assert serde.shares_from_pb([pb.EncryptedShare(peer=2, ciphertext=b"box")]) == {2: b"box"}
+    assert serde_secagg.survivors_from_pb([0, 1, 1]) == frozenset({0, 1})
+    assert serde_secagg.shares_from_pb([pb.EncryptedShare(peer=2, ciphertext=b"box")]) == {2: b"box"}

@@ -295,16 +295,18 @@ class EvaluateHeader(_message.Message):
     def __init__(self, context: _Optional[_Union[RunContext, _Mapping]] = ..., task: _Optional[_Union[TaskSpec, _Mapping]] = ..., tensors: _Optional[_Union[TensorHeader, _Mapping]] = ...) -> None: ...
 
 class PersonaliseHeader(_message.Message):
-    __slots__ = ("context", "task", "tensors", "methods")
+    __slots__ = ("context", "task", "tensors", "methods", "criterion")
     CONTEXT_FIELD_NUMBER: _ClassVar[int]
     TASK_FIELD_NUMBER: _ClassVar[int]
     TENSORS_FIELD_NUMBER: _ClassVar[int]
     METHODS_FIELD_NUMBER: _ClassVar[int]
+    CRITERION_FIELD_NUMBER: _ClassVar[int]
     context: RunContext
     task: TaskSpec
     tensors: TensorHeader
     methods: _struct_pb2.Struct
-    def __init__(self, context: _Optional[_Union[RunContext, _Mapping]] = ..., task: _Optional[_Union[TaskSpec, _Mapping]] = ..., tensors: _Optional[_Union[TensorHeader, _Mapping]] = ..., methods: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
+    criterion: str
+    def __init__(self, context: _Optional[_Union[RunContext, _Mapping]] = ..., task: _Optional[_Union[TaskSpec, _Mapping]] = ..., tensors: _Optional[_Union[TensorHeader, _Mapping]] = ..., methods: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., criterion: _Optional[str] = ...) -> None: ...
 
 class PersonaliseRequest(_message.Message):
     __slots__ = ("header", "chunk")
