@@ -58,8 +58,9 @@ def personalise_here(
         node.runs.claim_evaluation(caller, context, task)
         rt = node.runtime
         train_rows, _ = rt.split_for(task.view)
-        fitting, _ = validation_split(train_rows, task, rt.node_id)
+        fitting, held_out = validation_split(train_rows, task, rt.node_id)
         x, y = prepare(rt.schema, task, fitting, reference=train_rows)
+        validation = prepare(rt.schema, task, held_out, reference=train_rows) if len(held_out) else None
         model, choice = personalise(
             arrays,
             task.model,
@@ -75,9 +76,10 @@ def personalise_here(
             init_seed=task.seed,
             seed=task.seed + 17,
             criterion=criterion,
+            validation=validation,
         )
         scores = node.scores(task, model)
-        entry.rows = len(fitting) + scores.test.count
+        entry.rows = len(train_rows) + scores.test.count
         entry.reasons = [*entry.reasons, f"chose {choice.candidate.label}"]
         entry.bytes_released = 8 * (7 + 2 * len(scores.test.positive_histogram)) + 512
         return Personalised(Scores(scores.test), choice)

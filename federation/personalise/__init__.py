@@ -8,11 +8,11 @@ back a model to evaluate on its test split and a `Choice`, the only thing
 ```
 personalise(global_arrays, spec, x_train, y_train, *, methods, objective, init_seed, seed)
   parse_methods    methods.py    the request -> candidates (local always first)
-  carve            split.py      validation rows from the training rows (holdout or cross-fitting)
+  held_out / carve split.py      the task's validation rows, or rows carved from the training rows
   train_candidates methods.py    each candidate on the rows it may see
   too_few_for_local split.py     whether the default is local-only or (few events) the global model
   choose           selection.py  keep the default unless another wins by more than its widened SE
-  refit                          the chosen recipe on all training rows
+  refit                          carved rows only: the chosen recipe on all training rows
 ```
 """
 
@@ -37,7 +37,7 @@ from federation.personalise.objective import (
     task_objective,
 )
 from federation.personalise.selection import Choice, Comparison, ValidationSummary, choose, keep_default
-from federation.personalise.split import Split, ValidationRules, carve, too_few_for_local
+from federation.personalise.split import Split, ValidationRules, carve, held_out, too_few_for_local
 from federation.task import ModelSpec, ParamValue
 
 __all__ = [
@@ -66,6 +66,15 @@ def _fold_seed(seed: int, fold: int) -> int:
     return (seed * 1_000_003 + (fold + 1) * 104_729) % 2**31
 
 
+def _checked(x: np.ndarray, y: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:
+    x, y = np.asarray(x, dtype=np.float32), np.asarray(y, dtype=np.float32)
+    if x.ndim != 2 or y.ndim != 1 or len(x) != len(y):
+        raise InvalidRequest(f"{what} must be a 2-D matrix and a label vector of the same length, got {x.shape} and {y.shape}")
+    if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
+        raise InvalidRequest(f"{what} contain NaN or infinite values")
+    return x, y
+
+
 def personalise(
     global_arrays: NamedArrays,
     spec: ModelSpec,
@@ -78,8 +87,9 @@ def personalise(
     seed: int,
     rules: ValidationRules | None = None,
     criterion: str = "loss",
+    validation: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[nn.Module, Choice]:
-    """Build the requested candidates, choose one on validation rows, and refit it on all training rows.
+    """Build the requested candidates, choose one on validation rows, and return its model.
 
     `init_seed` is the task's model seed, so `local` starts from the weights
     federated training started from; `seed` drives the split, the shuffles and
@@ -87,23 +97,17 @@ def personalise(
     `criterion` is what the choice is judged on: "loss" (the task's mean loss)
     or "auc" (binary tasks judged on ranking; see `criteria`).
 
-    The choice is of a recipe (method and hyperparameters), validated on rows
-    its models never saw; the model returned is that recipe refit on all the
-    training rows (the chosen `global` needs no fitting). Refit because the
-    local-only baseline it must not fall below trains on all rows, and because
-    under cross-fitting no single validated model exists; a recipe trained on
-    more rows of the same data is, if anything, better than the one validated.
+    `validation` are the task's held-out rows, which federated training only
+    chose its round on: every candidate trains on `x_train` and is judged on
+    them, and the chosen candidate's model is returned as validated, trained
+    on the same rows as every other topology's. Without them (a task that holds
+    no rows out) validation rows are carved from `x_train`, where the global
+    model has been trained on them too; the chosen recipe is then refit on all
+    of `x_train`, because under cross-fitting no single validated model exists.
     """
-    x = np.asarray(x_train, dtype=np.float32)
-    y = np.asarray(y_train, dtype=np.float32)
-    if x.ndim != 2 or y.ndim != 1 or len(x) != len(y):
-        raise InvalidRequest(
-            f"training rows must be a 2-D matrix and a label vector of the same length, got {x.shape} and {y.shape}"
-        )
+    x, y = _checked(x_train, y_train, "training rows")
     if len(y) == 0:
         raise InvalidRequest("no training records")
-    if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
-        raise InvalidRequest("training rows contain NaN or infinite values")
     if criterion not in CRITERIA:
         raise InvalidRequest(f"unknown selection criterion {criterion!r}; expected one of {', '.join(CRITERIA)}")
     if criterion == "auc" and not objective.binary:
@@ -113,21 +117,33 @@ def personalise(
     local = candidates[0]
     start = Start(spec, x.shape[1], init_seed, global_arrays)
     start.global_model()  # refuses arrays that do not fit the model before anything trains
-    split = carve(y, binary=objective.binary, rules=rules, seed=seed)
-    n = len(y)
-    few_local = too_few_for_local(y, binary=objective.binary, inputs=x.shape[1], rules=rules)
+    parameters = sum(int(np.asarray(a).size) for _, a in global_arrays)
+    few_local = too_few_for_local(y, binary=objective.binary, parameters=parameters, rules=rules)
     offered_global = next((c for c in candidates if c.method == "global"), None)
     default = offered_global if few_local and offered_global is not None else local
+    n_fit = len(y)
+    if validation is not None and len(validation[1]) > 0:
+        x_valid, y_valid = _checked(*validation, "validation rows")
+        if x_valid.shape[1] != x.shape[1]:
+            raise InvalidRequest(f"validation rows have {x_valid.shape[1]} columns, training rows {x.shape[1]}")
+        split = held_out(y, y_valid, binary=objective.binary, rules=rules)
+        x, y = np.concatenate([x, x_valid]), np.concatenate([y, y_valid])
+    else:
+        split = carve(y, binary=objective.binary, rules=rules, seed=seed)
+    kept = split.scheme == "task"  # the validated models are the answer: no refit
     if not split.enough:
-        choice = keep_default(default, criterion=criterion, split=split, training_rows=n, few_local=few_local)
-        return _refit(choice, start, x, y, local=local, objective=objective, seed=seed), choice
+        choice = keep_default(default, criterion=criterion, split=split, training_rows=n_fit, few_local=few_local)
+        return _refit(choice, start, x[:n_fit], y[:n_fit], local=local, objective=objective, seed=seed), choice
+    n = len(y)
     out_of_fold = {c: np.full(n, np.nan) for c in candidates}
+    fold_models: dict[Candidate, nn.Module] = {}
     for fold, rows in enumerate(split.folds):
         fit_rows = split.training_rows(fold, n)
-        models = train_candidates(
-            candidates, start, x[fit_rows], y[fit_rows], local=local, fit=objective.fit, seed=_fold_seed(seed, fold)
+        fold_seed = seed if kept else _fold_seed(seed, fold)
+        fold_models = train_candidates(
+            candidates, start, x[fit_rows], y[fit_rows], local=local, fit=objective.fit, seed=fold_seed
         )
-        for candidate, model in models.items():
+        for candidate, model in fold_models.items():
             out_of_fold[candidate][rows] = predict(model, x[rows])
     validated = np.concatenate(split.folds)
     y_valid = y[validated]
@@ -143,11 +159,13 @@ def personalise(
         criterion=criterion,
         default=default,
         split=split,
-        training_rows=n,
+        training_rows=n_fit,
         few_local=few_local,
         resamples=rules.bootstrap,
         seed=seed,
     )
+    if kept:
+        return fold_models[choice.candidate], choice
     return _refit(choice, start, x, y, local=local, objective=objective, seed=seed), choice
 
 

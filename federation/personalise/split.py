@@ -23,10 +23,13 @@ class ValidationRules:
 
     `min_rows` / `min_per_class`: below these the validation rows cannot tell
     candidates apart and the node keeps its default without comparing.
-    `events_per_input`: a local model needs at least this many events (rows of
-    the rarer class; rows, for a regression) per model input to be trusted,
-    the rule of thumb of Peduzzi et al. (1996) for logistic regression; below
-    it the global model, if offered, is the default instead of local-only.
+    `events_per_parameter`: a local model needs at least this many events
+    (rows of the rarer class; rows, for a regression) per trainable parameter
+    to be trusted: the events-per-variable rule of Peduzzi et al. (1996),
+    counted per parameter because an MLP is far more data hungry than a
+    logistic regression on the same inputs (van der Ploeg, Austin and
+    Steyerberg 2014). Below it the global model, if offered, is the default
+    instead of local-only.
     `bootstrap`: resamples for the selection threshold (see `selection`).
     """
 
@@ -36,7 +39,7 @@ class ValidationRules:
     holdout_min_per_class: int = 20
     min_rows: int = 20
     min_per_class: int = 5
-    events_per_input: int = 10
+    events_per_parameter: int = 10
     bootstrap: int = 2000
 
     def __post_init__(self) -> None:
@@ -47,7 +50,7 @@ class ValidationRules:
             problems.append(f"folds must be in 2..20, got {self.folds}")
         if self.min_rows < self.folds:
             problems.append(f"min_rows ({self.min_rows}) must be at least folds ({self.folds})")
-        if min(self.holdout_min_rows, self.holdout_min_per_class, self.min_per_class, self.events_per_input) < 1:
+        if min(self.holdout_min_rows, self.holdout_min_per_class, self.min_per_class, self.events_per_parameter) < 1:
             problems.append("row minimums must be positive")
         if not 100 <= self.bootstrap <= 100_000:
             problems.append(f"bootstrap must be in 100..100000, got {self.bootstrap}")
@@ -73,6 +76,8 @@ class Split:
     def description(self) -> str:
         if self.scheme == "holdout":
             return f"a stratified holdout of {self.rows} training rows"
+        if self.scheme == "task":
+            return f"the task's {self.rows} validation rows, which no candidate trained on"
         return f"{len(self.folds)}-fold cross-fitting over all {self.rows} training rows"
 
     def training_rows(self, fold: int, n: int) -> np.ndarray:
@@ -116,17 +121,30 @@ def carve(y: np.ndarray, *, binary: bool, rules: ValidationRules, seed: int) -> 
     return Split(scheme=scheme, folds=folds if not problem else (), rows=rows, enough=not problem, problem=problem)
 
 
-def too_few_for_local(y: np.ndarray, *, binary: bool, inputs: int, rules: ValidationRules) -> str:
+def too_few_for_local(y: np.ndarray, *, binary: bool, parameters: int, rules: ValidationRules) -> str:
     """Why these rows are too few for a trustworthy local model, in words ("" if they are enough).
 
     The words name the threshold, not the class counts, which stay on the node.
     """
     events = min(len(g) for g in _groups(np.asarray(y), binary))
-    wanted = rules.events_per_input * max(inputs, 1)
+    wanted = rules.events_per_parameter * max(parameters, 1)
     if events >= wanted:
         return ""
     unit = "rows of the rarer class" if binary else "training rows"
     return (
-        f"fewer than {wanted} {unit} ({rules.events_per_input} per each of {inputs} model inputs), "
+        f"fewer than {wanted} {unit} ({rules.events_per_parameter} per each of the model's {parameters} parameters), "
         "too few for a trustworthy local model"
     )
+
+
+def held_out(y_fitting: np.ndarray, y_validation: np.ndarray, *, binary: bool, rules: ValidationRules) -> Split:
+    """The task's own validation rows, placed after the fitting rows: rows no candidate, the global model included, trained on."""
+    n_fit, n_valid = len(y_fitting), len(y_validation)
+    rows = np.arange(n_fit, n_fit + n_valid)
+    groups = _groups(np.asarray(y_validation), binary)
+    problem = ""
+    if n_valid < rules.min_rows:
+        problem = f"{n_valid} validation rows are too few to choose on (at least {rules.min_rows} needed)"
+    elif binary and min(len(g) for g in groups) < rules.min_per_class:
+        problem = f"one class has fewer than {rules.min_per_class} validation rows, too few to choose on"
+    return Split(scheme="task", folds=() if problem else (rows,), rows=n_valid, enough=not problem, problem=problem)

@@ -68,7 +68,7 @@ def test_the_global_model_is_chosen_when_local_rows_are_too_few() -> None:
         )
         chosen.append(choice.method)
         if choice.method == "global":
-            assert "the global model is the default because fewer than 200 rows of the rarer class" in choice.reason
+            assert "the global model is the default because fewer than 210 rows of the rarer class" in choice.reason
             assert choice.summary.few_local and choice.summary.default == "global"
             np.testing.assert_array_equal(flatten(get_arrays(model)), flatten(exact(SPARSE)))
     assert chosen.count("global") >= 4, chosen
@@ -99,8 +99,8 @@ def test_a_validation_split_too_small_keeps_the_default_and_says_so() -> None:
 
 
 def test_on_auc_a_node_with_too_few_events_keeps_the_global_model_unless_local_ranks_clearly_better() -> None:
-    x, y = rows(100, DENSE, seed=4)  # 6 inputs want 60 events of the rarer class: these rows have fewer
-    assert min(y.sum(), len(y) - y.sum()) < 60
+    x, y = rows(100, DENSE, seed=4)  # 7 parameters want 70 events of the rarer class: these rows have fewer
+    assert min(y.sum(), len(y) - y.sum()) < 70
     _, same = personalise(
         exact(DENSE), LOGREG, x, y, methods=NOT_FEDPER, objective=OBJECTIVE, init_seed=0, seed=0, criterion="auc"
     )
@@ -139,3 +139,25 @@ def test_malformed_inputs_are_refused_before_training() -> None:
         personalise(exact(DENSE), LOGREG, x, y, methods={}, objective=OBJECTIVE, init_seed=0, seed=0)
     with pytest.raises(InvalidRequest, match="fedper"):
         personalise(exact(DENSE), LOGREG, np.nan_to_num(x), y, methods={"fedper": {}}, objective=OBJECTIVE, init_seed=0, seed=0)
+
+
+def test_on_the_task_validation_rows_the_chosen_model_is_returned_as_validated() -> None:
+    """Judged on rows the global model never saw, and trained on the same rows as every other topology: no refit."""
+    x, y = rows(400, -DENSE, seed=8)  # this node's relation is the reverse of the global model's
+    xv, yv = rows(120, -DENSE, seed=9)
+    methods = {"local": {"epochs": 6}, "global": {}, "finetune": {"epochs": 3}}
+    model, choice = personalise(
+        exact(DENSE), LOGREG, x, y, methods=methods, objective=OBJECTIVE, init_seed=0, seed=0, validation=(xv, yv)
+    )
+    assert choice.summary.scheme == "the task's 120 validation rows, which no candidate trained on"
+    assert choice.summary.rows == 120 and choice.summary.training_rows == 400
+    assert {c.label for c in choice.summary.candidates} == {"global", "finetune(epochs=3)"}
+    assert choice.method == "local" and choice.summary.default == "local(epochs=6)"
+    assert {c.label: c.margin < 0 for c in choice.summary.candidates} == {"global": True, "finetune(epochs=3)": True}
+    alone = build_model(LOGREG, 6, seed=0)
+    OBJECTIVE.fit(alone, x, y, epochs=6, seed=0, pull=0.0)
+    np.testing.assert_array_equal(flatten(get_arrays(model)), flatten(get_arrays(alone)))  # the fitting rows only
+    with pytest.raises(InvalidRequest, match="validation rows have 5 columns"):
+        personalise(
+            exact(DENSE), LOGREG, x, y, methods=methods, objective=OBJECTIVE, init_seed=0, seed=0, validation=(xv[:, :5], yv)
+        )

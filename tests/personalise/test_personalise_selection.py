@@ -9,7 +9,7 @@ from federation.errors import InvalidRequest
 from federation.personalise import Candidate, ValidationRules, carve
 from federation.personalise.criteria import mean_loss, rank_loss
 from federation.personalise.selection import Choice, choose, multiplier
-from federation.personalise.split import Split, too_few_for_local
+from federation.personalise.split import Split, held_out, too_few_for_local
 
 LOCAL = Candidate("local", (("epochs", 20),))
 GLOBAL = Candidate("global")
@@ -119,12 +119,23 @@ def test_with_too_few_local_events_the_global_model_is_the_default_and_the_reaso
 
 
 def test_too_few_for_local_counts_the_rarer_class_or_the_rows_and_never_names_a_count() -> None:
-    rules = ValidationRules(events_per_input=10)
+    rules = ValidationRules(events_per_parameter=10)
     y = np.r_[np.zeros(500), np.ones(49)]
-    assert too_few_for_local(y, binary=True, inputs=5, rules=rules).startswith("fewer than 50 rows of the rarer class")
-    assert "49" not in too_few_for_local(y, binary=True, inputs=5, rules=rules)
-    assert too_few_for_local(np.r_[y, 1.0], binary=True, inputs=5, rules=rules) == ""
-    assert too_few_for_local(np.zeros(40), binary=False, inputs=5, rules=rules).startswith("fewer than 50 training rows")
+    assert too_few_for_local(y, binary=True, parameters=5, rules=rules).startswith("fewer than 50 rows of the rarer class")
+    assert "49" not in too_few_for_local(y, binary=True, parameters=5, rules=rules)
+    assert too_few_for_local(np.r_[y, 1.0], binary=True, parameters=5, rules=rules) == ""
+    assert too_few_for_local(np.zeros(40), binary=False, parameters=5, rules=rules).startswith("fewer than 50 training rows")
+
+
+def test_the_task_validation_rows_follow_the_fitting_rows_and_must_hold_both_classes() -> None:
+    split = held_out(np.zeros(100), np.r_[np.zeros(20), np.ones(10)], binary=True, rules=RULES)
+    assert split.enough and split.scheme == "task" and split.rows == 30
+    assert np.array_equal(split.folds[0], np.arange(100, 130)) and np.array_equal(split.training_rows(0, 130), np.arange(100))
+    assert "the task's 30 validation rows, which no candidate trained on" == split.description
+    assert (
+        "one class has fewer than 5" in held_out(np.zeros(100), np.r_[np.zeros(40), np.ones(2)], binary=True, rules=RULES).problem
+    )
+    assert "10 validation rows are too few" in held_out(np.zeros(100), np.linspace(0, 1, 10), binary=False, rules=RULES).problem
 
 
 def auc(scores: np.ndarray, y: np.ndarray) -> float:
