@@ -137,6 +137,23 @@ class Schema(StrictModel):
         derived = self.derived_names
         return tuple(f for f in self.field if f.name not in derived)
 
+    def read_from(self, columns: tuple[str, ...]) -> tuple[str, ...]:
+        """`columns` and the declared field each derived one takes its values from (its `source`).
+
+        A policy that denies a column must also deny what is computed from it:
+        a lag of a denied value is that value one record later, a month's sine
+        and cosine are the month of a denied date. A lag's `entity` and `order`
+        only group and sort records on the node, and no value of theirs flows
+        into the feature, so they are not counted as read.
+        """
+        by_name = {d.name: d for d in self.derived}
+        read = list(dict.fromkeys(columns))
+        for name in columns:
+            entry = by_name.get(name)
+            if entry is not None:
+                read += [entry.source] if entry.source not in read else []
+        return tuple(read)
+
     @property
     def feature_names(self) -> tuple[str, ...]:
         """Fields a model may use: everything but the target, identifiers and dates; derived fields included."""

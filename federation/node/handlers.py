@@ -96,7 +96,7 @@ class NodeHandlers:
             purpose=context.purpose,
             release=release,
             model=task.model.name if task else None,
-            columns=(*task.features, task.target) if task else (),
+            columns=self.runtime.schema.read_from((*task.features, task.target)) if task else (),
             rounds=task.rounds if task else None,
             cohort_size=cohort_size,
             dp_steps=dp_steps,

@@ -26,6 +26,31 @@ def _chosen(started: list[dict[str, Any]]) -> str:
     return "; ".join(parts) or "no validation rows held out: the last round"
 
 
+OWN_RESULTS = ("local-only", "personalised")
+
+
+def own_results_note(topologies: list[dict[str, Any]]) -> list[str]:
+    """Why a party that releases only masked updates is missing from local-only and personalised."""
+    kept = sorted(
+        {
+            node
+            for t in topologies
+            if t["kind"] in OWN_RESULTS
+            for node, reasons in t["refusals"].items()
+            if any("releases at most" in r for r in reasons)
+        }
+    )
+    if not kept:
+        return []
+    return [
+        "",
+        f"{', '.join(kept)}: local-only and personalised results are each one party's own metrics on its own model, "
+        "which a policy that releases only masked updates keeps on the node (they could be read like an individual "
+        "update). These parties are missing from those topologies, so their gain against local-only cannot be "
+        "measured here; federated training, whose results leave only summed, includes them.",
+    ]
+
+
 def _choices_section(started: list[dict[str, Any]]) -> str:
     """Which candidate each party chose under personalisation, and why, in its own words."""
     text = ""
@@ -208,6 +233,7 @@ def render(results: dict[str, Any], run_dir: Path) -> Path:
         for node, reasons in t["refusals"].items()
     ]
     refusals += [f"- statistics, {node}: {'; '.join(r)}" for node, r in results["scaling_refusals"].items()]
+    refusals += own_results_note(results["topologies"])
     failures = [
         f"- {t['name']}, round {f['round']}, {f['node']} ({f['rpc']}): {f['error']}"
         for t in results["topologies"]

@@ -425,3 +425,22 @@ def test_a_regression_target_that_is_not_a_finite_number_is_an_error_naming_the_
 def test_a_regression_target_must_be_a_column() -> None:
     with pytest.raises(InvalidRequest, match="'cod' is not a column"):
         regression_targets(pd.DataFrame({"flow": [1.0]}), "cod")
+
+
+def test_a_derived_feature_reads_its_source_so_a_policy_denying_the_source_denies_it(schema: Schema) -> None:
+    import datetime as dt
+
+    from federation.policy import Policy, Request, decide
+
+    assert schema.read_from(("cod_previous", "violation")) == ("cod_previous", "violation", "cod")
+    assert schema.read_from(("weekday_sin", "month_cos", "cod")) == ("weekday_sin", "month_cos", "cod", "inspection_date")
+    assert schema.read_from(("cod", "cod_previous")) == ("cod", "cod_previous")  # entity and order only group and sort
+    policy = Policy.model_validate(
+        {
+            "party": "north",
+            "rule": [{"name": "r", "recipients": ["city"], "purposes": ["p"], "release": "update", "columns": {"deny": ["cod"]}}],
+        }
+    )
+    asked = Request(caller="city", purpose="p", release="update", columns=schema.read_from(("cod_previous", "violation")))
+    decision = decide(policy, asked, today=dt.date(2026, 1, 1))
+    assert not decision.allowed and any("denies column(s) ['cod']" in r for r in decision.reasons)
