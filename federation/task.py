@@ -125,6 +125,8 @@ class TaskSpec:
     weight_decay: float = 0.0  # AdamW's decoupled weight decay, the same for every topology
     validation_fraction: float = 0.0  # training rows each party holds out to pick its best round (early stopping)
     target_scaling: tuple[float, float] | None = None  # a regression target's global (mean, std), from Stats
+    # which train/test split: 0 is the node's own; n >= 1 its n-th re-draw (seeded by the node's secret split seed and n)
+    test_draw: int = 0
 
     @property
     def stats_fields(self) -> tuple[str, ...]:
@@ -163,6 +165,8 @@ class TaskSpec:
             problems.append(f"target_scaling must be a finite mean and a positive std, got {self.target_scaling}")
         if not (math.isfinite(self.validation_fraction) and 0 <= self.validation_fraction <= 0.5):
             problems.append(f"validation_fraction must be in [0, 0.5], got {self.validation_fraction}")
+        if not 0 <= self.test_draw < 2**31:
+            problems.append(f"test_draw must be in 0..2147483647, got {self.test_draw}")
         if problems:
             raise InvalidRequest("invalid task: " + "; ".join(problems))
 

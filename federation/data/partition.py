@@ -13,7 +13,7 @@ def split(frame: pd.DataFrame, *, test_fraction: float, seed: int) -> tuple[pd.D
     return frame.iloc[train].reset_index(drop=True), frame.iloc[test].reset_index(drop=True)
 
 
-def test_rows(total: int, *, test_fraction: float, seed: int) -> np.ndarray:
+def test_rows(total: int, *, test_fraction: float, seed: int | list[int]) -> np.ndarray:
     """Positions in the local table that form the test split, fixed before any record is excluded.
 
     Fixing the split on the local table, not on what survives harmonisation,

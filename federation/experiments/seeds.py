@@ -1,10 +1,12 @@
 """`compare --seeds N`: the whole comparison once per seed, then every figure with its spread.
 
-Each seed re-draws what a seed decides: the validation rows each party holds
-out, the models' initial weights, the shuffling of every epoch and the
-secure-aggregation masks. The test rows stay each party's own, fixed by its
-manifest: a coordinator cannot choose which of a department's records it is
-judged on. Every seed is a complete run directory (`seed-<n>/`), and the
+Each seed re-draws what a seed decides: each party's train/test split (its
+`test_draw` n, so a party's figures average over several test sets instead of
+resting on one), the validation rows each party holds out, the models'
+initial weights, the shuffling of every epoch and the secure-aggregation
+masks. A party draws its split n from its own secret split seed and n: the
+coordinator names a draw but cannot choose, or tell, which records it holds
+out, and a node grants one caller at most a bounded number of draws. Every seed is a complete run directory (`seed-<n>/`), and the
 summary beside them pairs every party's figure with its own local-only figure
 of the same seed.
 """
@@ -68,7 +70,7 @@ def compare_seeds(
     comparisons = []
     for seed in seeds:
         seeded = copy.copy(experiment)
-        seeded.task = replace(experiment.task, seed=seed)
+        seeded.task = replace(experiment.task, seed=seed, test_draw=seed)
         comparisons.append(
             compare(seeded, addresses, topologies_to_run=topologies_to_run, progress=progress, run_dir=run_dir / f"seed-{seed}")
         )

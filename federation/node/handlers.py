@@ -100,7 +100,7 @@ class NodeHandlers:
             rounds=task.rounds if task else None,
             cohort_size=cohort_size,
             dp_steps=dp_steps,
-            records=len(self.runtime.split_for(task.view)[0]) if task else 0,
+            records=len(self.runtime.split_for(task.view, task.test_draw)[0]) if task else 0,
             batch_size=task.batch_size if task else 1,
             local_epochs=task.local_epochs if task else 1,
         )
@@ -253,13 +253,13 @@ class NodeHandlers:
     def stats(self, caller: str, context: RunContext, task: TaskSpec) -> FeatureStats:
         with self.audited(caller, "Stats", context) as entry:
             result = self._stats(caller, context, task)
-            entry.rows, entry.bytes_released = len(self.runtime.split_for(task.view)[0]), 24 * len(result.columns)
+            entry.rows, entry.bytes_released = len(self.runtime.split_for(task.view, task.test_draw)[0]), 24 * len(result.columns)
             return result
 
     def _stats(self, caller: str, context: RunContext, task: TaskSpec) -> FeatureStats:
         self.authorise(caller, context, "stats", task)
         rt = self.runtime
-        train_rows, _ = rt.split_for(task.view)
+        train_rows, _ = rt.split_for(task.view, task.test_draw)
         matrix = encode(train_rows, rt.schema, task.stats_fields, dtype=np.float64)
         present = ~np.isnan(matrix)
         values = np.where(present, matrix, 0.0)
@@ -280,7 +280,7 @@ class NodeHandlers:
     def _fit(self, caller: str, context: RunContext, task: TaskSpec, arrays: NamedArrays) -> FitOutcome:
         decision = self.authorise(caller, context, "update", task)
         rt = self.runtime
-        train_rows, _ = rt.split_for(task.view)
+        train_rows, _ = rt.split_for(task.view, task.test_draw)
         fitting, _ = validation_split(train_rows, task, rt.node_id)
         x, y = prepare(rt.schema, task, fitting, reference=train_rows)
         model = self.model(task, arrays)
@@ -316,7 +316,7 @@ class NodeHandlers:
     def scores(self, task: TaskSpec, model: torch.nn.Module) -> Scores:
         """A model's sums on this node's test rows and, if the task holds some out, on its validation rows."""
         rt = self.runtime
-        train_rows, test_rows = rt.split_for(task.view)
+        train_rows, test_rows = rt.split_for(task.view, task.test_draw)
         x, y = prepare(rt.schema, task, test_rows, reference=train_rows)
         scale = target_scale(task, train_rows)
         test = evaluate(model, x, y, objective=task.objective, target_scale=scale)
@@ -342,7 +342,7 @@ class NodeHandlers:
         """Local-only training; its per-round metrics are this node's own results, released like an evaluation."""
         self.individual_results(self.authorise(caller, context, "stats", task))
         rt = self.runtime
-        train_rows, _ = rt.split_for(task.view)
+        train_rows, _ = rt.split_for(task.view, task.test_draw)
         island = replace(task, scaling=None, target_scaling=None)  # an island scales by its own data, never by a caller's
         fitting, _ = validation_split(train_rows, task, rt.node_id)
         x, y = prepare(rt.schema, island, fitting, reference=train_rows)
@@ -365,7 +365,7 @@ class NodeHandlers:
         """Harmonised training rows of the task's columns, only under `release = "raw"`."""
         with self.audited(caller, "Export", context) as entry:
             self.authorise(caller, context, "raw", task)
-            rows = self.runtime.split_for(task.view)[0]
+            rows = self.runtime.split_for(task.view, task.test_draw)[0]
             frame = rows[[*task.features, task.target]]
             if task.validation_fraction > 0:  # the pool validates on the rows each node holds out itself
                 _, held_out = validation_split(rows, task, self.runtime.node_id)

@@ -57,7 +57,7 @@ def personalise_here(
         node.individual_results(node.authorise(caller, context, "stats", task))
         node.runs.claim_evaluation(caller, context, task)
         rt = node.runtime
-        train_rows, _ = rt.split_for(task.view)
+        train_rows, _ = rt.split_for(task.view, task.test_draw)
         fitting, held_out = validation_split(train_rows, task, rt.node_id)
         x, y = prepare(rt.schema, task, fitting, reference=train_rows)
         validation = prepare(rt.schema, task, held_out, reference=train_rows) if len(held_out) else None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,7 @@ from federation.node.manifest import Manifest, load_manifest
 from federation.policy.model import Policy, load_policy
 
 log = logging.getLogger(__name__)
+MAX_CACHED_DRAWS = 8  # re-drawn splits kept in memory (a seeds run uses one per seed)
 
 
 @dataclass
@@ -37,6 +39,9 @@ class NodeRuntime:
     naive_train: pd.DataFrame
     naive_test: pd.DataFrame
     clock: Callable[[], dt.date] = field(default=dt.date.today)  # read at every decision, so expiry applies at once
+    table_rows: int = 0  # rows of the local table, which every split is drawn over
+    _draws: dict[tuple[str, int], tuple[pd.DataFrame, pd.DataFrame]] = field(default_factory=dict, repr=False)
+    _draws_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def today(self) -> dt.date:
@@ -75,8 +80,28 @@ class NodeRuntime:
         )
         if len(train) == 0 or len(test) == 0:
             raise ConfigError(str(manifest.path), ["no records left for training or testing after the quality rules"])
-        return cls(manifest, schema, policy, train, test, harmonised.report, naive_train, naive_test)
+        return cls(manifest, schema, policy, train, test, harmonised.report, naive_train, naive_test, table_rows=len(table))
 
-    def split_for(self, view: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """(train, test) as harmonised, or as a platform reading the file naively would see it."""
-        return (self.naive_train, self.naive_test) if view == "naive" else (self.train, self.test)
+    def split_for(self, view: str, draw: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """(train, test) as harmonised, or as a platform reading the file naively would see it.
+
+        `draw` 0 is the node's own split (its manifest's seed); draw n >= 1 is
+        another split of the same local table with the same test fraction,
+        seeded by the manifest's seed and n, so a comparison repeated over
+        seeds can average over test rows too. The seed never leaves the node,
+        so a caller cannot tell which rows a draw holds out.
+        """
+        own = (self.naive_train, self.naive_test) if view == "naive" else (self.train, self.test)
+        if draw == 0:
+            return own
+        with self._draws_lock:
+            cached = self._draws.get((view, draw))
+            if cached is None:
+                frame = pd.concat(own, ignore_index=True)
+                seed = [self.manifest.split_seed, draw]
+                held = test_rows(self.table_rows, test_fraction=self.manifest.test_fraction, seed=seed)
+                cached = split_by_rows(frame, held)
+                if len(self._draws) >= MAX_CACHED_DRAWS:
+                    self._draws.pop(next(iter(self._draws)))
+                self._draws[(view, draw)] = cached
+            return cached

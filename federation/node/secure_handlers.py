@@ -129,7 +129,7 @@ class SecureHandlers:
         """
         with self.node.audited(caller, "MaskedUpdate", context) as entry, self._ended_on_failure(caller, context):
             masked = self._masked_update(caller, context, task, shares, arrays)
-            entry.rows, entry.bytes_released = len(self.node.runtime.split_for(task.view)[0]), masked.nbytes
+            entry.rows, entry.bytes_released = len(self.node.runtime.split_for(task.view, task.test_draw)[0]), masked.nbytes
             return masked
 
     def _masked_update(
@@ -139,7 +139,7 @@ class SecureHandlers:
         secure = node.runs.secure_round(caller, context)
         secure.client.require_phase("shared")  # before any budget charge or training: a replay costs nothing
         rt = node.runtime
-        train_rows, _ = rt.split_for(task.view)
+        train_rows, _ = rt.split_for(task.view, task.test_draw)
         config = secure.client.config
         authorise = self._same_rule(caller, context, task, secure)
         if secure.payload == "stats":

@@ -39,6 +39,9 @@ log = logging.getLogger(__name__)
 RUNS_DIR = "runs"
 MAX_RUNS_PER_CALLER = 1000
 MAX_SECURE_ROUNDS_PER_CALLER = 16
+# Evaluation sums over many different test splits of the same rows would let a caller difference them;
+# the draws are unpredictable to it (seeded by the node's secret split seed), and bounded here.
+MAX_TEST_DRAWS_PER_CALLER = 20
 EXPIRE_AFTER = dt.timedelta(days=30)
 
 
@@ -236,6 +239,12 @@ class RunRegistry:
                 raise ProtocolOrderError(
                     f"this caller already has {self._max_runs} runs on this node; they expire "
                     f"{self._expire_after / 86400:g} days after their last call"
+                )
+            draws = {r.task.test_draw for (who, _), r in self._runs.items() if who == caller and r.task.test_draw}
+            if task.test_draw and task.test_draw not in draws and len(draws) >= MAX_TEST_DRAWS_PER_CALLER:
+                raise ProtocolOrderError(
+                    f"this caller already used {MAX_TEST_DRAWS_PER_CALLER} re-drawn test splits on this node; runs "
+                    f"(and their draws) expire {self._expire_after / 86400:g} days after their last call"
                 )
             run = AcceptedRun(caller, context.purpose, task, noise_required=noise_required, run_id=context.run_id)
             self._runs[(caller, context.run_id)] = run

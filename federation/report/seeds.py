@@ -55,8 +55,9 @@ def render_seeds(summary: dict[str, Any], run_dir: Path) -> Path:
     lines = [
         f"# Comparison over {len(seeds)} seeds ({metric})",
         "",
-        f"Seeds {', '.join(map(str, seeds))}: each re-draws the validation rows, initial weights, shuffling and "
-        "secure-aggregation masks; every party's test rows are its own and stay fixed. Each seed's full report is in "
+        f"Seeds {', '.join(map(str, seeds))}: each re-draws every party's train/test split (drawn by the party "
+        "from its own secret seed), the validation rows, initial weights, shuffling and secure-aggregation masks. "
+        "Each seed's full report is in "
         "`seed-<n>/`; one row per party, seed and topology is in `parties.csv`. Gains are against local-only, paired "
         "by party and seed (positive = better), with 95 % bootstrap intervals over seeds.",
         "",

@@ -115,6 +115,7 @@ def task_to_pb(task: TaskSpec) -> pb.TaskSpec:
         objective=task.objective,
         weight_decay=task.weight_decay,
         validation_fraction=task.validation_fraction,
+        test_draw=task.test_draw,
     )
     if task.target_scaling is not None:
         message.target_mean, message.target_std = task.target_scaling
@@ -159,6 +160,7 @@ def task_from_pb(message: pb.TaskSpec) -> TaskSpec:
         weight_decay=message.weight_decay,
         validation_fraction=message.validation_fraction,
         target_scaling=(message.target_mean, message.target_std) if message.target_std != 0 else None,
+        test_draw=message.test_draw,
     )
 
 

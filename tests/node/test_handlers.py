@@ -173,6 +173,17 @@ def test_the_runtime_harmonises_and_splits_the_local_file(node: NodeHandlers) ->
     assert rt.quality.total == ROWS and rt.quality.kept == ROWS
 
 
+def test_a_re_drawn_split_holds_out_other_rows_of_the_same_table_in_the_same_share(node: NodeHandlers) -> None:
+    rt = node.runtime
+    assert rt.split_for("harmonised", 0) == (rt.train, rt.test)
+    rows = {draw: rt.split_for("harmonised", draw) for draw in (1, 2)}
+    for train, test in rows.values():
+        assert len(test) == len(rt.test) and len(train) + len(test) == ROWS
+        assert set(train["__row"]) | set(test["__row"]) == set(range(ROWS)) and not set(train["__row"]) & set(test["__row"])
+    assert set(rows[1][1]["__row"]) != set(rows[2][1]["__row"]) != set(rt.test["__row"])
+    assert rt.split_for("harmonised", 1)[1]["__row"].tolist() == rows[1][1]["__row"].tolist()  # the same draw again
+
+
 def test_a_policy_for_another_party_is_refused_at_load(tmp_path: Path) -> None:
     manifest = write_node(tmp_path, "update")
     (tmp_path / "policy.toml").write_text(policy_text("update", party="south-district"), encoding="utf-8")

@@ -230,3 +230,18 @@ def test_an_unreadable_run_file_is_set_aside_not_fatal(tmp_path: Path) -> None:
     with pytest.raises(ProtocolOrderError, match="call Propose first"):
         runs.require("city", ctx(), TASK)
     assert path.with_suffix(".unreadable").is_file()
+
+
+def test_one_caller_gets_a_bounded_number_of_re_drawn_test_splits() -> None:
+    from dataclasses import replace
+
+    from federation.node.state import MAX_TEST_DRAWS_PER_CALLER
+
+    runs = RunRegistry()
+    for draw in range(1, MAX_TEST_DRAWS_PER_CALLER + 1):
+        runs.accept("city", ctx(run_id=f"run-{draw}"), replace(TASK, test_draw=draw))
+    runs.accept("city", ctx(run_id="again"), replace(TASK, test_draw=3))  # a draw it already has
+    runs.accept("city", ctx(run_id="own"), TASK)  # the node's own split is not a draw
+    runs.accept("police", ctx(run_id="other"), replace(TASK, test_draw=99))  # another caller has its own allowance
+    with pytest.raises(ProtocolOrderError, match=f"already used {MAX_TEST_DRAWS_PER_CALLER} re-drawn test splits"):
+        runs.accept("city", ctx(run_id="one-more"), replace(TASK, test_draw=MAX_TEST_DRAWS_PER_CALLER + 1))

@@ -142,3 +142,25 @@ def test_secure_aggregation_items_within_bounds_convert() -> None:
     assert peers[1].encryption_public == KEY
     assert serde_secagg.survivors_from_pb([0, 1, 1]) == frozenset({0, 1})
     assert serde_secagg.shares_from_pb([pb.EncryptedShare(peer=2, ciphertext=b"box")]) == {2: b"box"}
+
+
+def test_every_task_field_survives_the_wire() -> None:
+    from dataclasses import replace
+
+    from federation.task import FeatureScaling, PrivacySpec, RecordPrivacy
+
+    task = replace(
+        small_task("mlp", hidden=[16], dropout=0.1),
+        rounds=7,
+        seed=11,
+        test_draw=9,
+        objective="regression",
+        weight_decay=0.01,
+        validation_fraction=0.2,
+        target_scaling=(3.0, 2.0),
+        scaling=FeatureScaling(("cod",), (1.0,), (2.0,)),
+        privacy=PrivacySpec(1.1, 0.5),
+        record_privacy=RecordPrivacy(2.0, 1e-5, 1.0),
+        view="naive",
+    )
+    assert serde.task_from_pb(serde.task_to_pb(task)) == task

@@ -26,7 +26,7 @@ class ModelSpec(_message.Message):
     def __init__(self, name: _Optional[str] = ..., params: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
 
 class TaskSpec(_message.Message):
-    __slots__ = ("model", "features", "target", "rounds", "local_epochs", "batch_size", "learning_rate", "proximal_mu", "seed", "scaling", "privacy", "view", "record_privacy", "objective", "weight_decay", "validation_fraction", "target_mean", "target_std")
+    __slots__ = ("model", "features", "target", "rounds", "local_epochs", "batch_size", "learning_rate", "proximal_mu", "seed", "scaling", "privacy", "view", "record_privacy", "objective", "weight_decay", "validation_fraction", "target_mean", "target_std", "test_draw")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     FEATURES_FIELD_NUMBER: _ClassVar[int]
     TARGET_FIELD_NUMBER: _ClassVar[int]
@@ -45,6 +45,7 @@ class TaskSpec(_message.Message):
     VALIDATION_FRACTION_FIELD_NUMBER: _ClassVar[int]
     TARGET_MEAN_FIELD_NUMBER: _ClassVar[int]
     TARGET_STD_FIELD_NUMBER: _ClassVar[int]
+    TEST_DRAW_FIELD_NUMBER: _ClassVar[int]
     model: ModelSpec
     features: _containers.RepeatedScalarFieldContainer[str]
     target: str
@@ -63,7 +64,8 @@ class TaskSpec(_message.Message):
     validation_fraction: float
     target_mean: float
     target_std: float
-    def __init__(self, model: _Optional[_Union[ModelSpec, _Mapping]] = ..., features: _Optional[_Iterable[str]] = ..., target: _Optional[str] = ..., rounds: _Optional[int] = ..., local_epochs: _Optional[int] = ..., batch_size: _Optional[int] = ..., learning_rate: _Optional[float] = ..., proximal_mu: _Optional[float] = ..., seed: _Optional[int] = ..., scaling: _Optional[_Union[FeatureScaling, _Mapping]] = ..., privacy: _Optional[_Union[PrivacySpec, _Mapping]] = ..., view: _Optional[str] = ..., record_privacy: _Optional[_Union[RecordPrivacy, _Mapping]] = ..., objective: _Optional[str] = ..., weight_decay: _Optional[float] = ..., validation_fraction: _Optional[float] = ..., target_mean: _Optional[float] = ..., target_std: _Optional[float] = ...) -> None: ...
+    test_draw: int
+    def __init__(self, model: _Optional[_Union[ModelSpec, _Mapping]] = ..., features: _Optional[_Iterable[str]] = ..., target: _Optional[str] = ..., rounds: _Optional[int] = ..., local_epochs: _Optional[int] = ..., batch_size: _Optional[int] = ..., learning_rate: _Optional[float] = ..., proximal_mu: _Optional[float] = ..., seed: _Optional[int] = ..., scaling: _Optional[_Union[FeatureScaling, _Mapping]] = ..., privacy: _Optional[_Union[PrivacySpec, _Mapping]] = ..., view: _Optional[str] = ..., record_privacy: _Optional[_Union[RecordPrivacy, _Mapping]] = ..., objective: _Optional[str] = ..., weight_decay: _Optional[float] = ..., validation_fraction: _Optional[float] = ..., target_mean: _Optional[float] = ..., target_std: _Optional[float] = ..., test_draw: _Optional[int] = ...) -> None: ...
 
 class RecordPrivacy(_message.Message):
     __slots__ = ("epsilon", "delta", "clip")
