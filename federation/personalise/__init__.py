@@ -117,8 +117,7 @@ def personalise(
     local = candidates[0]
     start = Start(spec, x.shape[1], init_seed, global_arrays)
     start.global_model()  # refuses arrays that do not fit the model before anything trains
-    parameters = sum(int(np.asarray(a).size) for _, a in global_arrays)
-    few_local = too_few_for_local(y, binary=objective.binary, parameters=parameters, rules=rules)
+    few_local = too_few_for_local(y, binary=objective.binary, inputs=x.shape[1], rules=rules)
     offered_global = next((c for c in candidates if c.method == "global"), None)
     default = offered_global if few_local and offered_global is not None else local
     n_fit = len(y)

@@ -45,7 +45,10 @@ def test_compare_runs_three_topologies_over_node_processes(running: tuple[City, 
     assert set(choices) == set(PARTIES) and all(c["method"] and c["reason"] for c in choices.values())
     for c in choices.values():  # a party keeps its default, or says by how much the chosen candidate beat it
         default = c["validation"]["default"]
-        assert c["label"] == default or f"above {'local-only' if default.startswith('local') else 'the global model'}'s" in c["reason"]
+        assert (
+            c["label"] == default
+            or f"above {'local-only' if default.startswith('local') else 'the global model'}'s" in c["reason"]
+        )
         assert c["validation"]["criterion"] == "auc" and "the task's" in c["validation"]["scheme"]
     for name in (
         "report.md",

@@ -119,12 +119,12 @@ def test_with_too_few_local_events_the_global_model_is_the_default_and_the_reaso
 
 
 def test_too_few_for_local_counts_the_rarer_class_or_the_rows_and_never_names_a_count() -> None:
-    rules = ValidationRules(events_per_parameter=10)
+    rules = ValidationRules(events_per_input=10)
     y = np.r_[np.zeros(500), np.ones(49)]
-    assert too_few_for_local(y, binary=True, parameters=5, rules=rules).startswith("fewer than 50 rows of the rarer class")
-    assert "49" not in too_few_for_local(y, binary=True, parameters=5, rules=rules)
-    assert too_few_for_local(np.r_[y, 1.0], binary=True, parameters=5, rules=rules) == ""
-    assert too_few_for_local(np.zeros(40), binary=False, parameters=5, rules=rules).startswith("fewer than 50 training rows")
+    assert too_few_for_local(y, binary=True, inputs=5, rules=rules).startswith("fewer than 50 rows of the rarer class")
+    assert "49" not in too_few_for_local(y, binary=True, inputs=5, rules=rules)
+    assert too_few_for_local(np.r_[y, 1.0], binary=True, inputs=5, rules=rules) == ""
+    assert too_few_for_local(np.zeros(40), binary=False, inputs=5, rules=rules).startswith("fewer than 50 training rows")
 
 
 def test_the_task_validation_rows_follow_the_fitting_rows_and_must_hold_both_classes() -> None:
