@@ -19,6 +19,7 @@ personalise(global_arrays, spec, x_train, y_train, *, methods, objective, init_s
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from functools import partial
 
 import numpy as np
 from torch import nn
@@ -139,8 +140,9 @@ def personalise(
     for fold, rows in enumerate(split.folds):
         fit_rows = split.training_rows(fold, n)
         fold_seed = seed if kept else _fold_seed(seed, fold)
+        stop = partial(_mean_loss, objective, x[rows], y[rows]) if kept else None
         fold_models = train_candidates(
-            candidates, start, x[fit_rows], y[fit_rows], local=local, fit=objective.fit, seed=fold_seed
+            candidates, start, x[fit_rows], y[fit_rows], local=local, fit=objective.fit, seed=fold_seed, stop=stop
         )
         for candidate, model in fold_models.items():
             out_of_fold[candidate][rows] = predict(model, x[rows])
@@ -166,6 +168,10 @@ def personalise(
     if kept:
         return fold_models[choice.candidate], choice
     return _refit(choice, start, x, y, local=local, objective=objective, seed=seed), choice
+
+
+def _mean_loss(objective: Objective, x: np.ndarray, y: np.ndarray, model: nn.Module) -> float:
+    return float(objective.losses(model, x, y).mean())
 
 
 def _refit(

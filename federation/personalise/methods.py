@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -22,6 +23,8 @@ from federation.models import build_model
 from federation.models.training import NamedArrays, flatten, get_arrays, set_arrays, unflatten
 from federation.personalise.objective import Fit
 from federation.task import ModelSpec, ParamValue
+
+Stop = Callable[[nn.Module], float]  # a model's mean loss on rows held out of its training rows
 
 Check = Callable[[ParamValue], str | None]
 Scalar = int | float
@@ -208,19 +211,45 @@ class Start:
         return model
 
 
+def _early_stopped(model: nn.Module, x: np.ndarray, y: np.ndarray, fit: Fit, *, epochs: int, seed: int, stop: Stop) -> None:
+    """Train epoch by epoch and keep the weights of the epoch with the lowest `stop` loss (as local-only does)."""
+    best, best_loss = copy.deepcopy(model.state_dict()), math.inf
+    for epoch in range(epochs):
+        fit(model, x, y, epochs=1, seed=(seed + 104_729 * epoch) % 2**31, pull=0.0)
+        loss = stop(model)
+        if loss < best_loss:
+            best, best_loss = copy.deepcopy(model.state_dict()), loss
+    model.load_state_dict(best)
+
+
 def train_candidates(
-    candidates: Sequence[Candidate], start: Start, x: np.ndarray, y: np.ndarray, *, local: Candidate, fit: Fit, seed: int
+    candidates: Sequence[Candidate],
+    start: Start,
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    local: Candidate,
+    fit: Fit,
+    seed: int,
+    stop: Stop | None = None,
 ) -> dict[Candidate, nn.Module]:
     """Build every candidate on (x, y).
 
     The local model (recipe `local`) is trained once, and only when a candidate
     needs it, so interpolations share it and refitting `global` trains nothing.
+    With `stop` (the mean loss on rows held out of x), the local model keeps
+    its best epoch by that loss, as the local-only topology keeps its best
+    round: the baseline a party must not fall below is local-only at its best.
     """
     base = start.global_model()
     local_model: nn.Module | None = None
     if any(c.method in NEEDS_LOCAL for c in candidates):
         local_model = start.initial()
-        fit(local_model, x, y, epochs=int(local.param("epochs")), seed=seed, pull=0.0)
+        epochs = int(local.param("epochs"))
+        if stop is None:
+            fit(local_model, x, y, epochs=epochs, seed=seed, pull=0.0)
+        else:
+            _early_stopped(local_model, x, y, fit, epochs=epochs, seed=seed, stop=stop)
     models: dict[Candidate, nn.Module] = {}
     for index, candidate in enumerate(candidates):
         method, model = candidate.method, copy.deepcopy(base)

@@ -113,3 +113,15 @@ def test_fedper_retrains_only_the_head_and_leaves_the_model_trainable() -> None:
     assert all(np.array_equal(before[k], after[k]) for k in before if k not in head)
     assert all(not np.array_equal(before[k], after[k]) for k in head)
     assert all(p.requires_grad for p in model.parameters())
+
+
+def test_with_a_stop_loss_the_local_model_keeps_its_best_epoch() -> None:
+    spec = ModelSpec("mlp", {"hidden": [8]})
+    x, y = rows(60)
+    xv, yv = rows(200, seed=3)
+    local = Candidate("local", (("epochs", 40.0),))
+    start = Start(spec, 4, 0, get_arrays(build_model(spec, 4, seed=0)))
+    held_loss = lambda m: float(OBJECTIVE.losses(m, xv, yv).mean())  # noqa: E731
+    stopped = train_candidates([local], start, x, y, local=local, fit=OBJECTIVE.fit, seed=1, stop=held_loss)[local]
+    plain = train_candidates([local], start, x, y, local=local, fit=OBJECTIVE.fit, seed=1)[local]
+    assert held_loss(stopped) < held_loss(plain)  # 40 epochs on 60 rows overfit; the best epoch did not
