@@ -286,6 +286,10 @@ def compare(
                         ),
                     )
                 )
+        personal = next((r for r in comparison.results if r.kind == "personalised" and r.started), None)
+        alone = next((r for r in comparison.results if r.kind == "local-only" and r.started), None)
+        if personal is not None and alone is not None:
+            topologies.adopt_local_only(personal, alone)
         if experiment.compare_naive and (topologies_to_run is None or "federated" in wanted):
             # The same federated training on the same records read naively: what harmonisation buys.
             naive, _, _ = global_scaling(

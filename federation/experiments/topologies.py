@@ -307,6 +307,22 @@ def local_only(
 
 
 PERSONALISED = "federated (personalised)"
+KEPT_LOCAL_ONLY = "reported with the local-only topology's model (same seed and split): keeping local-only is local-only"
+
+
+def adopt_local_only(personal: TopologyResult, alone: TopologyResult) -> None:
+    """A party whose choice is local-only is reported with the local-only topology's own model.
+
+    Its personalisation validated a local model like local-only's; reporting
+    local-only's figures makes "kept local-only" mean exactly that, instead of
+    a second training of the same recipe whose noise would read as a gain or
+    a loss.
+    """
+    own = alone.final()
+    for node, choice in personal.choices.items():
+        if choice.get("method") == "local" and node in own and personal.rounds and node in personal.rounds[0]:
+            personal.rounds[0][node] = own[node]
+            choice["reported"] = KEPT_LOCAL_ONLY
 
 
 def personalised(

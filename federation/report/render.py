@@ -58,7 +58,10 @@ def _choices_section(started: list[dict[str, Any]]) -> str:
         choices = t.get("choices") or {}
         if not choices:
             continue
-        rows = [[node, str(c.get("label", c.get("method", "?"))), str(c.get("reason", ""))] for node, c in choices.items()]
+        rows = [
+            [node, str(c.get("label", c.get("method", "?"))), "; ".join(str(c[k]) for k in ("reason", "reported") if c.get(k))]
+            for node, c in choices.items()
+        ]
         text += f"\n## {t['name']}: what each party chose\n\n" + _table(["node", "candidate", "why"], rows) + "\n"
         text += (
             "\nEach party chose on validation rows carved from its own training rows and kept its default unless another "
