@@ -9,7 +9,7 @@ EXAMPLE := examples/pollution_enforcement
 
 LENDING := examples/lending_club
 
-.PHONY: install demo demo-lending test lint protos clean
+.PHONY: install demo demo-lending demo-cod test lint protos clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,9 @@ $(LENDING)/nodes/data/.prepared: $(INSTALLED) $(LENDING)/prepare.py
 
 demo-lending: $(INSTALLED) $(LENDING)/nodes/data/.prepared
 	$(BIN)/federation demo $(LENDING)/experiment.toml
+
+demo-cod: $(INSTALLED)
+	$(BIN)/federation demo examples/cod_regression/experiment.toml
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check federation tests benchmarks examples
