@@ -33,7 +33,7 @@ $(LENDING)/nodes/data/.prepared: $(INSTALLED) $(LENDING)/prepare.py
 demo-lending: $(INSTALLED) $(LENDING)/nodes/data/.prepared
 	$(BIN)/federation demo $(LENDING)/experiment.toml
 
-demo-cod: $(INSTALLED)
+demo-cod: $(INSTALLED) $(EXAMPLE)/data/.generated
 	$(BIN)/federation demo examples/cod_regression/experiment.toml
 
 lint: $(INSTALLED)
