@@ -81,3 +81,8 @@ def regression_targets(frame: pd.DataFrame, target: str) -> np.ndarray:
     if len(values) and float(np.abs(values).max()) > float(np.finfo(np.float32).max):
         raise InvalidRequest(f"the regression target {target!r} has values too large for float32")
     return values.astype(np.float32)
+
+
+def targets(frame: pd.DataFrame, target: str, objective: str) -> np.ndarray:
+    """A task's target as float32: 0/1 labels (objective "binary"), or a regression's numeric values."""
+    return regression_targets(frame, target) if objective == "regression" else labels(frame, target)

@@ -22,14 +22,13 @@ from federation.coordinator.client import NodeClient
 from federation.coordinator.grid import SecureSettings
 from federation.coordinator.negotiate import Negotiation, negotiate, parallel
 from federation.coordinator.run import evaluate_everywhere, run_federated
-from federation.data.encoding import encode, standardise
+from federation.data.encoding import encode, standardise, targets
 from federation.data.schema import Schema, SchemaField
 from federation.errors import FederationError, InvalidRequest
 from federation.experiments.metrics import TopologyResult
 from federation.models.evaluation import EvalSums
 from federation.models.registry import build_model
 from federation.models.training import NamedArrays, get_arrays, train
-from federation.node.training import targets
 from federation.policy.evaluate import sampling
 from federation.privacy.accounting import noise_for_budget
 from federation.privacy.dpsgd import train_dp_sgd
@@ -215,7 +214,7 @@ def central_pool(
     if VALIDATION_COLUMN in frame:  # the rows each node holds out: the pool validates on the same ones, through the nodes
         frame = frame[~frame[VALIDATION_COLUMN].astype(bool)]
     x = standardise(encode(frame, schema, task.features), task.scaling.mean, task.scaling.std)
-    y = targets(frame, task)
+    y = targets(frame, task.target, task.objective)
     if task.target_scaling is not None:  # the pool learns the standardised target, as the nodes do
         y = ((y - task.target_scaling[0]) / task.target_scaling[1]).astype(y.dtype)
     eval_id = f"{run_id}-eval"

@@ -11,7 +11,7 @@ import zlib
 import numpy as np
 import pandas as pd
 
-from federation.data.encoding import encode, encoded_columns, labels, regression_targets, standardise
+from federation.data.encoding import encode, encoded_columns, regression_targets, standardise, targets
 from federation.data.schema import Schema
 from federation.errors import InvalidRequest
 from federation.models.registry import OBJECTIVE_MODELS, REGISTRY
@@ -36,11 +36,6 @@ def check_task_fields(schema: Schema, task: TaskSpec) -> None:
     allowed = OBJECTIVE_MODELS[task.objective]
     if task.model.name in REGISTRY and task.model.name not in allowed:
         raise InvalidRequest(f"model {task.model.name!r} does not fit a {task.objective} objective; use one of {list(allowed)}")
-
-
-def targets(frame: pd.DataFrame, task: TaskSpec) -> np.ndarray:
-    """The task's target as float32: 0/1 labels, or the numeric values of a regression."""
-    return regression_targets(frame, task.target) if task.objective == "regression" else labels(frame, task.target)
 
 
 def target_bound(schema: Schema, task: TaskSpec) -> float | None:
@@ -86,7 +81,7 @@ def prepare(schema: Schema, task: TaskSpec, frame: pd.DataFrame, *, reference: p
         mean = np.nanmean(ref, axis=0) if len(ref) else np.zeros(len(columns))
         std = np.nanstd(ref, axis=0) if len(ref) else np.ones(len(columns))
         mean, std = np.nan_to_num(mean), np.where(np.nan_to_num(std) > 0, np.nan_to_num(std), 1.0)
-    y = targets(frame, task)
+    y = targets(frame, task.target, task.objective)
     scale = target_scale(task, reference)
     if scale is not None:
         y = ((y - scale[0]) / scale[1]).astype(np.float32)
