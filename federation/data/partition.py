@@ -26,6 +26,27 @@ def test_rows(total: int, *, test_fraction: float, seed: int | list[int]) -> np.
     return np.sort(order[:n_test])
 
 
+def redrawn_test_rows(rows: np.ndarray, labels: np.ndarray | None, *, test_fraction: float, seed: list[int]) -> np.ndarray:
+    """Another test split over the records `rows` (local positions), stratified by binary `labels` if given.
+
+    Stratified so that every draw of a binary task holds out both classes in
+    the node's proportion (a draw without positives would have no AUC); at
+    least one record of a class with two or more goes to each side.
+    """
+    if not 0 < test_fraction < 1:
+        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
+    rng = np.random.default_rng(seed)
+    rows = np.asarray(rows)
+    groups = [np.arange(len(rows))] if labels is None else [np.flatnonzero(labels <= 0.5), np.flatnonzero(labels > 0.5)]
+    held = []
+    for group in groups:
+        if len(group) == 0:
+            continue
+        n_test = min(max(1, round(len(group) * test_fraction)), max(len(group) - 1, 0))
+        held.append(rng.permutation(group)[:n_test])
+    return np.sort(rows[np.concatenate(held)]) if held else np.zeros(0, dtype=rows.dtype)
+
+
 def split_by_rows(frame: pd.DataFrame, test: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Split a frame carrying a `__row` column (local positions) into (train, test)."""
     in_test = frame["__row"].isin(test)

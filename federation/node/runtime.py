@@ -13,10 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from federation.data.mapping import harmonise, read_naively
-from federation.data.partition import split_by_rows, test_rows
+from federation.data.partition import redrawn_test_rows, split_by_rows, test_rows
 from federation.data.quality import QualityReport
 from federation.data.schema import Schema, load_schema
 from federation.data.sources import read_table
@@ -39,7 +40,6 @@ class NodeRuntime:
     naive_train: pd.DataFrame
     naive_test: pd.DataFrame
     clock: Callable[[], dt.date] = field(default=dt.date.today)  # read at every decision, so expiry applies at once
-    table_rows: int = 0  # rows of the local table, which every split is drawn over
     _draws: dict[tuple[str, int], tuple[pd.DataFrame, pd.DataFrame]] = field(default_factory=dict, repr=False)
     _draws_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -80,15 +80,16 @@ class NodeRuntime:
         )
         if len(train) == 0 or len(test) == 0:
             raise ConfigError(str(manifest.path), ["no records left for training or testing after the quality rules"])
-        return cls(manifest, schema, policy, train, test, harmonised.report, naive_train, naive_test, table_rows=len(table))
+        return cls(manifest, schema, policy, train, test, harmonised.report, naive_train, naive_test)
 
     def split_for(self, view: str, draw: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
         """(train, test) as harmonised, or as a platform reading the file naively would see it.
 
         `draw` 0 is the node's own split (its manifest's seed); draw n >= 1 is
-        another split of the same local table with the same test fraction,
-        seeded by the manifest's seed and n, so a comparison repeated over
-        seeds can average over test rows too. The seed never leaves the node,
+        another split of the same harmonised records with the same test
+        fraction (stratified by a binary target), seeded by the manifest's seed
+        and n, so a comparison repeated over seeds can average over test rows
+        too; both views hold out the same records. The seed never leaves the node,
         so a caller cannot tell which rows a draw holds out.
         """
         own = (self.naive_train, self.naive_test) if view == "naive" else (self.train, self.test)
@@ -97,10 +98,16 @@ class NodeRuntime:
         with self._draws_lock:
             cached = self._draws.get((view, draw))
             if cached is None:
-                frame = pd.concat(own, ignore_index=True)
-                seed = [self.manifest.split_seed, draw]
-                held = test_rows(self.table_rows, test_fraction=self.manifest.test_fraction, seed=seed)
-                cached = split_by_rows(frame, held)
+                records = pd.concat((self.train, self.test), ignore_index=True)  # the same records for both views
+                target = records[self.schema.target] if self.schema.target in records else None
+                binary = target is not None and self.schema.by_name(self.schema.target).type == "bool"
+                held = redrawn_test_rows(
+                    records["__row"].to_numpy(),
+                    target.to_numpy(dtype=np.float64) if binary and target is not None else None,
+                    test_fraction=self.manifest.test_fraction,
+                    seed=[self.manifest.split_seed, draw],
+                )
+                cached = split_by_rows(pd.concat(own, ignore_index=True), held)
                 if len(self._draws) >= MAX_CACHED_DRAWS:
                     self._draws.pop(next(iter(self._draws)))
                 self._draws[(view, draw)] = cached

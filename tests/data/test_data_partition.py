@@ -65,3 +65,22 @@ def test_different_seeds_give_different_splits() -> None:
 def test_fraction_must_be_strictly_between_zero_and_one(fraction: float) -> None:
     with pytest.raises(ValueError, match="test_fraction"):
         split(frame(10), test_fraction=fraction, seed=0)
+
+
+def test_a_redrawn_split_keeps_both_classes_in_the_nodes_proportion() -> None:
+    import numpy as np
+
+    from federation.data.partition import redrawn_test_rows
+
+    rows = np.arange(1000, 1100)  # local positions of the records harmonisation kept
+    labels = (np.arange(100) < 7).astype(float)  # 7 positives: an unstratified 30 % draw can miss them all
+    for draw in range(1, 30):
+        held = redrawn_test_rows(rows, labels, test_fraction=0.3, seed=[5, draw])
+        assert set(held) <= set(rows) and len(held) == 2 + 28
+        assert (labels[np.isin(rows, held)] == 1).sum() == 2
+    assert not np.array_equal(
+        redrawn_test_rows(rows, labels, test_fraction=0.3, seed=[5, 1]),
+        redrawn_test_rows(rows, labels, test_fraction=0.3, seed=[5, 2]),
+    )
+    plain = redrawn_test_rows(rows, None, test_fraction=0.3, seed=[5, 1])  # a regression: no classes to keep
+    assert len(plain) == 30 and np.array_equal(plain, np.sort(plain))

@@ -177,8 +177,10 @@ def test_a_re_drawn_split_holds_out_other_rows_of_the_same_table_in_the_same_sha
     rt = node.runtime
     assert rt.split_for("harmonised", 0) == (rt.train, rt.test)
     rows = {draw: rt.split_for("harmonised", draw) for draw in (1, 2)}
+    share = (rt.train["violation"].sum() + rt.test["violation"].sum()) / ROWS
     for train, test in rows.values():
-        assert len(test) == len(rt.test) and len(train) + len(test) == ROWS
+        assert abs(len(test) - 0.3 * ROWS) <= 1 and len(train) + len(test) == ROWS
+        assert abs(test["violation"].mean() - share) < 0.03  # stratified: the node's share of violations
         assert set(train["__row"]) | set(test["__row"]) == set(range(ROWS)) and not set(train["__row"]) & set(test["__row"])
     assert set(rows[1][1]["__row"]) != set(rows[2][1]["__row"]) != set(rt.test["__row"])
     assert rt.split_for("harmonised", 1)[1]["__row"].tolist() == rows[1][1]["__row"].tolist()  # the same draw again
