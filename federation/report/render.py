@@ -64,10 +64,11 @@ def _choices_section(started: list[dict[str, Any]]) -> str:
         ]
         text += f"\n## {t['name']}: what each party chose\n\n" + _table(["node", "candidate", "why"], rows) + "\n"
         text += (
-            "\nEach party chose on validation rows carved from its own training rows and kept its default unless another "
-            "candidate won by more than its (widened) standard error. The default is local-only; it is the global model "
-            "where a party's rows hold too few events for a trustworthy local model (fewer than 10 of the rarer class per "
-            "model input). Only the choice and these words left the party.\n"
+            "\nEach party chose on the validation rows it holds out of its training rows, which the global model never "
+            "trained on, and kept its default unless another candidate won at a one-sided 95 % level, widened for the "
+            "candidates compared. The default is local-only; it is the global model where a party's rows hold too few "
+            "events for a trustworthy local model (fewer than 10 of the rarer class per model input). A party that kept "
+            "local-only is reported with the local-only topology's model. Only the choice and these words left the party.\n"
         )
     return text
 
