@@ -236,6 +236,9 @@ def demo_cmd(
     startup_timeout: Annotated[
         float | None, typer.Option(help="Seconds to wait for the node processes to serve (default: 60 + 10 per node).")
     ] = None,
+    seeds: Annotated[
+        int | None, typer.Option(help="Repeat the whole comparison over N seeds, as `compare --seeds N` does.")
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Start a real node process per party, compare the three topologies, stop the nodes."""
@@ -266,7 +269,11 @@ def demo_cmd(
         try:
             for node in nodes:
                 console.print(f"  {node.node_id:<20} pid {node.process.pid:<7} {node.address}")
-            run_dir = _compare(experiment, {n.node_id: n.address for n in nodes}, None, None)
+            addresses = {n.node_id: n.address for n in nodes}
+            if seeds is None:
+                run_dir = _compare(experiment, addresses, None, None)
+            else:  # every seed's receipts are in its own directory; the last seed's are checked below
+                run_dir = sorted(_compare_seeds(experiment, addresses, seeds, None).glob("seed-*"))[-1]
         finally:
             stop_nodes(nodes)
             console.print("nodes stopped")
