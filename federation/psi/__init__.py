@@ -1,0 +1,1 @@
+"""Private set intersection: which firms the parties have in common, and nothing else (pure protocol code)."""
