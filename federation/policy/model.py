@@ -57,6 +57,29 @@ class DPSettings(StrictModel):
     budget: Literal["per-rule", "per-purpose"] = "per-rule"
 
 
+class PsiClause(StrictModel):
+    """What a private set intersection under this rule may let other parties learn of this node's firm keys.
+
+    `membership_to`: parties that may learn which of their own firms are in
+    the final intersection (for example the label party); `count_to`: parties
+    that may learn only its size ("*" for every party of the run). Nobody
+    else learns either, and no party ever learns a pairwise or partial
+    intersection. Below `min_intersection` firms in common the node refuses,
+    and nobody learns which firms were shared.
+    """
+
+    membership_to: tuple[str, ...] = ()
+    count_to: tuple[str, ...] = ()
+    min_intersection: int = Field(default=1, ge=1)
+
+    def may_learn_membership(self, party: str) -> bool:
+        return party in self.membership_to or "*" in self.membership_to
+
+    def may_learn_count(self, party: str) -> bool:
+        """A party that may learn membership learns the count with it."""
+        return self.may_learn_membership(party) or party in self.count_to or "*" in self.count_to
+
+
 class Rule(StrictModel):
     name: str
     recipients: tuple[str, ...] = Field(min_length=1)
@@ -68,6 +91,7 @@ class Rule(StrictModel):
     models: tuple[str, ...] | None = None
     max_rounds: int | None = Field(default=None, ge=1)
     expires: dt.date | None = None
+    psi: PsiClause | None = None  # absent: this rule allows no private set intersection
 
     @field_validator("models")
     @classmethod

@@ -1,0 +1,77 @@
+"""Before any cryptography runs: do the parties' policies allow the disclosures a PSI run asks for?
+
+A run asks that some parties learn which of their firms are in the final
+intersection (membership: typically the label party) and that others learn
+only its size. Whatever a party learns of the intersection it learns about
+every other party's set too, so each party's PSI clause must consent to each
+other party's disclosure. A run whose policies conflict is refused before a
+single key is hashed, with every conflict named (party, rule and clause).
+
+The minimum size is checked on the count, before any membership is
+revealed: below the largest minimum of any party, nobody learns which firms
+were shared, and the refusal names the party whose minimum was not met (not
+the count).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from federation.policy.model import PsiClause
+
+
+@dataclass(frozen=True)
+class Granted:
+    """One party's answer to a PSI proposal: the rule that allowed it and its PSI clause (None: no clause)."""
+
+    rule: str
+    clause: PsiClause | None
+
+
+@dataclass(frozen=True)
+class Disclosure:
+    """What a PSI run asks to reveal, and to whom."""
+
+    membership: tuple[str, ...]  # parties that learn which of their own firms are shared
+    count: tuple[str, ...]  # parties that learn only how many are
+
+
+def conflicts(parties: Sequence[str], granted: Mapping[str, Granted], wanted: Disclosure) -> list[str]:
+    """Every policy clause the requested disclosures break (empty: the run may start)."""
+    problems = []
+    unknown = sorted((set(wanted.membership) | set(wanted.count)) - set(parties))
+    if unknown:
+        problems.append(f"the run asks to disclose to {unknown}, which are not parties of it")
+    for party in parties:
+        answer = granted.get(party)
+        if answer is None:
+            problems.append(f"{party}: no answer granting a private set intersection")
+            continue
+        if answer.clause is None:
+            problems.append(f"{party}: rule {answer.rule!r} has no psi clause, so it allows no private set intersection")
+            continue
+        for other in wanted.membership:
+            if other != party and not answer.clause.may_learn_membership(other):
+                problems.append(
+                    f"{party}: rule {answer.rule!r} does not let {other} learn which firms are shared (psi.membership_to)"
+                )
+        for other in wanted.count:
+            if other != party and not answer.clause.may_learn_count(other):
+                problems.append(
+                    f"{party}: rule {answer.rule!r} does not let {other} learn how many firms are shared (psi.count_to)"
+                )
+    return problems
+
+
+def size_refusal(count: int, granted: Mapping[str, Granted]) -> str | None:
+    """Why an intersection of `count` firms may not be revealed (None if every party's minimum is met)."""
+    unmet = sorted(
+        (answer.clause.min_intersection, party)
+        for party, answer in granted.items()
+        if answer.clause is not None and count < answer.clause.min_intersection
+    )
+    if not unmet:
+        return None
+    names = ", ".join(f"{party} (rule {granted[party].rule!r})" for _, party in unmet)
+    return f"the intersection is below the minimum size of {names}: nobody learns which firms were shared"
