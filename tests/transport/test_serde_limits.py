@@ -164,3 +164,13 @@ def test_every_task_field_survives_the_wire() -> None:
         view="naive",
     )
     assert serde.task_from_pb(serde.task_to_pb(task)) == task
+
+
+def test_a_selection_criterion_outside_the_registry_is_refused_and_empty_means_the_loss() -> None:
+    assert serde.criterion_from_pb("") == "loss" and serde.criterion_from_pb("auc") == "auc"
+    with pytest.raises(InvalidRequest, match="unknown selection criterion 'f1'"):
+        serde.criterion_from_pb("f1")
+    message = serde.task_to_pb(small_task("logreg"))
+    message.test_draw = 2**31
+    with pytest.raises(InvalidRequest, match="test_draw must be in"):
+        serde.task_from_pb(message)
