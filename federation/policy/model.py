@@ -72,11 +72,21 @@ class PsiClause(StrictModel):
     count_to: tuple[str, ...] = ()
     min_intersection: int = Field(default=1, ge=1)
 
+    @field_validator("membership_to")
+    @classmethod
+    def _never_the_coordinator(cls, parties: tuple[str, ...]) -> tuple[str, ...]:
+        if "coordinator" in parties:
+            raise ValueError("the coordinator may learn at most the count (psi.count_to), never which firms are shared")
+        return parties
+
     def may_learn_membership(self, party: str) -> bool:
-        return party in self.membership_to or "*" in self.membership_to
+        """'*' means every party of the run; the coordinator is never one."""
+        return party != "coordinator" and (party in self.membership_to or "*" in self.membership_to)
 
     def may_learn_count(self, party: str) -> bool:
-        """A party that may learn membership learns the count with it."""
+        """A party that may learn membership learns the count with it; the coordinator only if named."""
+        if party == "coordinator":
+            return party in self.count_to
         return self.may_learn_membership(party) or party in self.count_to or "*" in self.count_to
 
 

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 from federation.policy.model import PsiClause
 
+COORDINATOR = "coordinator"  # the one observer a disclosure may name besides the parties: count only, by name only
+
 
 @dataclass(frozen=True)
 class Granted:
@@ -40,9 +42,11 @@ class Disclosure:
 def conflicts(parties: Sequence[str], granted: Mapping[str, Granted], wanted: Disclosure) -> list[str]:
     """Every policy clause the requested disclosures break (empty: the run may start)."""
     problems = []
-    unknown = sorted((set(wanted.membership) | set(wanted.count)) - set(parties))
+    unknown = sorted((set(wanted.membership) | set(wanted.count)) - set(parties) - {COORDINATOR})
     if unknown:
         problems.append(f"the run asks to disclose to {unknown}, which are not parties of it")
+    if COORDINATOR in wanted.membership:
+        problems.append("the run asks that the coordinator learn which firms are shared, which no policy can allow")
     for party in parties:
         answer = granted.get(party)
         if answer is None:
@@ -57,7 +61,11 @@ def conflicts(parties: Sequence[str], granted: Mapping[str, Granted], wanted: Di
                     f"{party}: rule {answer.rule!r} does not let {other} learn which firms are shared (psi.membership_to)"
                 )
         for other in wanted.count:
-            if other != party and not answer.clause.may_learn_count(other):
+            if other == COORDINATOR and not answer.clause.may_learn_count(other):
+                problems.append(
+                    f"{party}: rule {answer.rule!r} does not name the coordinator in psi.count_to, so it may not learn the count"
+                )
+            elif other not in (party, COORDINATOR) and not answer.clause.may_learn_count(other):
                 problems.append(
                     f"{party}: rule {answer.rule!r} does not let {other} learn how many firms are shared (psi.count_to)"
                 )

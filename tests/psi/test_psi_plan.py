@@ -75,3 +75,21 @@ psi = { membership_to = ["ecology"], min_intersection = 0, reveal = "all" }
         load_policy(path)
     text = str(error.value)
     assert "min_intersection" in text and "reveal" in text
+
+
+def test_the_coordinator_learns_the_count_only_where_every_clause_names_it_and_never_membership() -> None:
+    wanted = Disclosure(membership=("ecology",), count=("coordinator",))
+    named = {p: grant(count=("*", "coordinator")) for p in PARTIES}
+    assert conflicts(PARTIES, named, wanted) == []
+    starred = {**named, "power": grant(count=("*",))}  # '*' is every party of the run, not the coordinator
+    assert conflicts(PARTIES, starred, wanted) == [
+        "power: rule 'mass balance' does not name the coordinator in psi.count_to, so it may not learn the count"
+    ]
+    assert not PsiClause(membership_to=("*",)).may_learn_membership("coordinator")
+    problems = conflicts(PARTIES, named, Disclosure(membership=("ecology", "coordinator"), count=()))
+    assert problems[0] == "the run asks that the coordinator learn which firms are shared, which no policy can allow"
+
+
+def test_a_policy_that_grants_the_coordinator_membership_is_refused_at_load() -> None:
+    with pytest.raises(ValueError, match="never which firms are shared"):
+        PsiClause(membership_to=("ecology", "coordinator"))

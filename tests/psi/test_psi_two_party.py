@@ -5,20 +5,12 @@ from __future__ import annotations
 import random
 
 import pytest
+from psi_keys import firm_codes
 
 from federation.errors import InvalidRequest
 from federation.psi.blind import POINT, hash_to_points, unpack
 from federation.psi.two_party import Receiver, Response, Sender
-from federation.psi.uscc import RULE, check_character
-
-
-def firm_codes(n: int, rng: random.Random) -> list[str]:
-    alphabet = "0123456789ABCDEFGHJKLMNPQRTUWXY"
-    out = set()
-    while len(out) < n:
-        body = "".join(rng.choice(alphabet) for _ in range(17))
-        out.add(body + check_character(body))
-    return sorted(out)
+from federation.psi.uscc import RULE
 
 
 def run(receiver_keys: list[str], sender_keys: list[str], *, reveal: bool, run_id: str = "run-1") -> tuple[list[str] | None, int]:
