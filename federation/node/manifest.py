@@ -17,6 +17,7 @@ from pydantic import Field, model_validator
 
 from federation.config import StrictModel, load_toml
 from federation.data.mapping import ColumnMapping, MappingVersion, TableMapping
+from federation.node.keys import Crosswalk, KeySource
 
 NODE_ID = r"^[a-z0-9][a-z0-9._-]{0,62}$"
 
@@ -98,6 +99,20 @@ class PeersSection(StrictModel):
         return self
 
 
+class CrosswalkSection(StrictModel):
+    path: Path
+    source: str = Field(alias="from", description="the column of the local number")
+    target: str = Field(alias="to", description="the column of the unified social credit code")
+
+
+class KeysSection(StrictModel):
+    """The firm key for private set intersection: a local column, normalised under a versioned rule."""
+
+    column: str
+    rule: Literal["uscc-gb32100-2015/v1"] = "uscc-gb32100-2015/v1"
+    crosswalk: CrosswalkSection | None = None
+
+
 class ManifestFile(StrictModel):
     node: NodeSection
     data: DataSection
@@ -107,6 +122,7 @@ class ManifestFile(StrictModel):
     tls: DirSection
     peers: PeersSection = PeersSection()
     state: DirSection | None = None
+    keys: KeysSection | None = None
 
 
 class Manifest:
@@ -141,6 +157,11 @@ class Manifest:
         self.pins_path = base / parsed.peers.pins if parsed.peers.accept == "pinned" and parsed.peers.pins else None
         state = parsed.state.dir if parsed.state else Path(f"../.federation/state/{self.node_id}")
         self.state_dir = base / state
+        self.keys = None
+        if parsed.keys is not None:
+            walk = parsed.keys.crosswalk
+            crosswalk = Crosswalk(base / walk.path, walk.source, walk.target) if walk is not None else None
+            self.keys = KeySource(parsed.keys.column, parsed.keys.rule, crosswalk)
 
 
 def load_manifest(path: Path) -> Manifest:

@@ -15,10 +15,11 @@ the count).
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from federation.policy.model import PsiClause
+from federation.policy.model import Policy, PsiClause
 
 COORDINATOR = "coordinator"  # the one observer a disclosure may name besides the parties: count only, by name only
 
@@ -39,6 +40,26 @@ class Disclosure:
     count: tuple[str, ...]  # parties that learn only how many are
 
 
+def clause_conflicts(party: str, answer: Granted, wanted: Disclosure) -> list[str]:
+    """What one party's clause refuses of the requested disclosures: each node checks its own before joining."""
+    if answer.clause is None:
+        return [f"{party}: rule {answer.rule!r} has no psi clause, so it allows no private set intersection"]
+    problems = []
+    for other in wanted.membership:
+        if other != party and not answer.clause.may_learn_membership(other):
+            problems.append(
+                f"{party}: rule {answer.rule!r} does not let {other} learn which firms are shared (psi.membership_to)"
+            )
+    for other in wanted.count:
+        if other == COORDINATOR and not answer.clause.may_learn_count(other):
+            problems.append(
+                f"{party}: rule {answer.rule!r} does not name the coordinator in psi.count_to, so it may not learn the count"
+            )
+        elif other not in (party, COORDINATOR) and not answer.clause.may_learn_count(other):
+            problems.append(f"{party}: rule {answer.rule!r} does not let {other} learn how many firms are shared (psi.count_to)")
+    return problems
+
+
 def conflicts(parties: Sequence[str], granted: Mapping[str, Granted], wanted: Disclosure) -> list[str]:
     """Every policy clause the requested disclosures break (empty: the run may start)."""
     problems = []
@@ -51,25 +72,28 @@ def conflicts(parties: Sequence[str], granted: Mapping[str, Granted], wanted: Di
         answer = granted.get(party)
         if answer is None:
             problems.append(f"{party}: no answer granting a private set intersection")
-            continue
-        if answer.clause is None:
-            problems.append(f"{party}: rule {answer.rule!r} has no psi clause, so it allows no private set intersection")
-            continue
-        for other in wanted.membership:
-            if other != party and not answer.clause.may_learn_membership(other):
-                problems.append(
-                    f"{party}: rule {answer.rule!r} does not let {other} learn which firms are shared (psi.membership_to)"
-                )
-        for other in wanted.count:
-            if other == COORDINATOR and not answer.clause.may_learn_count(other):
-                problems.append(
-                    f"{party}: rule {answer.rule!r} does not name the coordinator in psi.count_to, so it may not learn the count"
-                )
-            elif other not in (party, COORDINATOR) and not answer.clause.may_learn_count(other):
-                problems.append(
-                    f"{party}: rule {answer.rule!r} does not let {other} learn how many firms are shared (psi.count_to)"
-                )
+        else:
+            problems.extend(clause_conflicts(party, answer, wanted))
     return problems
+
+
+def grant(policy: Policy, *, caller: str, purpose: str, today: dt.date) -> Granted | list[str]:
+    """The first live rule for this caller and purpose with a psi clause, or why there is none."""
+    reasons = []
+    for rule in policy.rule:
+        if not ("*" in rule.recipients or caller in rule.recipients):
+            continue
+        if not ("*" in rule.purposes or purpose in rule.purposes):
+            reasons.append(f"rule {rule.name!r} does not cover purpose {purpose!r}")
+        elif rule.expires is not None and rule.expires < today:
+            reasons.append(f"rule {rule.name!r} expired on {rule.expires}")
+        elif rule.psi is None:
+            reasons.append(f"rule {rule.name!r} has no psi clause")
+        else:
+            return Granted(rule.name, rule.psi)
+    if not reasons:
+        reasons.append(f"{caller!r} is not a recipient named in {policy.party}'s policy")
+    return [*reasons, f"default is {policy.default}"]
 
 
 def size_refusal(count: int, granted: Mapping[str, Granted]) -> str | None:

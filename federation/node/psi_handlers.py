@@ -1,0 +1,209 @@
+"""The node's side of multi-party PSI: five calls over `psi.multi_party`, each authorised and audited.
+
+    PsiJoin     terms -> this node's signed advert     (the policy check: nothing is hashed before it)
+    PsiAdmit    every advert -> the receiver's queries (senders: nothing)
+    PsiRespond  a sealed query -> a sealed response    (senders, once per run)
+    PsiFinish   every response -> sealed deliveries    (the receiver)
+    PsiDeliver  a sealed delivery -> what it was told  (senders)
+
+Every call after PsiJoin must come from the caller that proposed the run.
+A run id is accepted once, ever (a journal in the state directory), so a
+coordinator cannot replay a run to ask the same question twice. Every
+disclosure (the sizes sent, who will learn what, what this node learned) is
+an audit entry. A node keeps the shared keys it learned, for the vertical
+run that follows; it never sends them anywhere.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from federation.errors import FederationError, InvalidRequest, PolicyDenied, ProtocolOrderError
+from federation.node.audit import AuditEntry, AuditLog
+from federation.node.keys import FirmKeys
+from federation.policy.model import Policy
+from federation.psi.multi_party import COUNT, MEMBERSHIP, REFUSED, Delivery, Receiver, Sender
+from federation.psi.plan import Granted, clause_conflicts, grant
+from federation.psi.session import Advert, Party, Terms
+from federation.secagg.cohort import PeerVerifier, Signer
+from federation.task import RunContext
+
+JOURNAL = "psi-runs.jsonl"  # every run id this node ever joined
+SHARED_DIR = "psi"  # the shared keys learned, one file per run
+
+
+@dataclass
+class PsiRun:
+    caller: str
+    granted: Granted
+    party: Party
+
+
+def _told(delivery: Delivery) -> str:
+    if delivery.status == MEMBERSHIP:
+        return f"learned which of its firms are shared: {delivery.count}"
+    if delivery.status == COUNT:
+        return f"learned how many firms are shared: {delivery.count}"
+    if delivery.status == REFUSED:
+        return "learned nothing: the intersection was below a party's minimum size"
+    return "learned nothing of the intersection (the terms grant it nothing)"
+
+
+class PsiHandlers:
+    """What a node answers in a PSI run; `keys` and `policy` are read at each join, so edits apply to the next run."""
+
+    def __init__(
+        self,
+        node_id: str,
+        *,
+        keys: Callable[[], FirmKeys],
+        policy: Callable[[], Policy],
+        today: Callable[[], dt.date],
+        audit: AuditLog,
+        state_dir: Path,
+        signer: Signer | None,
+        peers: PeerVerifier | None,
+    ) -> None:
+        self.node_id = node_id
+        self._keys, self._policy, self._today = keys, policy, today
+        self.audit = audit
+        self.state_dir = state_dir
+        self.signer, self.peers = signer, peers
+        self._runs: dict[str, PsiRun] = {}
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def _audited(self, caller: str, rpc: str, context: RunContext) -> Iterator[AuditEntry]:
+        """One audit entry per call; a failed step ends the run here, so nothing more is answered for it."""
+        entry = AuditEntry(caller=caller, rpc=rpc, purpose=context.purpose, run_id=context.run_id)
+        try:
+            yield entry
+        except Exception as error:
+            if isinstance(error, PolicyDenied):
+                entry.decision, entry.reasons = "deny", list(error.reasons)
+            else:
+                entry.decision = "error"
+                entry.reasons = [error.public] if isinstance(error, FederationError) else ["internal error"]
+            run = self._runs.get(context.run_id)
+            if run is not None and run.caller == caller:
+                self._runs.pop(context.run_id, None)
+            raise
+        finally:
+            self.audit.append(entry)
+
+    def _run(self, caller: str, context: RunContext) -> PsiRun:
+        run = self._runs.get(context.run_id)
+        if run is None:
+            raise ProtocolOrderError(f"no PSI run {context.run_id!r} was joined here")
+        if run.caller != caller:
+            raise PolicyDenied([f"PSI run {context.run_id!r} was proposed by another caller"])
+        return run
+
+    def _journal(self, run_id: str) -> None:
+        """Refuse a run id seen before; record it before any key is hashed."""
+        path = self.state_dir / JOURNAL
+        seen = {json.loads(line)["run_id"] for line in path.read_text().splitlines()} if path.exists() else set()
+        if run_id in seen:
+            raise InvalidRequest(f"PSI run {run_id!r} was already run here; a run id is accepted once")
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        with path.open("a") as journal:
+            journal.write(json.dumps({"run_id": run_id}) + "\n")
+
+    def join(self, caller: str, context: RunContext, terms: Terms) -> Advert:
+        with self._audited(caller, "PsiJoin", context) as entry, self._lock:
+            if self.signer is None or self.peers is None:
+                raise PolicyDenied(["this node has no certificate or peer trust, so it takes part in no PSI"])
+            if terms.run_id != context.run_id:
+                raise InvalidRequest("the PSI terms are for another run than the call")
+            answer = grant(self._policy(), caller=caller, purpose=context.purpose, today=self._today())
+            if isinstance(answer, list):
+                raise PolicyDenied(answer)
+            problems = clause_conflicts(self.node_id, answer, terms.disclosure)
+            if problems:
+                raise PolicyDenied(problems)
+            keys = self._keys()
+            if terms.rule != keys.report.rule:
+                raise PolicyDenied([f"the run asks for keys under {terms.rule!r}; this node's keys follow {keys.report.rule!r}"])
+            self._journal(context.run_id)
+            role = Receiver if terms.receiver == self.node_id else Sender
+            assert answer.clause is not None  # clause_conflicts refuses a rule without one
+            party = role(terms, keys.distinct, min_intersection=answer.clause.min_intersection, signer=self.signer)
+            self._runs[context.run_id] = PsiRun(caller, answer, party)
+            entry.reasons = [
+                f"allowed by rule {answer.rule!r}: joined as {role.__name__.lower()} of {list(terms.parties)}",
+                f"disclosed its set size: {len(party.keys)} distinct keys ({'; '.join(keys.report.lines())})",
+                f"membership to {list(terms.disclosure.membership)}, count to {list(terms.disclosure.count)}",
+            ]
+            return party.advert
+
+    def admit(self, caller: str, context: RunContext, adverts: Mapping[str, Advert]) -> dict[str, bytes]:
+        with self._audited(caller, "PsiAdmit", context) as entry:
+            run = self._run(caller, context)
+            assert self.peers is not None
+            run.party.admit(adverts, self.peers)
+            entry.reasons = [f"admitted {len(adverts)} signed adverts; set sizes {run.party.sizes}"]
+            if isinstance(run.party, Receiver):
+                queries = run.party.queries()
+                entry.bytes_released = sum(len(q) for q in queries.values())
+                return queries
+            return {}
+
+    def respond(self, caller: str, context: RunContext, query: bytes) -> bytes:
+        with self._audited(caller, "PsiRespond", context) as entry:
+            run = self._run(caller, context)
+            if not isinstance(run.party, Sender):
+                raise ProtocolOrderError("the receiver of a PSI run answers no query")
+            response = run.party.respond(query)
+            entry.bytes_released = len(response)
+            entry.reasons = [f"answered {run.party.terms.receiver}'s query once, sealed for it alone"]
+            return response
+
+    def finish(self, caller: str, context: RunContext, responses: Mapping[str, bytes]) -> tuple[dict[str, bytes], int | None]:
+        """(sealed deliveries by party, the count if the coordinator may see it)."""
+        with self._audited(caller, "PsiFinish", context) as entry:
+            run = self._run(caller, context)
+            if not isinstance(run.party, Receiver):
+                raise ProtocolOrderError("only the receiver of a PSI run finishes it")
+            outcome = run.party.finish(responses, {self.node_id: run.granted})
+            if outcome.delivery.status == MEMBERSHIP and outcome.delivery.shared is not None:
+                self._keep(context.run_id, [run.party.keys[i] for i in outcome.delivery.shared])
+            self._runs.pop(context.run_id, None)
+            entry.reasons = [_told(outcome.delivery)]
+            if outcome.refusal is not None:
+                entry.reasons.append(outcome.refusal)
+            if outcome.coordinator_count is not None:
+                entry.reasons.append(f"the coordinator is told the count: {outcome.coordinator_count}")
+            return outcome.sealed, outcome.coordinator_count
+
+    def deliver(self, caller: str, context: RunContext, sealed: bytes) -> Delivery:
+        with self._audited(caller, "PsiDeliver", context) as entry:
+            run = self._run(caller, context)
+            if not isinstance(run.party, Sender):
+                raise ProtocolOrderError("the receiver of a PSI run is delivered nothing")
+            delivery = run.party.accept(sealed)
+            if delivery.status == MEMBERSHIP and delivery.shared is not None:
+                self._keep(context.run_id, [run.party.keys[i] for i in delivery.shared])
+            self._runs.pop(context.run_id, None)
+            entry.reasons = [_told(delivery)]
+            return delivery
+
+    def _keep(self, run_id: str, shared: list[str]) -> None:
+        path = self._shared_path(run_id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"run_id": run_id, "shared": sorted(shared)}))
+
+    def _shared_path(self, run_id: str) -> Path:
+        """A file name from the run id's hash: a run id may hold characters no file name should."""
+        return self.state_dir / SHARED_DIR / f"{hashlib.sha256(run_id.encode()).hexdigest()[:32]}.json"
+
+    def shared_keys(self, run_id: str) -> list[str] | None:
+        """The firm keys this node learned it shares in run `run_id` (None: it learned none)."""
+        path = self._shared_path(run_id)
+        return list(json.loads(path.read_text())["shared"]) if path.exists() else None
