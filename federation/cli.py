@@ -18,6 +18,7 @@ from rich.table import Table
 
 from federation.cli_admin import data_app, node_app, pki_app, policy_app, setup_logging
 from federation.cli_audit import audit_app
+from federation.cli_psi import psi_cmd
 from federation.errors import ConfigError, FederationError
 
 if TYPE_CHECKING:
@@ -30,6 +31,7 @@ app.add_typer(pki_app, name="pki")
 app.add_typer(policy_app, name="policy")
 app.add_typer(audit_app, name="audit")
 app.add_typer(data_app, name="data")
+app.command("psi")(psi_cmd)
 console = Console()
 err = Console(stderr=True)
 

@@ -22,11 +22,13 @@ from federation.models.evaluation import Scores
 from federation.models.training import NamedArrays
 from federation.proto.v1 import node_pb2 as pb
 from federation.proto.v1 import node_pb2_grpc
+from federation.psi.session import Advert as PsiAdvert
+from federation.psi.session import Terms
 from federation.replies import FeatureStats, FitOutcome, NodeDescription, ProposalAnswer
 from federation.secagg.cohort import Advert
 from federation.secagg.config import RoundParameters
 from federation.task import ParamValue, RunContext, TaskSpec
-from federation.transport import serde, serde_secagg
+from federation.transport import serde, serde_psi, serde_secagg
 from federation.transport.channel import secure_channel
 from federation.transport.receipts import ReceiptBook, ReceiptCollector
 from federation.transport.serde_scores import scores_from_pb
@@ -247,6 +249,41 @@ class NodeClient:
         reply = self._call(lambda: self._stub.Unmask(request, timeout=self.timeout))
         self._count("Unmask", reply)
         return [(s.owner, s.kind, s.share) for s in reply.shares]
+
+    # -- private set intersection -------------------------------------------
+    def psi_join(self, context: RunContext, terms: Terms) -> PsiAdvert:
+        request = pb.PsiJoinRequest(context=serde.context_to_pb(context), terms=serde_psi.terms_to_pb(terms))
+        reply = self._call(lambda: self._stub.PsiJoin(request, timeout=self.timeout))
+        self._count("PsiJoin", reply)
+        return serde_psi.advert_from_pb(reply)
+
+    def psi_admit(self, context: RunContext, adverts: dict[str, PsiAdvert]) -> dict[str, bytes]:
+        messages = [serde_psi.advert_to_pb(a) for _, a in sorted(adverts.items())]
+        request = pb.PsiAdmitRequest(context=serde.context_to_pb(context), adverts=messages)
+        reply = self._call(lambda: self._stub.PsiAdmit(request, timeout=self.timeout))
+        self._count("PsiAdmit", reply)
+        return serde_psi.sealed_map_from_pb(reply.queries)
+
+    def _sealed(self, rpc: str, context: RunContext, party: str, sealed: bytes) -> Any:
+        request = pb.PsiSealedRequest(context=serde.context_to_pb(context), message=pb.PsiSealed(party=party, sealed=sealed))
+        reply = self._call(lambda: getattr(self._stub, rpc)(request, timeout=self.timeout))
+        self._count(rpc, reply)
+        return reply
+
+    def psi_respond(self, context: RunContext, receiver: str, query: bytes) -> bytes:
+        return serde_psi.sealed_from_pb(self._sealed("PsiRespond", context, receiver, query).message)[1]
+
+    def psi_combine(self, context: RunContext, sender: str, response: bytes) -> None:
+        self._sealed("PsiCombine", context, sender, response)
+
+    def psi_finish(self, context: RunContext) -> tuple[dict[str, bytes], int | None]:
+        request = pb.PsiFinishRequest(context=serde.context_to_pb(context))
+        reply = self._call(lambda: self._stub.PsiFinish(request, timeout=self.timeout))
+        self._count("PsiFinish", reply)
+        return serde_psi.sealed_map_from_pb(reply.deliveries), reply.count if reply.HasField("count") else None
+
+    def psi_deliver(self, context: RunContext, receiver: str, delivery: bytes) -> str:
+        return str(self._sealed("PsiDeliver", context, receiver, delivery).told)[:32]
 
 
 def _outgoing(message: Callable[..., Any], header: Any, arrays: NamedArrays) -> Iterator[Any]:

@@ -270,4 +270,5 @@ def read_naively(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
             result[target.name] = pd.Categorical(text.where(text.isin(list(target.codes))), categories=list(target.codes))
         else:
             result[target.name] = raw.astype("string")
-    return add_derived(result.loc[result[schema.target].notna()].reset_index(drop=True), schema)
+    labelled = result.loc[result[schema.target].notna()] if schema.target is not None else result
+    return add_derived(labelled.reset_index(drop=True), schema)

@@ -87,7 +87,7 @@ class DerivedField(StrictModel):
 class Schema(StrictModel):
     name: str
     description: str = ""
-    target: str
+    target: str | None = None  # None: a party that holds features only (vertical federation)
     field: tuple[SchemaField, ...]
     derived: tuple[DerivedField, ...] = ()
 
@@ -97,9 +97,9 @@ class Schema(StrictModel):
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ValueError(f"fields defined twice: {duplicates}")
-        if self.target not in names:
+        if self.target is not None and self.target not in names:
             raise ValueError(f"the target {self.target!r} is not one of the fields")
-        if self.by_name(self.target).type not in TARGET_TYPES:
+        if self.target is not None and self.by_name(self.target).type not in TARGET_TYPES:
             raise ValueError(
                 f"the target {self.target!r} must be a bool field (binary classification) or a float or int field (regression)"
             )

@@ -3,7 +3,8 @@
     PsiJoin     terms -> this node's signed advert     (the policy check: nothing is hashed before it)
     PsiAdmit    every advert -> the receiver's queries (senders: nothing)
     PsiRespond  a sealed query -> a sealed response    (senders, once per run)
-    PsiFinish   every response -> sealed deliveries    (the receiver)
+    PsiCombine  one sender's sealed response in        (the receiver, once per sender)
+    PsiFinish   -> sealed deliveries                   (the receiver)
     PsiDeliver  a sealed delivery -> what it was told  (senders)
 
 Every call after PsiJoin must come from the caller that proposed the run.
@@ -22,7 +23,7 @@ import json
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from federation.errors import FederationError, InvalidRequest, PolicyDenied, ProtocolOrderError
@@ -44,6 +45,7 @@ class PsiRun:
     caller: str
     granted: Granted
     party: Party
+    responses: dict[str, bytes] = field(default_factory=dict)
 
 
 def _told(delivery: Delivery) -> str:
@@ -165,13 +167,24 @@ class PsiHandlers:
             entry.reasons = [f"answered {run.party.terms.receiver}'s query once, sealed for it alone"]
             return response
 
-    def finish(self, caller: str, context: RunContext, responses: Mapping[str, bytes]) -> tuple[dict[str, bytes], int | None]:
+    def combine(self, caller: str, context: RunContext, sender: str, response: bytes) -> None:
+        """Keep one sender's sealed response (one call each keeps every message small)."""
+        with self._audited(caller, "PsiCombine", context) as entry:
+            run = self._run(caller, context)
+            if not isinstance(run.party, Receiver):
+                raise ProtocolOrderError("only the receiver of a PSI run combines responses")
+            if sender not in run.party.terms.senders or sender in run.responses:
+                raise InvalidRequest(f"{sender[:64]!r} is not a sender of this run still to be heard from")
+            run.responses[sender] = response
+            entry.reasons = [f"received {sender}'s sealed response ({len(response)} bytes)"]
+
+    def finish(self, caller: str, context: RunContext) -> tuple[dict[str, bytes], int | None]:
         """(sealed deliveries by party, the count if the coordinator may see it)."""
         with self._audited(caller, "PsiFinish", context) as entry:
             run = self._run(caller, context)
             if not isinstance(run.party, Receiver):
                 raise ProtocolOrderError("only the receiver of a PSI run finishes it")
-            outcome = run.party.finish(responses, {self.node_id: run.granted})
+            outcome = run.party.finish(run.responses, {self.node_id: run.granted})
             if outcome.delivery.status == MEMBERSHIP and outcome.delivery.shared is not None:
                 self._keep(context.run_id, [run.party.keys[i] for i in outcome.delivery.shared])
             self._runs.pop(context.run_id, None)

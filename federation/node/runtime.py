@@ -22,6 +22,7 @@ from federation.data.quality import QualityReport
 from federation.data.schema import Schema, load_schema
 from federation.data.sources import read_table
 from federation.errors import ConfigError
+from federation.node.keys import FirmKeys, prepare_rows
 from federation.node.manifest import Manifest, load_manifest
 from federation.policy.model import Policy, load_policy
 
@@ -39,6 +40,7 @@ class NodeRuntime:
     quality: QualityReport
     naive_train: pd.DataFrame
     naive_test: pd.DataFrame
+    firm_keys: FirmKeys | None = None  # the prepared firm key of each data-file row, when the manifest has [keys]
     clock: Callable[[], dt.date] = field(default=dt.date.today)  # read at every decision, so expiry applies at once
     _draws: dict[tuple[str, int], tuple[pd.DataFrame, pd.DataFrame]] = field(default_factory=dict, repr=False)
     _draws_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -80,7 +82,10 @@ class NodeRuntime:
         )
         if len(train) == 0 or len(test) == 0:
             raise ConfigError(str(manifest.path), ["no records left for training or testing after the quality rules"])
-        return cls(manifest, schema, policy, train, test, harmonised.report, naive_train, naive_test)
+        keys = prepare_rows(table, manifest.keys, where=str(manifest.path)) if manifest.keys is not None else None
+        if keys is not None:
+            log.info("%s: %s", manifest.node_id, "; ".join(keys.report.lines()))
+        return cls(manifest, schema, policy, train, test, harmonised.report, naive_train, naive_test, keys)
 
     def split_for(self, view: str, draw: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
         """(train, test) as harmonised, or as a platform reading the file naively would see it.
@@ -99,8 +104,9 @@ class NodeRuntime:
             cached = self._draws.get((view, draw))
             if cached is None:
                 records = pd.concat((self.train, self.test), ignore_index=True)  # the same records for both views
-                target = records[self.schema.target] if self.schema.target in records else None
-                binary = target is not None and self.schema.by_name(self.schema.target).type == "bool"
+                label = self.schema.target
+                target = records[label] if label is not None and label in records else None
+                binary = target is not None and label is not None and self.schema.by_name(label).type == "bool"
                 held = redrawn_test_rows(
                     records["__row"].to_numpy(),
                     target.to_numpy(dtype=np.float64) if binary and target is not None else None,

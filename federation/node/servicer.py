@@ -25,8 +25,9 @@ from federation.node.personalise_handler import personalise_here
 from federation.policy.model import RELEASE_LEVELS, Release
 from federation.proto.v1 import node_pb2 as pb
 from federation.proto.v1 import node_pb2_grpc
+from federation.psi.multi_party import TOLD
 from federation.task import RunContext, TaskSpec
-from federation.transport import serde, serde_secagg
+from federation.transport import serde, serde_psi, serde_secagg
 from federation.transport.interceptors import peer_name
 from federation.transport.serde_scores import scores_to_pb
 from federation.transport.server import caller_identity
@@ -214,3 +215,41 @@ class NodeServicer(node_pb2_grpc.NodeServiceServicer):
         data = memoryview(sink.getvalue())
         for index, start in enumerate(range(0, max(len(data), 1), CHUNK_BYTES)):
             yield pb.ExportReply(chunk=bytes(data[start : start + CHUNK_BYTES]), rows=table.num_rows if index == 0 else 0)
+
+    # -- private set intersection -------------------------------------------
+    def _sealed_call(self, rpc: str, context: grpc.ServicerContext, request: Any) -> tuple[str, RunContext, str, bytes]:
+        caller, run = self._call(rpc, context, request)
+        with self._refused(rpc, context):
+            party, sealed = serde_psi.sealed_from_pb(request.message)
+        return caller, run, party, sealed
+
+    def PsiJoin(self, request: pb.PsiJoinRequest, context: grpc.ServicerContext) -> pb.PsiAdvert:
+        caller, run = self._call("PsiJoin", context, request)
+        with self._refused("PsiJoin", context):
+            terms = serde_psi.terms_from_pb(request.terms, run.run_id)
+        return serde_psi.advert_to_pb(self.handlers.psi.join(caller, run, terms))
+
+    def PsiAdmit(self, request: pb.PsiAdmitRequest, context: grpc.ServicerContext) -> pb.PsiAdmitReply:
+        caller, run = self._call("PsiAdmit", context, request)
+        with self._refused("PsiAdmit", context):
+            adverts = serde_psi.adverts_from_pb(request.adverts)
+        return pb.PsiAdmitReply(queries=serde_psi.sealed_to_pb(self.handlers.psi.admit(caller, run, adverts)))
+
+    def PsiRespond(self, request: pb.PsiSealedRequest, context: grpc.ServicerContext) -> pb.PsiSealedReply:
+        caller, run, receiver, query = self._sealed_call("PsiRespond", context, request)
+        response = self.handlers.psi.respond(caller, run, query)
+        return pb.PsiSealedReply(message=pb.PsiSealed(party=receiver, sealed=response))
+
+    def PsiCombine(self, request: pb.PsiSealedRequest, context: grpc.ServicerContext) -> pb.PsiCombineReply:
+        caller, run, sender, response = self._sealed_call("PsiCombine", context, request)
+        self.handlers.psi.combine(caller, run, sender, response)
+        return pb.PsiCombineReply()
+
+    def PsiFinish(self, request: pb.PsiFinishRequest, context: grpc.ServicerContext) -> pb.PsiFinishReply:
+        caller, run = self._call("PsiFinish", context, request)
+        deliveries, count = self.handlers.psi.finish(caller, run)
+        return pb.PsiFinishReply(deliveries=serde_psi.sealed_to_pb(deliveries), count=count)
+
+    def PsiDeliver(self, request: pb.PsiSealedRequest, context: grpc.ServicerContext) -> pb.PsiDeliverReply:
+        caller, run, _, delivery = self._sealed_call("PsiDeliver", context, request)
+        return pb.PsiDeliverReply(told=TOLD[self.handlers.psi.deliver(caller, run, delivery).status])

@@ -24,6 +24,8 @@ def check_task_fields(schema: Schema, task: TaskSpec) -> None:
     unknown = [f for f in (*task.features, task.target) if f not in schema.names]
     if unknown:
         raise InvalidRequest(f"fields {unknown} are not in schema {schema.name!r}")
+    if schema.target is None:
+        raise InvalidRequest(f"schema {schema.name!r} holds no label: this node trains with others' labels only")
     if task.target != schema.target:
         raise InvalidRequest(f"the target must be {schema.target!r}, got {task.target!r}")
     kind = schema.by_name(task.target).type

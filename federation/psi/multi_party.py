@@ -53,6 +53,7 @@ from federation.psi.session import Party
 
 QUERY, RESPONSE, DELIVERY = "query", "response", "delivery"
 REFUSED, NOTHING, COUNT, MEMBERSHIP = 0, 1, 2, 3  # what a delivery carries
+TOLD = {REFUSED: "refused", NOTHING: "nothing", COUNT: "count", MEMBERSHIP: "membership"}
 
 
 @dataclass(frozen=True)

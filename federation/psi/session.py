@@ -121,7 +121,7 @@ class Party:
         self.terms = terms
         self.name = signer.name
         self.keys = list(keys)
-        self.digests = hash_to_points(self.keys, run_id=terms.digest.hex(), rule=terms.rule)
+        self.digests: list[bytes] = []  # hashed only once every party's advert is admitted
         self._private, public = generate_keypair()
         unsigned = Advert(self.name, public, len(self.keys), min_intersection, signer.certificate, b"")
         self.advert = replace(unsigned, signature=signer.sign(unsigned.message(terms.digest)))
@@ -142,6 +142,7 @@ class Party:
                 raise CohortRejected(f"the advert filed under {name!r} is {advert.party!r}'s")
             if name != self.name:
                 peers.verify(name, advert.certificate, advert.message(digest), advert.signature)
+        self.digests = hash_to_points(self.keys, run_id=digest.hex(), rule=self.terms.rule)
         for name, advert in adverts.items():
             self.sizes[name] = advert.set_size
             self.minimum = max(self.minimum, advert.min_intersection)

@@ -77,8 +77,9 @@ def relay(nodes: dict[str, PsiHandlers], terms: Terms) -> int | None:
     queries: dict[str, bytes] = {}
     for n in nodes.values():
         queries.update(n.admit(COORDINATOR, context, adverts))
-    responses = {s: nodes[s].respond(COORDINATOR, context, q) for s, q in queries.items()}
-    deliveries, count = nodes[terms.receiver].finish(COORDINATOR, context, responses)
+    for sender, query in queries.items():
+        nodes[terms.receiver].combine(COORDINATOR, context, sender, nodes[sender].respond(COORDINATOR, context, query))
+    deliveries, count = nodes[terms.receiver].finish(COORDINATOR, context)
     for party, sealed in deliveries.items():
         nodes[party].deliver(COORDINATOR, context, sealed)
     return count
@@ -109,6 +110,7 @@ def test_a_run_through_the_handlers_finds_the_intersection_and_audits_every_disc
     assert nodes["commerce"].shared_keys("psi-1") is None  # it learns the count only
     commerce_log = audit(nodes["commerce"])
     assert [e["rpc"] for e in commerce_log] == ["PsiJoin", "PsiAdmit", "PsiRespond", "PsiDeliver"]
+    assert [e["rpc"] for e in audit(nodes["ecology"])] == ["PsiJoin", "PsiAdmit", "PsiCombine", "PsiCombine", "PsiFinish"]
     assert any("170 distinct keys" in r for r in commerce_log[0]["reasons"])  # type: ignore[union-attr]
     assert commerce_log[-1]["reasons"] == [f"learned how many firms are shared: {len(truth)}"]
     assert audit(nodes["ecology"])[-1]["reasons"] == [f"learned which of its firms are shared: {len(truth)}"]

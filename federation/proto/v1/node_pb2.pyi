@@ -549,3 +549,101 @@ class UnmaskReply(_message.Message):
     SHARES_FIELD_NUMBER: _ClassVar[int]
     shares: _containers.RepeatedCompositeFieldContainer[RevealedShare]
     def __init__(self, shares: _Optional[_Iterable[_Union[RevealedShare, _Mapping]]] = ...) -> None: ...
+
+class PsiTerms(_message.Message):
+    __slots__ = ("parties", "receiver", "rule", "membership", "count")
+    PARTIES_FIELD_NUMBER: _ClassVar[int]
+    RECEIVER_FIELD_NUMBER: _ClassVar[int]
+    RULE_FIELD_NUMBER: _ClassVar[int]
+    MEMBERSHIP_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    parties: _containers.RepeatedScalarFieldContainer[str]
+    receiver: str
+    rule: str
+    membership: _containers.RepeatedScalarFieldContainer[str]
+    count: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, parties: _Optional[_Iterable[str]] = ..., receiver: _Optional[str] = ..., rule: _Optional[str] = ..., membership: _Optional[_Iterable[str]] = ..., count: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class PsiJoinRequest(_message.Message):
+    __slots__ = ("context", "terms")
+    CONTEXT_FIELD_NUMBER: _ClassVar[int]
+    TERMS_FIELD_NUMBER: _ClassVar[int]
+    context: RunContext
+    terms: PsiTerms
+    def __init__(self, context: _Optional[_Union[RunContext, _Mapping]] = ..., terms: _Optional[_Union[PsiTerms, _Mapping]] = ...) -> None: ...
+
+class PsiAdvert(_message.Message):
+    __slots__ = ("party", "public_key", "set_size", "min_intersection", "certificate", "signature")
+    PARTY_FIELD_NUMBER: _ClassVar[int]
+    PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    SET_SIZE_FIELD_NUMBER: _ClassVar[int]
+    MIN_INTERSECTION_FIELD_NUMBER: _ClassVar[int]
+    CERTIFICATE_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    party: str
+    public_key: bytes
+    set_size: int
+    min_intersection: int
+    certificate: bytes
+    signature: bytes
+    def __init__(self, party: _Optional[str] = ..., public_key: _Optional[bytes] = ..., set_size: _Optional[int] = ..., min_intersection: _Optional[int] = ..., certificate: _Optional[bytes] = ..., signature: _Optional[bytes] = ...) -> None: ...
+
+class PsiAdmitRequest(_message.Message):
+    __slots__ = ("context", "adverts")
+    CONTEXT_FIELD_NUMBER: _ClassVar[int]
+    ADVERTS_FIELD_NUMBER: _ClassVar[int]
+    context: RunContext
+    adverts: _containers.RepeatedCompositeFieldContainer[PsiAdvert]
+    def __init__(self, context: _Optional[_Union[RunContext, _Mapping]] = ..., adverts: _Optional[_Iterable[_Union[PsiAdvert, _Mapping]]] = ...) -> None: ...
+
+class PsiSealed(_message.Message):
+    __slots__ = ("party", "sealed")
+    PARTY_FIELD_NUMBER: _ClassVar[int]
+    SEALED_FIELD_NUMBER: _ClassVar[int]
+    party: str
+    sealed: bytes
+    def __init__(self, party: _Optional[str] = ..., sealed: _Optional[bytes] = ...) -> None: ...
+
+class PsiAdmitReply(_message.Message):
+    __slots__ = ("queries",)
+    QUERIES_FIELD_NUMBER: _ClassVar[int]
+    queries: _containers.RepeatedCompositeFieldContainer[PsiSealed]
+    def __init__(self, queries: _Optional[_Iterable[_Union[PsiSealed, _Mapping]]] = ...) -> None: ...
+
+class PsiSealedRequest(_message.Message):
+    __slots__ = ("context", "message")
+    CONTEXT_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    context: RunContext
+    message: PsiSealed
+    def __init__(self, context: _Optional[_Union[RunContext, _Mapping]] = ..., message: _Optional[_Union[PsiSealed, _Mapping]] = ...) -> None: ...
+
+class PsiSealedReply(_message.Message):
+    __slots__ = ("message",)
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    message: PsiSealed
+    def __init__(self, message: _Optional[_Union[PsiSealed, _Mapping]] = ...) -> None: ...
+
+class PsiCombineReply(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class PsiFinishRequest(_message.Message):
+    __slots__ = ("context",)
+    CONTEXT_FIELD_NUMBER: _ClassVar[int]
+    context: RunContext
+    def __init__(self, context: _Optional[_Union[RunContext, _Mapping]] = ...) -> None: ...
+
+class PsiFinishReply(_message.Message):
+    __slots__ = ("deliveries", "count")
+    DELIVERIES_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    deliveries: _containers.RepeatedCompositeFieldContainer[PsiSealed]
+    count: int
+    def __init__(self, deliveries: _Optional[_Iterable[_Union[PsiSealed, _Mapping]]] = ..., count: _Optional[int] = ...) -> None: ...
+
+class PsiDeliverReply(_message.Message):
+    __slots__ = ("told",)
+    TOLD_FIELD_NUMBER: _ClassVar[int]
+    told: str
+    def __init__(self, told: _Optional[str] = ...) -> None: ...

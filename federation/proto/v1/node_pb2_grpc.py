@@ -99,6 +99,36 @@ class NodeServiceStub:
                 request_serializer=federation_dot_proto_dot_v1_dot_node__pb2.UnmaskRequest.SerializeToString,
                 response_deserializer=federation_dot_proto_dot_v1_dot_node__pb2.UnmaskReply.FromString,
                 _registered_method=True)
+        self.PsiJoin = channel.unary_unary(
+                '/federation.proto.v1.NodeService/PsiJoin',
+                request_serializer=federation_dot_proto_dot_v1_dot_node__pb2.PsiJoinRequest.SerializeToString,
+                response_deserializer=federation_dot_proto_dot_v1_dot_node__pb2.PsiAdvert.FromString,
+                _registered_method=True)
+        self.PsiAdmit = channel.unary_unary(
+                '/federation.proto.v1.NodeService/PsiAdmit',
+                request_serializer=federation_dot_proto_dot_v1_dot_node__pb2.PsiAdmitRequest.SerializeToString,
+                response_deserializer=federation_dot_proto_dot_v1_dot_node__pb2.PsiAdmitReply.FromString,
+                _registered_method=True)
+        self.PsiRespond = channel.unary_unary(
+                '/federation.proto.v1.NodeService/PsiRespond',
+                request_serializer=federation_dot_proto_dot_v1_dot_node__pb2.PsiSealedRequest.SerializeToString,
+                response_deserializer=federation_dot_proto_dot_v1_dot_node__pb2.PsiSealedReply.FromString,
+                _registered_method=True)
+        self.PsiCombine = channel.unary_unary(
+                '/federation.proto.v1.NodeService/PsiCombine',
+                request_serializer=federation_dot_proto_dot_v1_dot_node__pb2.PsiSealedRequest.SerializeToString,
+                response_deserializer=federation_dot_proto_dot_v1_dot_node__pb2.PsiCombineReply.FromString,
+                _registered_method=True)
+        self.PsiFinish = channel.unary_unary(
+                '/federation.proto.v1.NodeService/PsiFinish',
+                request_serializer=federation_dot_proto_dot_v1_dot_node__pb2.PsiFinishRequest.SerializeToString,
+                response_deserializer=federation_dot_proto_dot_v1_dot_node__pb2.PsiFinishReply.FromString,
+                _registered_method=True)
+        self.PsiDeliver = channel.unary_unary(
+                '/federation.proto.v1.NodeService/PsiDeliver',
+                request_serializer=federation_dot_proto_dot_v1_dot_node__pb2.PsiSealedRequest.SerializeToString,
+                response_deserializer=federation_dot_proto_dot_v1_dot_node__pb2.PsiDeliverReply.FromString,
+                _registered_method=True)
 
 
 class NodeServiceServicer:
@@ -198,6 +228,49 @@ class NodeServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PsiJoin(self, request, context):
+        """Multi-party private set intersection (federation.psi.multi_party), in this order.
+        The terms in, checked against the node's psi clause; a signed advert with a fresh key out.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PsiAdmit(self, request, context):
+        """every party's advert in (each checked); the receiver's sealed queries out, one per sender.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PsiRespond(self, request, context):
+        """a sender: the receiver's sealed query in, its sealed answer out (once per run).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PsiCombine(self, request, context):
+        """the receiver: one sender's sealed answer in.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PsiFinish(self, request, context):
+        """the receiver: the intersection computed; a sealed delivery per other party out.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PsiDeliver(self, request, context):
+        """a sender: its sealed delivery in.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_NodeServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -265,6 +338,36 @@ def add_NodeServiceServicer_to_server(servicer, server):
                     servicer.Unmask,
                     request_deserializer=federation_dot_proto_dot_v1_dot_node__pb2.UnmaskRequest.FromString,
                     response_serializer=federation_dot_proto_dot_v1_dot_node__pb2.UnmaskReply.SerializeToString,
+            ),
+            'PsiJoin': grpc.unary_unary_rpc_method_handler(
+                    servicer.PsiJoin,
+                    request_deserializer=federation_dot_proto_dot_v1_dot_node__pb2.PsiJoinRequest.FromString,
+                    response_serializer=federation_dot_proto_dot_v1_dot_node__pb2.PsiAdvert.SerializeToString,
+            ),
+            'PsiAdmit': grpc.unary_unary_rpc_method_handler(
+                    servicer.PsiAdmit,
+                    request_deserializer=federation_dot_proto_dot_v1_dot_node__pb2.PsiAdmitRequest.FromString,
+                    response_serializer=federation_dot_proto_dot_v1_dot_node__pb2.PsiAdmitReply.SerializeToString,
+            ),
+            'PsiRespond': grpc.unary_unary_rpc_method_handler(
+                    servicer.PsiRespond,
+                    request_deserializer=federation_dot_proto_dot_v1_dot_node__pb2.PsiSealedRequest.FromString,
+                    response_serializer=federation_dot_proto_dot_v1_dot_node__pb2.PsiSealedReply.SerializeToString,
+            ),
+            'PsiCombine': grpc.unary_unary_rpc_method_handler(
+                    servicer.PsiCombine,
+                    request_deserializer=federation_dot_proto_dot_v1_dot_node__pb2.PsiSealedRequest.FromString,
+                    response_serializer=federation_dot_proto_dot_v1_dot_node__pb2.PsiCombineReply.SerializeToString,
+            ),
+            'PsiFinish': grpc.unary_unary_rpc_method_handler(
+                    servicer.PsiFinish,
+                    request_deserializer=federation_dot_proto_dot_v1_dot_node__pb2.PsiFinishRequest.FromString,
+                    response_serializer=federation_dot_proto_dot_v1_dot_node__pb2.PsiFinishReply.SerializeToString,
+            ),
+            'PsiDeliver': grpc.unary_unary_rpc_method_handler(
+                    servicer.PsiDeliver,
+                    request_deserializer=federation_dot_proto_dot_v1_dot_node__pb2.PsiSealedRequest.FromString,
+                    response_serializer=federation_dot_proto_dot_v1_dot_node__pb2.PsiDeliverReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -618,6 +721,168 @@ class NodeService:
             '/federation.proto.v1.NodeService/Unmask',
             federation_dot_proto_dot_v1_dot_node__pb2.UnmaskRequest.SerializeToString,
             federation_dot_proto_dot_v1_dot_node__pb2.UnmaskReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PsiJoin(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/federation.proto.v1.NodeService/PsiJoin',
+            federation_dot_proto_dot_v1_dot_node__pb2.PsiJoinRequest.SerializeToString,
+            federation_dot_proto_dot_v1_dot_node__pb2.PsiAdvert.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PsiAdmit(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/federation.proto.v1.NodeService/PsiAdmit',
+            federation_dot_proto_dot_v1_dot_node__pb2.PsiAdmitRequest.SerializeToString,
+            federation_dot_proto_dot_v1_dot_node__pb2.PsiAdmitReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PsiRespond(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/federation.proto.v1.NodeService/PsiRespond',
+            federation_dot_proto_dot_v1_dot_node__pb2.PsiSealedRequest.SerializeToString,
+            federation_dot_proto_dot_v1_dot_node__pb2.PsiSealedReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PsiCombine(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/federation.proto.v1.NodeService/PsiCombine',
+            federation_dot_proto_dot_v1_dot_node__pb2.PsiSealedRequest.SerializeToString,
+            federation_dot_proto_dot_v1_dot_node__pb2.PsiCombineReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PsiFinish(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/federation.proto.v1.NodeService/PsiFinish',
+            federation_dot_proto_dot_v1_dot_node__pb2.PsiFinishRequest.SerializeToString,
+            federation_dot_proto_dot_v1_dot_node__pb2.PsiFinishReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PsiDeliver(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/federation.proto.v1.NodeService/PsiDeliver',
+            federation_dot_proto_dot_v1_dot_node__pb2.PsiSealedRequest.SerializeToString,
+            federation_dot_proto_dot_v1_dot_node__pb2.PsiDeliverReply.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,92 @@
+"""The coordinator's side of a PSI run: it only routes sealed messages between the nodes.
+
+Every node checks the terms against its own policy at PsiJoin, before it
+hashes a single key; the coordinator collects every refusal, so a run whose
+policies conflict stops with each clause named. Senders answer in parallel:
+their work (the OPRF and the programmed table) is the expensive part.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from federation.coordinator.client import NodeClient
+from federation.errors import FederationError, PolicyDenied
+from federation.psi.session import Advert, Terms
+from federation.task import RunContext
+
+T = TypeVar("T")
+
+
+@dataclass
+class PsiOutcome:
+    """What the coordinator saw of a run: set sizes, the count if granted, and what each party was told."""
+
+    terms: Terms
+    sizes: dict[str, int]
+    count: int | None
+    told: dict[str, str]
+    bytes_by_node: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def _each(names: list[str], work: Callable[[str], T], workers: int) -> dict[str, T | FederationError]:
+    """`work` for every name, in parallel; a node's refusal is kept, not raised, so all are reported together."""
+
+    def guarded(name: str) -> T | FederationError:
+        try:
+            return work(name)
+        except FederationError as error:
+            return error
+
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(names)))) as pool:
+        return dict(zip(names, pool.map(guarded, names), strict=True))
+
+
+def _raise_any(results: Mapping[str, object], step: str) -> None:
+    failed = {name: r for name, r in results.items() if isinstance(r, FederationError)}
+    if not failed:
+        return
+    reasons = []
+    for name, error in sorted(failed.items()):
+        reasons += [f"{name}: {r}" for r in error.reasons] if isinstance(error, PolicyDenied) else [f"{name}: {error.public}"]
+    raise PolicyDenied([f"PSI run stopped at {step}", *reasons])
+
+
+def run_psi(clients: Mapping[str, NodeClient], terms: Terms, *, purpose: str, workers: int = 4) -> PsiOutcome:
+    """One PSI run over live nodes; raises PolicyDenied naming every refusal."""
+    started = time.perf_counter()
+    context = RunContext(terms.run_id, purpose)
+    parties = list(terms.parties)
+    before = {name: sum(clients[name].traffic.bytes_by_rpc.values()) for name in parties}
+    joined = _each(parties, lambda name: clients[name].psi_join(context, terms), workers)
+    _raise_any(joined, "PsiJoin (no key was hashed)")
+    adverts: dict[str, Advert] = {name: a for name, a in joined.items() if isinstance(a, Advert)}
+    admitted = _each(parties, lambda name: clients[name].psi_admit(context, adverts), workers)
+    _raise_any(admitted, "PsiAdmit")
+    queries = admitted[terms.receiver]
+    assert isinstance(queries, dict)
+    receiver = clients[terms.receiver]
+
+    def answer(sender: str) -> None:
+        receiver.psi_combine(context, sender, clients[sender].psi_respond(context, terms.receiver, queries[sender]))
+
+    _raise_any(_each(sorted(queries), answer, workers), "PsiRespond")
+    deliveries, count = receiver.psi_finish(context)
+    told = _each(sorted(deliveries), lambda name: clients[name].psi_deliver(context, terms.receiver, deliveries[name]), workers)
+    _raise_any(told, "PsiDeliver")
+    told_words = {name: str(word) for name, word in told.items()}
+    told_words[terms.receiver] = "refused" if "refused" in told_words.values() else "membership"
+    after = {name: sum(clients[name].traffic.bytes_by_rpc.values()) for name in parties}
+    return PsiOutcome(
+        terms,
+        sizes={name: a.set_size for name, a in adverts.items()},
+        count=count,
+        told=told_words,
+        bytes_by_node={name: after[name] - before[name] for name in parties},
+        seconds=time.perf_counter() - started,
+    )
