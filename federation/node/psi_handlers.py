@@ -208,15 +208,20 @@ class PsiHandlers:
             return delivery
 
     def _keep(self, run_id: str, shared: list[str]) -> None:
-        path = self._shared_path(run_id)
+        path = _shared_path(self.state_dir, run_id)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps({"run_id": run_id, "shared": sorted(shared)}))
 
-    def _shared_path(self, run_id: str) -> Path:
-        """A file name from the run id's hash: a run id may hold characters no file name should."""
-        return self.state_dir / SHARED_DIR / f"{hashlib.sha256(run_id.encode()).hexdigest()[:32]}.json"
-
     def shared_keys(self, run_id: str) -> list[str] | None:
-        """The firm keys this node learned it shares in run `run_id` (None: it learned none)."""
-        path = self._shared_path(run_id)
-        return list(json.loads(path.read_text())["shared"]) if path.exists() else None
+        return shared_keys(self.state_dir, run_id)
+
+
+def _shared_path(state_dir: Path, run_id: str) -> Path:
+    """A file name from the run id's hash: a run id may hold characters no file name should."""
+    return state_dir / SHARED_DIR / f"{hashlib.sha256(run_id.encode()).hexdigest()[:32]}.json"
+
+
+def shared_keys(state_dir: Path, run_id: str) -> list[str] | None:
+    """The firm keys a node learned it shares in run `run_id` (None: it learned none)."""
+    path = _shared_path(state_dir, run_id)
+    return list(json.loads(path.read_text())["shared"]) if path.exists() else None
