@@ -9,7 +9,7 @@ EXAMPLE := examples/pollution_enforcement
 
 LENDING := examples/lending_club
 
-.PHONY: install demo demo-lending demo-cod test lint protos clean
+.PHONY: install demo demo-psi demo-lending demo-cod test lint protos clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,15 @@ $(EXAMPLE)/data/.generated: $(INSTALLED) $(EXAMPLE)/generate.py
 
 demo: $(INSTALLED) $(EXAMPLE)/data/.generated
 	$(BIN)/federation demo $(EXAMPLE)/experiment.toml
+
+MASS := examples/mass_balance
+
+$(MASS)/data/.generated: $(INSTALLED) $(MASS)/generate.py
+	$(BIN)/python $(MASS)/generate.py --out $(MASS)/data
+	touch $@
+
+demo-psi: $(INSTALLED) $(MASS)/data/.generated
+	$(BIN)/federation psi $(MASS)/psi.toml --start
 
 $(LENDING)/nodes/data/.prepared: $(INSTALLED) $(LENDING)/prepare.py
 	$(BIN)/python $(LENDING)/prepare.py --out $(LENDING)/nodes/data
@@ -48,4 +57,4 @@ protos: $(INSTALLED)
 		protos/federation/proto/v1/node.proto
 
 clean:
-	rm -rf $(VENV) .federation runs $(EXAMPLE)/data $(LENDING)/nodes/data
+	rm -rf $(VENV) .federation runs $(EXAMPLE)/data $(LENDING)/nodes/data $(MASS)/data
