@@ -5,8 +5,8 @@ Trieu 2017) in its polynomial form. The sender knows, for each of its keys
 y, a pseudorandom point t(y) (its OPRF output, which the receiver can obtain
 only for keys the receiver holds) and a value z(y) it wants the receiver to
 see there. It hashes each t into one of about n/8 bins and, per bin, sends
-the polynomial over GF(2^127 - 1) through its (t, z) pairs, padded with
-random points to the same degree in every bin, so the table shows nothing
+a random polynomial over GF(2^127 - 1) through its (t, z) pairs, of the
+same degree in every bin, so the table shows nothing
 but the sender's set size. At a t the sender did not program, the polynomial
 gives a value the receiver cannot tell from random.
 
@@ -59,14 +59,19 @@ def bin_of(t: int, bins: int) -> int:
     return (t >> 64) % bins
 
 
-def _interpolate(xs: Sequence[int], ys: Sequence[int]) -> list[int]:
-    """Coefficients (constant first) of the polynomial of degree len(xs) - 1 through the points."""
-    master = [1]  # prod (X - x_k), constant first
+def _master(xs: Sequence[int]) -> list[int]:
+    """prod (X - x_k), constant first."""
+    master = [1]
     for x in xs:
         shifted = [0, *master]
         for i, c in enumerate(master):
             shifted[i] = (shifted[i] - x * c) % PRIME
         master = shifted
+    return master
+
+
+def _interpolate(xs: Sequence[int], ys: Sequence[int], master: Sequence[int]) -> list[int]:
+    """Coefficients (constant first) of the polynomial of degree len(xs) - 1 through the points."""
     out = [0] * len(xs)
     for x, y in zip(xs, ys, strict=True):
         quotient = [0] * len(xs)  # master / (X - x), by synthetic division from the top
@@ -77,6 +82,22 @@ def _interpolate(xs: Sequence[int], ys: Sequence[int]) -> list[int]:
         weight = y * pow(evaluate_polynomial(quotient, x), -1, PRIME) % PRIME
         for i, c in enumerate(quotient):
             out[i] = (out[i] + weight * c) % PRIME
+    return out
+
+
+def _programmed(xs: Sequence[int], ys: Sequence[int], width: int) -> list[int]:
+    """A uniformly random polynomial of `width` coefficients through the points: L(X) + M(X) * R(X).
+
+    L interpolates the points, M vanishes on them and R is random of degree
+    width - 1 - len(xs): the same distribution as interpolating through random
+    padding points, in O(len(xs) * width) instead of O(width^2).
+    """
+    master = _master(xs)
+    out = _interpolate(xs, ys, master) + [0] * (width - len(xs))
+    for j in range(width - len(xs)):
+        r = secrets.randbelow(PRIME)
+        for i, c in enumerate(master):
+            out[i + j] = (out[i + j] + r * c) % PRIME
     return out
 
 
@@ -111,15 +132,7 @@ class Table:
             xs = [t for t, _ in group]
             if len(set(xs)) != len(xs):
                 raise InvalidRequest("two keys gave the same PSI table point; their keys were not distinct")
-            ys = [z for _, z in group]
-            taken = set(xs)
-            while len(xs) < width:
-                dummy = secrets.randbelow(PRIME)
-                if dummy not in taken:
-                    taken.add(dummy)
-                    xs.append(dummy)
-                    ys.append(secrets.randbelow(PRIME))
-            coefficients.append(_interpolate(xs, ys))
+            coefficients.append(_programmed(xs, [z for _, z in group], width))
         return cls(bins, width, coefficients)
 
     def __call__(self, t: int) -> int:
