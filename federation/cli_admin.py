@@ -211,3 +211,8 @@ def data_check(manifest: Annotated[Path, typer.Argument(help="The node manifest 
             f"converted on the way: {', '.join(mapped)}"
             + (f"; {len(loaded.mapping.versions)} dated mapping version(s)" if loaded.mapping.versions else "")
         )
+    if loaded.keys is not None:
+        from federation.node.keys import prepare_rows
+
+        keys = prepare_rows(table, loaded.keys, where=str(manifest))
+        console.print(f"firm keys (column {loaded.keys.column!r}): " + "; ".join(keys.report.lines()))

@@ -155,3 +155,15 @@ def test_malformed_psi_messages_are_refused_and_the_node_keeps_serving(city) -> 
         clients["ecology-bureau"].psi_combine(context, "nobody", b"\x00" * 40)
     outcome = run_psi(clients, experiment.new_terms(), purpose=PURPOSE)  # every node still answers
     assert set(outcome.told.values()) == {"membership"}
+
+
+def test_data_check_counts_every_key_left_out_on_the_node(city) -> None:  # type: ignore[no-untyped-def]
+    from typer.testing import CliRunner
+
+    from federation.cli import app
+
+    _, _, manifests = city
+    done = CliRunner().invoke(app, ["data", "check", str(manifests["power-utility"])], env={"COLUMNS": "400"})
+    assert done.exit_code == 0, done.output
+    line = next(line for line in done.output.splitlines() if line.startswith("firm keys"))
+    assert "invalid (not in the crosswalk)" in line and "invalid (wrong check character)" in line
