@@ -1,0 +1,1 @@
+"""Vertical federation: parties hold different columns about the same firms (pure protocol code, no network)."""
