@@ -37,6 +37,12 @@ Threat model (semi-honest parties; the coordinator relays only):
   chosen keys) can make the result wrong or probe membership of keys it
   chose, bounded by the policies' minimum size. The two-party protocol of
   `two_party` is the one to use when there are only two parties.
+
+Why this and not `openmined-psi`: that library is a two-party protocol (a
+server and a client), so with five parties it would reveal every pairwise
+intersection to the receiver, which the policies forbid; and it adds a
+native dependency. Everything here is `cryptography` (P-256, X25519,
+AES-GCM, HKDF) and Python integers.
 """
 
 from __future__ import annotations
