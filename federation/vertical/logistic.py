@@ -27,10 +27,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from federation.vertical import matvec
+from federation.vertical.align import TRAIN, VALIDATION
 from federation.vertical.ring import FRACTION, decode, encode
-from federation.vertical.sigmoid import BOUND, Helper, Pair, plain, shared
+from federation.vertical.sigmoid import BOUND, Helper, Pair, plain, plain_log_loss, shared, shared_log_loss
 
 INTERCEPT = "__intercept"
+MIN_IMPROVEMENT = 1e-4  # of the mean validation log-loss, below the fixed-point noise of about 1e-5 it would chase
 
 
 @dataclass
@@ -66,21 +68,38 @@ def _shares(value: np.ndarray, helper: Helper) -> Pair:
     return first, encode(value) - first
 
 
-def shared_step(parties: list[Party], labels: np.ndarray, train: np.ndarray, helper: Helper) -> dict[str, np.ndarray]:
-    """Every party's gradient X_j^T r / n_train of one full-batch step, computed on shares."""
+@dataclass
+class History:
+    """What early stopping saw: the validation log-loss per evaluation (the label party's output), and the step kept."""
+
+    losses: list[tuple[int, float]] = field(default_factory=list)
+    best_step: int = 0
+    steps: int = 0
+
+
+def shared_step(
+    parties: list[Party], labels: np.ndarray, train: np.ndarray, helper: Helper, validation: np.ndarray | None = None
+) -> tuple[dict[str, np.ndarray], float | None]:
+    """Every party's gradient X_j^T r / n_train of one full-batch step, computed on shares, and the mean
+    validation log-loss if `validation` rows are given (the one scalar opened, to the label party)."""
     t0 = np.zeros(len(labels), dtype=np.uint64)
     t1 = np.zeros(len(labels), dtype=np.uint64)
     for party in parties:
         first, second = _shares(party.partial_score() / BOUND, helper)
         t0, t1 = t0 + first, t1 + second
-    p0, p1 = shared((t0, t1), helper)
     y0, y1 = _shares(labels.astype(np.float64), helper)
+    loss = None
+    if validation is None:
+        p0, p1 = shared((t0, t1), helper)
+    else:
+        (p0, p1), summed = shared_log_loss((t0, t1), (y0, y1), validation, helper)
+        loss = float(decode(np.array([summed[0] + summed[1]]), fraction=2 * FRACTION)[0]) / max(int(validation.sum()), 1)
     mask = train.astype(np.uint64)  # public: every party derives the same roles
     r0, r1 = (p0 - y0) * mask, (p1 - y1) * mask
     gradients = {}
     for party in parties:
         gradients[party.name] = _gradient(party.features, (r0, r1), helper) / max(int(train.sum()), 1)
-    return gradients
+    return gradients, loss
 
 
 def _gradient(features: np.ndarray, r: Pair, helper: Helper) -> np.ndarray:
@@ -96,25 +115,54 @@ def _gradient(features: np.ndarray, r: Pair, helper: Helper) -> np.ndarray:
     return decode(total, fraction=2 * FRACTION)
 
 
-def plain_step(parties: list[Party], labels: np.ndarray, train: np.ndarray) -> dict[str, np.ndarray]:
-    """The same step in float: the series sigmoid, the same budgets. What a shared step must match."""
+def plain_step(
+    parties: list[Party], labels: np.ndarray, train: np.ndarray, validation: np.ndarray | None = None
+) -> tuple[dict[str, np.ndarray], float | None]:
+    """The same step in float: the series sigmoid and loss, the same budgets. What a shared step must match."""
     t = sum((party.partial_score() / BOUND for party in parties), np.zeros(len(labels)))
     r = (plain(t) - labels) * train
-    return {party.name: party.features.T @ r / max(int(train.sum()), 1) for party in parties}
+    loss = None if validation is None else plain_log_loss(t, labels, validation) / max(int(validation.sum()), 1)
+    return {party.name: party.features.T @ r / max(int(train.sum()), 1) for party in parties}, loss
 
 
 def train(
     parties: list[Party],
     labels: np.ndarray,
-    train_rows: np.ndarray,
+    roles: np.ndarray,
     helper: Helper | None,
     *,
-    steps: int,
+    max_steps: int,
     learning_rate: float,
     l2: float = 0.0,
-) -> None:
-    """`steps` of gradient descent, on shares (a helper given) or in float (None)."""
-    for _ in range(steps):
-        grads = shared_step(parties, labels, train_rows, helper) if helper else plain_step(parties, labels, train_rows)
+    every: int = 5,
+    patience: int = 4,
+) -> History:
+    """Gradient descent on shares (a helper given) or in float (None), stopped early on the validation log-loss.
+
+    Every `every` steps the label party learns the mean validation loss; after
+    `patience` evaluations without improvement it says stop, and every party
+    goes back to its own weights of the best evaluation.
+    """
+    history = History()
+    train_rows, validation_rows = roles == TRAIN, roles == VALIDATION
+    best, kept, waited = np.inf, [p.weights.copy() for p in parties], 0
+    for step in range(max_steps):
+        check = validation_rows if step % every == 0 and validation_rows.any() else None
+        if helper is not None:
+            grads, loss = shared_step(parties, labels, train_rows, helper, check)
+        else:
+            grads, loss = plain_step(parties, labels, train_rows, check)
+        history.steps = step + 1
+        if loss is not None:
+            history.losses.append((step, loss))
+            if loss < best - MIN_IMPROVEMENT:
+                best, kept, waited, history.best_step = loss, [p.weights.copy() for p in parties], 0, step
+            else:
+                waited += 1
+                if waited >= patience:
+                    break
         for party in parties:
             party.weights -= learning_rate * (grads[party.name] + l2 * party.weights)
+    for party, weights in zip(parties, kept, strict=True):
+        party.weights = weights
+    return history

@@ -87,22 +87,60 @@ def _truncated(x: Pair, helper: Helper, *, bits: int = TRUNCATION_BITS) -> Pair:
     )
 
 
+def chebyshev_terms(t: Pair, helper: Helper) -> dict[int, Pair]:
+    """Shares of T_0 .. T_63 at t (scale f), built level by level: 6 product and 6 truncation openings."""
+    lift = np.uint64(1 << FRACTION)
+    terms: dict[int, Pair] = {0: (encode(np.ones(t[0].shape)), np.zeros(t[0].shape, dtype=RING)), 1: t}
+    for level in schedule():
+        products = [_product(terms[m], terms[n], helper) for _, m, n in level]
+        for (k, m, n), product in zip(level, products, strict=True):
+            lower = terms[m - n]
+            doubled = (np.uint64(2) * product[0] - lower[0] * lift, np.uint64(2) * product[1] - lower[1] * lift)
+            terms[k] = _truncated(doubled, helper)
+    return terms
+
+
+def series(terms: dict[int, Pair], c: np.ndarray) -> Pair:
+    """sum_k c_k T_k at scale 2f, untruncated (public coefficients: no opening)."""
+    shape = terms[0][0].shape
+    total = [np.zeros(shape, dtype=RING), np.zeros(shape, dtype=RING)]
+    for k in np.flatnonzero(c):
+        weight = encode(np.array(c[k]))
+        total[0] = total[0] + weight * terms[int(k)][0]
+        total[1] = total[1] + weight * terms[int(k)][1]
+    return np.asarray(total[0], dtype=RING), np.asarray(total[1], dtype=RING)
+
+
 def shared(t: Pair, helper: Helper) -> Pair:
     """Shares of sigmoid(16 t) at scale f from shares of t at scale f (both compute parties in lockstep)."""
-    lift = np.uint64(1 << FRACTION)
-    one = encode(np.ones(t[0].shape))
-    zero = np.zeros(t[0].shape, dtype=RING)
-    chebyshev_terms: dict[int, Pair] = {0: (one, zero), 1: t}
-    for level in schedule():
-        products = [_product(chebyshev_terms[m], chebyshev_terms[n], helper) for _, m, n in level]
-        for (k, m, n), product in zip(level, products, strict=True):
-            lower = chebyshev_terms[m - n]
-            doubled = (np.uint64(2) * product[0] - lower[0] * lift, np.uint64(2) * product[1] - lower[1] * lift)
-            chebyshev_terms[k] = _truncated(doubled, helper)
-    c = coefficients()
-    total = [encode(np.full(t[0].shape, c[0]), fraction=2 * FRACTION), zero.copy()]
-    for k in range(1, DEGREE + 1, 2):
-        weight = encode(np.array(c[k]))
-        total[0] = total[0] + weight * chebyshev_terms[k][0]
-        total[1] = total[1] + weight * chebyshev_terms[k][1]
-    return _truncated((np.asarray(total[0], dtype=RING), np.asarray(total[1], dtype=RING)), helper)
+    return _truncated(series(chebyshev_terms(t, helper), coefficients()), helper)
+
+
+@cache
+def softplus_coefficients() -> np.ndarray:
+    """Chebyshev coefficients of softplus(16 t) / 16 = log(1 + e^(16 t)) / 16 on [-1, 1]."""
+    c = chebyshev.chebinterpolate(lambda t: np.logaddexp(0.0, BOUND * t) / BOUND, DEGREE)  # type: ignore[type-var]  # numpy stubs want a scalar function
+    return np.asarray(c)
+
+
+def shared_log_loss(t: Pair, labels: Pair, rows: np.ndarray, helper: Helper) -> tuple[Pair, Pair]:
+    """(shares of sigmoid(16 t) at scale f, shares of the summed log-loss over `rows` at scale 2f).
+
+    The log-loss of a firm is softplus(z) - y z with z = 16 t; both series
+    reuse the same T_k, so the loss costs one more product (y t) and no
+    truncation: only its sum, a scalar, is ever opened, to the label party.
+    """
+    terms = chebyshev_terms(t, helper)
+    probability = _truncated(series(terms, coefficients()), helper)
+    softplus = series(terms, softplus_coefficients())
+    label_score = _product(labels, t, helper)
+    mask = rows.astype(np.uint64)
+    factor = np.uint64(int(BOUND))
+    loss = tuple(np.asarray(np.sum(factor * (softplus[p] - label_score[p]) * mask, dtype=RING), dtype=RING) for p in (0, 1))
+    return probability, (loss[0], loss[1])
+
+
+def plain_log_loss(t: np.ndarray, labels: np.ndarray, rows: np.ndarray) -> float:
+    """The same series loss in float, summed over `rows`."""
+    softplus = chebyshev.chebval(np.asarray(t, dtype=np.float64), softplus_coefficients()) * BOUND
+    return float(np.sum((softplus - labels * BOUND * t) * rows))

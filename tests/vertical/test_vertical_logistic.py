@@ -7,6 +7,7 @@ import copy
 import numpy as np
 from test_vertical_sigmoid import RandomHelper
 
+from federation.vertical.align import TEST, TRAIN, VALIDATION
 from federation.vertical.logistic import Party, budgets, plain_step, shared_step, train
 
 
@@ -20,30 +21,47 @@ def city(seed: int, n: int = 1500) -> tuple[list[Party], np.ndarray, np.ndarray]
     labels = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(np.float64)
     bound = budgets({name: m.shape[1] for name, m in x.items()})
     parties = [Party(name, m, bound[name]) for name, m in x.items()]
-    train_rows = rng.random(n) < 0.7
-    return parties, labels, train_rows
+    roles = np.where(rng.random(n) < 0.7, TRAIN, np.where(rng.random(n) < 0.5, VALIDATION, TEST))
+    return parties, labels, roles
 
 
-def test_one_shared_step_gives_every_party_its_plaintext_gradient() -> None:
-    parties, labels, train_rows = city(0)
+def test_one_shared_step_gives_every_party_its_plaintext_gradient_and_the_label_party_the_validation_loss() -> None:
+    parties, labels, roles = city(0)
     for party in parties:
         party.weights = np.random.default_rng(1).normal(size=party.weights.shape) * 0.5
-    shared = shared_step(copy.deepcopy(parties), labels, train_rows, RandomHelper(2))
-    plain = plain_step(copy.deepcopy(parties), labels, train_rows)
+    validation = roles == VALIDATION
+    shared, shared_loss = shared_step(copy.deepcopy(parties), labels, roles == TRAIN, RandomHelper(2), validation)
+    plain, plain_loss = plain_step(copy.deepcopy(parties), labels, roles == TRAIN, validation)
     for name in plain:
         assert np.allclose(shared[name], plain[name], atol=2e-5), name
+    assert (
+        shared_loss is not None and plain_loss is not None and abs(shared_loss - plain_loss) < 5e-5
+    )  # fixed point: 2^-20 per input, times 16
+    score = sum(p.features @ p.weights for p in parties)
+    exact = np.mean(np.logaddexp(0, score[validation]) - labels[validation] * score[validation])
+    assert abs(plain_loss - exact) < 1e-5  # the exact logistic loss, not a surrogate
 
 
 def test_training_on_shares_reaches_the_weights_of_plaintext_training_and_recovers_the_signal() -> None:
-    parties, labels, train_rows = city(3)
+    parties, labels, roles = city(3)
     reference = copy.deepcopy(parties)
-    train(parties, labels, train_rows, RandomHelper(4), steps=150, learning_rate=1.0)
-    train(reference, labels, train_rows, None, steps=150, learning_rate=1.0)
+    shared = train(parties, labels, roles, RandomHelper(4), max_steps=150, learning_rate=1.0, patience=1000)
+    plain = train(reference, labels, roles, None, max_steps=150, learning_rate=1.0, patience=1000)
+    assert abs(shared.best_step - plain.best_step) <= 5 and shared.steps == plain.steps == 150
     for mine, theirs in zip(parties, reference, strict=True):
         assert np.allclose(mine.weights, theirs.weights, atol=1e-3), mine.name
     weights = {p.name: p.weights for p in parties}
     assert weights["ecology"][0] > 0.8 and weights["water"][0] < -0.5 and weights["commerce"][1] > 1.0
     assert abs(weights["commerce"][0]) < 0.2  # a column with no signal stays near zero
+
+
+def test_training_stops_early_where_the_validation_loss_stops_improving_and_keeps_the_best_weights() -> None:
+    parties, labels, roles = city(6, n=600)
+    history = train(parties, labels, roles, RandomHelper(7), max_steps=2000, learning_rate=2.0, l2=0.0, every=5, patience=3)
+    assert history.steps < 2000  # stopped by the validation loss, not by the budget of steps
+    losses = dict(history.losses)
+    assert history.best_step == min(losses, key=lambda step: losses[step])
+    assert history.steps - 1 - history.best_step == 3 * 5  # three evaluations without improvement, then stop
 
 
 def test_a_party_over_its_budget_is_scaled_back_the_same_way_in_both_runs() -> None:
