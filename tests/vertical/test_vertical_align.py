@@ -47,3 +47,14 @@ def test_the_split_is_the_same_for_every_party_and_changes_with_the_seed() -> No
     assert 0.2 < np.mean(first[:1000] == TEST) < 0.4  # not a block of the sorted order
     with pytest.raises(InvalidRequest, match="fractions"):
         roles(shared, seed="s", test_fraction=0.6, validation_fraction=0.5)
+
+
+def test_a_partys_columns_are_logged_imputed_and_standardised_from_its_training_rows_only() -> None:
+    from federation.vertical.features import prepare
+
+    frame = pd.DataFrame({"intake": [10.0, 100.0, np.nan, 1000.0, 1e6], "delta": [-1.0, 0.0, 1.0, 2.0, 3.0]})
+    train = np.array([True, True, True, True, False])  # the last firm is a test firm: its value must not move the scaling
+    out = prepare(frame, ["intake", "delta"], train)
+    assert np.isclose(out[2, 0], out[1, 0])  # the missing cell gets the training rows' median, log1p(100)
+    assert abs(out[train, 0].mean()) < 1e-12 and abs(out[train, 0].std() - 1) < 1e-12
+    assert abs(out[train, 1].mean()) < 1e-12 and out[4, 1] > out[3, 1]  # a column with negatives is not logged

@@ -5,9 +5,9 @@ from __future__ import annotations
 import copy
 
 import numpy as np
-from test_vertical_sigmoid import RandomHelper
 
 from federation.vertical.align import TEST, TRAIN, VALIDATION
+from federation.vertical.helper import SeededHelper
 from federation.vertical.logistic import Party, budgets, plain_step, shared_step, train
 
 
@@ -30,7 +30,7 @@ def test_one_shared_step_gives_every_party_its_plaintext_gradient_and_the_label_
     for party in parties:
         party.weights = np.random.default_rng(1).normal(size=party.weights.shape) * 0.5
     validation = roles == VALIDATION
-    shared, shared_loss = shared_step(copy.deepcopy(parties), labels, roles == TRAIN, RandomHelper(2), validation)
+    shared, shared_loss = shared_step(copy.deepcopy(parties), labels, roles == TRAIN, SeededHelper(2), validation)
     plain, plain_loss = plain_step(copy.deepcopy(parties), labels, roles == TRAIN, validation)
     for name in plain:
         assert np.allclose(shared[name], plain[name], atol=2e-5), name
@@ -45,7 +45,7 @@ def test_one_shared_step_gives_every_party_its_plaintext_gradient_and_the_label_
 def test_training_on_shares_reaches_the_weights_of_plaintext_training_and_recovers_the_signal() -> None:
     parties, labels, roles = city(3)
     reference = copy.deepcopy(parties)
-    shared = train(parties, labels, roles, RandomHelper(4), max_steps=150, learning_rate=1.0, patience=1000)
+    shared = train(parties, labels, roles, SeededHelper(4), max_steps=150, learning_rate=1.0, patience=1000)
     plain = train(reference, labels, roles, None, max_steps=150, learning_rate=1.0, patience=1000)
     assert abs(shared.best_step - plain.best_step) <= 5 and shared.steps == plain.steps == 150
     for mine, theirs in zip(parties, reference, strict=True):
@@ -57,7 +57,7 @@ def test_training_on_shares_reaches_the_weights_of_plaintext_training_and_recove
 
 def test_training_stops_early_where_the_validation_loss_stops_improving_and_keeps_the_best_weights() -> None:
     parties, labels, roles = city(6, n=600)
-    history = train(parties, labels, roles, RandomHelper(7), max_steps=2000, learning_rate=2.0, l2=0.0, every=5, patience=3)
+    history = train(parties, labels, roles, SeededHelper(7), max_steps=2000, learning_rate=2.0, l2=0.0, every=5, patience=3)
     assert history.steps < 2000  # stopped by the validation loss, not by the budget of steps
     losses = dict(history.losses)
     assert history.best_step == min(losses, key=lambda step: losses[step])

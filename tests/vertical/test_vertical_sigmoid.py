@@ -5,38 +5,15 @@ from __future__ import annotations
 import numpy as np
 
 from federation.vertical import beaver
-from federation.vertical.beaver import TripleShare, helper_triple
+from federation.vertical.helper import SeededHelper
 from federation.vertical.ring import FRACTION, decode, encode
 from federation.vertical.sigmoid import DEGREE, coefficients, plain, schedule, shared
-from federation.vertical.truncate import TruncationShare, helper_pair
-
-
-class RandomHelper:
-    """A helper drawing its randomness from a seeded generator (in a run: pairwise ChaCha20 streams)."""
-
-    def __init__(self, seed: int) -> None:
-        self.rng = np.random.default_rng(seed)
-        self.triples = 0
-        self.truncations = 0
-
-    def uniform(self, shape: tuple[int, ...]) -> np.ndarray:
-        return self.rng.integers(0, 2**64, size=shape, dtype=np.uint64)
-
-    def triple(self, shape: tuple[int, ...]) -> tuple[TripleShare, TripleShare]:
-        self.triples += 1
-        u = self.uniform
-        return helper_triple(u(shape), u(shape), TripleShare(u(shape), u(shape), u(shape)))
-
-    def truncation(self, shape: tuple[int, ...], shift: int) -> tuple[TruncationShare, TruncationShare]:
-        self.truncations += 1
-        u = self.uniform
-        return helper_pair(u(shape), shift, (u(shape), u(shape), u(shape)))
 
 
 def test_a_product_of_shares_is_the_product() -> None:
     rng = np.random.default_rng(0)
     x, y = rng.uniform(-8, 8, 5000), rng.uniform(-8, 8, 5000)
-    helper = RandomHelper(1)
+    helper = SeededHelper(1)
     xs, ys = helper.uniform(x.shape), helper.uniform(y.shape)
     x_pair, y_pair = (xs, encode(x) - xs), (ys, encode(y) - ys)
     triples = helper.triple(x.shape)
@@ -56,7 +33,7 @@ def test_the_series_is_within_3e_6_of_the_logistic_function_on_the_whole_bounded
 
 def test_sigmoid_on_shares_matches_the_float_one_to_1e_5_including_the_ends() -> None:
     t = np.concatenate([np.linspace(-1, 1, 4001), [-1.0, 1.0, 0.0]])
-    helper = RandomHelper(2)
+    helper = SeededHelper(2)
     first = helper.uniform(t.shape)
     out = shared((first, encode(t) - first), helper)
     got = decode(out[0] + out[1])
