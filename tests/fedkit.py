@@ -45,13 +45,18 @@ FEATURES = (
 )
 
 
-def load_generator():  # type: ignore[no-untyped-def]
-    spec = importlib.util.spec_from_file_location("pollution_generate", EXAMPLE / "generate.py")
+def load_script(path: Path, name: str):  # type: ignore[no-untyped-def]
+    """An example's script (generate.py, prepare.py) as a module."""
+    spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up while it loads
     spec.loader.exec_module(module)
     return module
+
+
+def load_generator():  # type: ignore[no-untyped-def]
+    return load_script(EXAMPLE / "generate.py", "pollution_generate")
 
 
 @dataclass

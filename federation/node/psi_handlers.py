@@ -185,10 +185,7 @@ class PsiHandlers:
             if not isinstance(run.party, Receiver):
                 raise ProtocolOrderError("only the receiver of a PSI run finishes it")
             outcome = run.party.finish(run.responses, {self.node_id: run.granted})
-            if outcome.delivery.status == MEMBERSHIP and outcome.delivery.shared is not None:
-                self._keep(context.run_id, [run.party.keys[i] for i in outcome.delivery.shared])
-            self._runs.pop(context.run_id, None)
-            entry.reasons = [_told(outcome.delivery)]
+            entry.reasons = [self._conclude(context.run_id, run, outcome.delivery)]
             if outcome.refusal is not None:
                 entry.reasons.append(outcome.refusal)
             if outcome.coordinator_count is not None:
@@ -201,11 +198,15 @@ class PsiHandlers:
             if not isinstance(run.party, Sender):
                 raise ProtocolOrderError("the receiver of a PSI run is delivered nothing")
             delivery = run.party.accept(sealed)
-            if delivery.status == MEMBERSHIP and delivery.shared is not None:
-                self._keep(context.run_id, [run.party.keys[i] for i in delivery.shared])
-            self._runs.pop(context.run_id, None)
-            entry.reasons = [_told(delivery)]
+            entry.reasons = [self._conclude(context.run_id, run, delivery)]
             return delivery
+
+    def _conclude(self, run_id: str, run: PsiRun, delivery: Delivery) -> str:
+        """End the run here, keeping the shared keys if this node learned them; what it learned, in words."""
+        if delivery.status == MEMBERSHIP and delivery.shared is not None:
+            self._keep(run_id, [run.party.keys[i] for i in delivery.shared])
+        self._runs.pop(run_id, None)
+        return _told(delivery)
 
     def _keep(self, run_id: str, shared: list[str]) -> None:
         path = _shared_path(self.state_dir, run_id)

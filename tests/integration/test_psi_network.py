@@ -8,15 +8,14 @@ and asking for a disclosure a policy refuses.
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
-import sys
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import grpc
 import pytest
+from fedkit import load_script
 
 from federation.coordinator.client import NodeClient
 from federation.coordinator.psi import run_psi
@@ -40,15 +39,6 @@ EXAMPLE = REPO / "examples" / "mass_balance"
 PURPOSE = "mass-balance"
 
 
-def _generator():  # type: ignore[no-untyped-def]
-    spec = importlib.util.spec_from_file_location("mass_balance_generate_net", EXAMPLE / "generate.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def city(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[PsiExperiment, dict[str, NodeClient], dict[str, Path]]]:
     root = tmp_path_factory.mktemp("mass_city")
@@ -56,7 +46,7 @@ def city(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[PsiExperime
     for folder in ("nodes", "policies", "schemas"):
         shutil.copytree(EXAMPLE / folder, example / folder)
     shutil.copy(EXAMPLE / "psi.toml", example / "psi.toml")
-    _generator().generate(example / "data", firms=500, seed=3)
+    load_script(EXAMPLE / "generate.py", "mass_balance_generate_net").generate(example / "data", firms=500, seed=3)
     experiment = load_psi_experiment(example / "psi.toml")
     manifests = {n: m for n, _, m in experiment.nodes if m is not None}
     prepare_identities(experiment.pki_dir, manifests, experiment.coordinator)
