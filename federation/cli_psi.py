@@ -68,7 +68,7 @@ def psi_cmd(
             if nodes:
                 stop_nodes(nodes)
     table = Table(title=f"PSI run {outcome.terms.run_id}")
-    for column in ("party", "distinct keys", "told", "bytes from node"):
+    for column in ("party", "distinct keys", "granted", "bytes from node"):
         table.add_column(column)
     for party in outcome.terms.parties:
         table.add_row(party, str(outcome.sizes[party]), outcome.told.get(party, "?"), str(outcome.bytes_by_node[party]))

@@ -24,7 +24,11 @@ T = TypeVar("T")
 
 @dataclass
 class PsiOutcome:
-    """What the coordinator saw of a run: set sizes, the count if granted, and what each party was told."""
+    """What the coordinator saw of a run: set sizes, the count if granted, and what the terms granted each party.
+
+    Whether the intersection met every minimum is not among it: a node
+    answers the terms' grant either way, and only its audit log says.
+    """
 
     terms: Terms
     sizes: dict[str, int]
@@ -80,7 +84,7 @@ def run_psi(clients: Mapping[str, NodeClient], terms: Terms, *, purpose: str, wo
     told = _each(sorted(deliveries), lambda name: clients[name].psi_deliver(context, terms.receiver, deliveries[name]), workers)
     _raise_any(told, "PsiDeliver")
     told_words = {name: str(word) for name, word in told.items()}
-    told_words[terms.receiver] = "refused" if "refused" in told_words.values() else "membership"
+    told_words[terms.receiver] = "membership"
     after = {name: sum(clients[name].traffic.bytes_by_rpc.values()) for name in parties}
     return PsiOutcome(
         terms,

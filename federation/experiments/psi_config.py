@@ -74,6 +74,7 @@ class PsiExperiment:
                 self.psi.receiver,
                 self.psi.rule,
                 Disclosure(membership, self.psi.count),
+                purpose=self.purpose,
             )
         except InvalidRequest as error:
             raise ConfigError(str(self.path), [f"psi: {error.public}"]) from None

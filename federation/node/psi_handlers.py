@@ -7,9 +7,12 @@
     PsiFinish   -> sealed deliveries                   (the receiver)
     PsiDeliver  a sealed delivery -> what it was told  (senders)
 
-Every call after PsiJoin must come from the caller that proposed the run.
-A run id is accepted once, ever (a journal in the state directory), so a
-coordinator cannot replay a run to ask the same question twice. Every
+Every call after PsiJoin must come from the caller that proposed the run,
+which may not itself be a party (it would be a receiver probing keys it
+chose), under the purpose bound into the terms. A run id is accepted once,
+ever (a journal in the state directory): that stops literal replays; what
+stops a coordinator from re-asking over a subset of the parties, to learn a
+pairwise overlap, is `psi.require_parties` in each policy. Every
 disclosure (the sizes sent, who will learn what, what this node learned) is
 an audit entry. A node keeps the shared keys it learned, for the vertical
 run that follows; it never sends them anywhere.
@@ -122,12 +125,14 @@ class PsiHandlers:
         with self._audited(caller, "PsiJoin", context) as entry, self._lock:
             if self.signer is None or self.peers is None:
                 raise PolicyDenied(["this node has no certificate or peer trust, so it takes part in no PSI"])
-            if terms.run_id != context.run_id:
-                raise InvalidRequest("the PSI terms are for another run than the call")
+            if terms.run_id != context.run_id or terms.purpose != context.purpose:
+                raise InvalidRequest("the PSI terms are for another run or purpose than the call")
+            if caller in terms.parties:
+                raise PolicyDenied([f"the caller {caller!r} names itself a party of the run it relays"])
             answer = grant(self._policy(), caller=caller, purpose=context.purpose, today=self._today())
             if isinstance(answer, list):
                 raise PolicyDenied(answer)
-            problems = clause_conflicts(self.node_id, answer, terms.disclosure)
+            problems = clause_conflicts(self.node_id, answer, terms.disclosure, terms.parties)
             if problems:
                 raise PolicyDenied(problems)
             keys = self._keys()
@@ -192,14 +197,15 @@ class PsiHandlers:
                 entry.reasons.append(f"the coordinator is told the count: {outcome.coordinator_count}")
             return outcome.sealed, outcome.coordinator_count
 
-    def deliver(self, caller: str, context: RunContext, sealed: bytes) -> Delivery:
+    def deliver(self, caller: str, context: RunContext, sealed: bytes) -> str:
+        """Take the receiver's delivery; tell the caller only what the terms granted, never whether it was refused."""
         with self._audited(caller, "PsiDeliver", context) as entry:
             run = self._run(caller, context)
             if not isinstance(run.party, Sender):
                 raise ProtocolOrderError("the receiver of a PSI run is delivered nothing")
             delivery = run.party.accept(sealed)
             entry.reasons = [self._conclude(context.run_id, run, delivery)]
-            return delivery
+            return run.party.terms.learns(self.node_id)
 
     def _conclude(self, run_id: str, run: PsiRun, delivery: Delivery) -> str:
         """End the run here, keeping the shared keys if this node learned them; what it learned, in words."""

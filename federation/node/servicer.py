@@ -25,7 +25,6 @@ from federation.node.personalise_handler import personalise_here
 from federation.policy.model import RELEASE_LEVELS, Release
 from federation.proto.v1 import node_pb2 as pb
 from federation.proto.v1 import node_pb2_grpc
-from federation.psi.multi_party import TOLD
 from federation.task import RunContext, TaskSpec
 from federation.transport import serde, serde_psi, serde_secagg
 from federation.transport.interceptors import peer_name
@@ -226,7 +225,7 @@ class NodeServicer(node_pb2_grpc.NodeServiceServicer):
     def PsiJoin(self, request: pb.PsiJoinRequest, context: grpc.ServicerContext) -> pb.PsiAdvert:
         caller, run = self._call("PsiJoin", context, request)
         with self._refused("PsiJoin", context):
-            terms = serde_psi.terms_from_pb(request.terms, run.run_id)
+            terms = serde_psi.terms_from_pb(request.terms, run.run_id, run.purpose)
         return serde_psi.advert_to_pb(self.handlers.psi.join(caller, run, terms))
 
     def PsiAdmit(self, request: pb.PsiAdmitRequest, context: grpc.ServicerContext) -> pb.PsiAdmitReply:
@@ -252,4 +251,4 @@ class NodeServicer(node_pb2_grpc.NodeServiceServicer):
 
     def PsiDeliver(self, request: pb.PsiSealedRequest, context: grpc.ServicerContext) -> pb.PsiDeliverReply:
         caller, run, _, delivery = self._sealed_call("PsiDeliver", context, request)
-        return pb.PsiDeliverReply(told=TOLD[self.handlers.psi.deliver(caller, run, delivery).status])
+        return pb.PsiDeliverReply(told=self.handlers.psi.deliver(caller, run, delivery))

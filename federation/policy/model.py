@@ -60,7 +60,9 @@ class DPSettings(StrictModel):
 class PsiClause(StrictModel):
     """What a private set intersection under this rule may let other parties learn of this node's firm keys.
 
-    `membership_to`: parties that may learn which of their own firms are in
+    `require_parties`: parties every run must include, so that a coordinator
+    cannot run the same keys against a subset of them to learn a pairwise or
+    partial intersection. `membership_to`: parties that may learn which of their own firms are in
     the final intersection (for example the label party); `count_to`: parties
     that may learn only its size ("*" for every party of the run). Nobody
     else learns either, and no party ever learns a pairwise or partial
@@ -71,6 +73,7 @@ class PsiClause(StrictModel):
     membership_to: tuple[str, ...] = ()
     count_to: tuple[str, ...] = ()
     min_intersection: int = Field(default=1, ge=1)
+    require_parties: tuple[str, ...] = ()  # a run must include every one of these (no sub-runs for pairwise overlaps)
 
     @field_validator("membership_to")
     @classmethod

@@ -47,6 +47,7 @@ AES-GCM, HKDF) and Python integers.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -59,7 +60,6 @@ from federation.psi.session import Party
 
 QUERY, RESPONSE, DELIVERY = "query", "response", "delivery"
 REFUSED, NOTHING, COUNT, MEMBERSHIP = 0, 1, 2, 3  # what a delivery carries
-TOLD = {REFUSED: "refused", NOTHING: "nothing", COUNT: "count", MEMBERSHIP: "membership"}
 
 
 @dataclass(frozen=True)
@@ -70,9 +70,16 @@ class Delivery:
     count: int | None
     shared: tuple[int, ...] | None  # indices of the party's own keys, MEMBERSHIP only
 
-    def pack(self, digests: list[bytes]) -> bytes:
+    def pack(self, digests: list[bytes], width: int) -> bytes:
+        """Padded to `width` whatever it carries, so its length tells the coordinator neither count nor status."""
         count = (-1 if self.count is None else self.count).to_bytes(8, "big", signed=True)
-        return bytes([self.status]) + count + (pack(digests) if self.status == MEMBERSHIP else b"")
+        body = bytes([self.status]) + count + (pack(digests) if self.status == MEMBERSHIP else b"")
+        return body + bytes(width - len(body))
+
+
+def delivery_width(sizes: Mapping[str, int]) -> int:
+    """Room for the largest possible intersection: the smallest advertised set."""
+    return 9 + POINT * min(sizes.values())
 
 
 @dataclass(frozen=True)
@@ -116,11 +123,11 @@ class Receiver(Party):
         refusal = size_refusal(len(shared), granted)
         if refusal is None and len(shared) < self.minimum:
             refusal = "the intersection is below a party's advertised minimum size: nobody learns which firms were shared"
-        sealed = {}
+        sealed, width = {}, delivery_width(self.sizes)
         for party in self.terms.senders:
             delivery = self._delivery_for(party, shared, refusal)
             digests = [self.digests[i] for i in shared] if delivery.status == MEMBERSHIP else []
-            sealed[party] = self.seal_for(party, DELIVERY, delivery.pack(digests))
+            sealed[party] = self.seal_for(party, DELIVERY, delivery.pack(digests, width))
         visible = refusal is None and COORDINATOR in self.terms.disclosure.count
         return Outcome(self._delivery_for(self.name, shared, refusal), refusal, sealed, len(shared) if visible else None)
 
@@ -137,17 +144,19 @@ class Sender(Party):
     """A party that answers the receiver's query once, with its OPRF answers and its programmed table."""
 
     _answered = False
+    _once = threading.Lock()
 
     def respond(self, sealed_query: bytes) -> bytes:
         if not self.sizes:
             raise ProtocolOrderError("the run's adverts have not been admitted yet")
-        if self._answered:
-            raise ProtocolOrderError("this sender has already answered the run's query (a replay or a second question)")
         receiver = self.terms.receiver
         blinded = unpack(self.open_from(receiver, QUERY, sealed_query), what=f"{receiver}'s blinded keys")
         if len(blinded) != self.sizes[receiver]:
             raise InvalidRequest(f"{receiver} sent {len(blinded)} blinded keys but advertised {self.sizes[receiver]}")
-        self._answered = True
+        with self._once:  # checked and set together: two concurrent queries get one answer
+            if self._answered:
+                raise ProtocolOrderError("this sender has already answered the run's query (a replay or a second question)")
+            self._answered = True
         key = OprfKey()
         evaluated = key.evaluate(blinded)
         points = [to_field(t) for t in key.own(self.digests)]
@@ -157,7 +166,7 @@ class Sender(Party):
     def accept(self, sealed_delivery: bytes) -> Delivery:
         """What the receiver tells this party; delivered keys must all be this party's own."""
         blob = self.open_from(self.terms.receiver, DELIVERY, sealed_delivery)
-        if len(blob) < 9 or blob[0] not in (REFUSED, NOTHING, COUNT, MEMBERSHIP):
+        if len(blob) != delivery_width(self.sizes) or blob[0] not in (REFUSED, NOTHING, COUNT, MEMBERSHIP):
             raise InvalidRequest("a PSI delivery is malformed")
         status, count = blob[0], int.from_bytes(blob[1:9], "big", signed=True)
         expected = self.terms.learns(self.name)
@@ -165,10 +174,12 @@ class Sender(Party):
             raise InvalidRequest(f"the receiver's delivery is not what the terms grant {self.name} ({expected})")
         if status in (REFUSED, NOTHING):
             return Delivery(status, None, None)
+        if not self.minimum <= count <= min(self.sizes.values()):
+            raise InvalidRequest("the receiver delivered a count below a party's minimum or above a set size")
         if status == COUNT:
             return Delivery(COUNT, count, None)
         index = {d: i for i, d in enumerate(self.digests)}
-        delivered = unpack(blob[9:], what="the delivered shared keys")
-        if len(delivered) != count or any(d not in index for d in delivered):
-            raise InvalidRequest("the receiver delivered keys this party does not hold, or a count that does not match")
+        delivered = unpack(blob[9 : 9 + POINT * count], what="the delivered shared keys")
+        if len(set(delivered)) != count or any(d not in index for d in delivered):
+            raise InvalidRequest("the receiver delivered keys this party does not hold, or repeated one")
         return Delivery(MEMBERSHIP, count, tuple(sorted(index[d] for d in delivered)))

@@ -40,11 +40,14 @@ class Disclosure:
     count: tuple[str, ...]  # parties that learn only how many are
 
 
-def clause_conflicts(party: str, answer: Granted, wanted: Disclosure) -> list[str]:
+def clause_conflicts(party: str, answer: Granted, wanted: Disclosure, parties: Sequence[str]) -> list[str]:
     """What one party's clause refuses of the requested disclosures: each node checks its own before joining."""
     if answer.clause is None:
         return [f"{party}: rule {answer.rule!r} has no psi clause, so it allows no private set intersection"]
     problems = []
+    missing = sorted(set(answer.clause.require_parties) - set(parties))
+    if missing:
+        problems.append(f"{party}: rule {answer.rule!r} runs a PSI only with {missing} among the parties (psi.require_parties)")
     for other in wanted.membership:
         if other != party and not answer.clause.may_learn_membership(other):
             problems.append(
@@ -73,7 +76,7 @@ def conflicts(parties: Sequence[str], granted: Mapping[str, Granted], wanted: Di
         if answer is None:
             problems.append(f"{party}: no answer granting a private set intersection")
         else:
-            problems.extend(clause_conflicts(party, answer, wanted))
+            problems.extend(clause_conflicts(party, answer, wanted, parties))
     return problems
 
 

@@ -17,7 +17,7 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from federation.errors import CohortRejected, InvalidRequest
+from federation.errors import CohortRejected, InvalidRequest, ProtocolOrderError
 from federation.psi.blind import hash_to_points
 from federation.psi.opprf import PRIME, to_field
 from federation.psi.plan import COORDINATOR, Disclosure
@@ -47,6 +47,7 @@ class Terms:
     receiver: str
     rule: str
     disclosure: Disclosure
+    purpose: str = ""  # bound into the digest: every party consents under the same purpose
 
     def __post_init__(self) -> None:
         if len(self.parties) < 2 or len(set(self.parties)) != len(self.parties):
@@ -70,6 +71,7 @@ class Terms:
             LABEL_TERMS
             + framed(
                 self.run_id.encode(),
+                self.purpose.encode(),
                 self.rule.encode(),
                 self.receiver.encode(),
                 _names(sorted(self.parties)),
@@ -132,6 +134,8 @@ class Party:
 
     def admit(self, adverts: Mapping[str, Advert], peers: PeerVerifier) -> None:
         """Accept the run's adverts: exactly the named parties, each signed by an accepted certificate, ours untouched."""
+        if self.sizes:
+            raise ProtocolOrderError("this run's adverts were already admitted")
         if sorted(adverts) != sorted(self.terms.parties):
             raise CohortRejected(f"the adverts are from {sorted(adverts)}, not the run's parties {sorted(self.terms.parties)}")
         if adverts[self.name] != self.advert:

@@ -26,12 +26,13 @@ def terms_to_pb(terms: Terms) -> pb.PsiTerms:
     )
 
 
-def terms_from_pb(message: pb.PsiTerms, run_id: str) -> Terms:
+def terms_from_pb(message: pb.PsiTerms, run_id: str, purpose: str) -> Terms:
     parties = bounded_names(message.parties, "parties", count=MAX_PARTIES, limit=MAX_PARTY_NAME)
     membership = bounded_names(message.membership, "membership parties", count=MAX_PARTIES, limit=MAX_PARTY_NAME)
     count = bounded_names(message.count, "count parties", count=MAX_PARTIES + 1, limit=MAX_PARTY_NAME)
     receiver = bounded_name(message.receiver, "the receiver", limit=MAX_PARTY_NAME)
-    return Terms(run_id, parties, receiver, bounded_name(message.rule, "the key rule"), Disclosure(membership, count))
+    rule = bounded_name(message.rule, "the key rule")
+    return Terms(run_id, parties, receiver, rule, Disclosure(membership, count), purpose=purpose)
 
 
 def advert_to_pb(advert: Advert) -> pb.PsiAdvert:

@@ -117,7 +117,7 @@ def test_a_party_the_coordinator_invents_is_refused_at_every_node(city) -> None:
     experiment, clients, _ = city
     real = experiment.new_terms()
     parties = (*real.parties, "ghost-bureau")
-    terms = Terms(real.run_id, parties, real.receiver, real.rule, Disclosure((real.receiver,), ()))
+    terms = Terms(real.run_id, parties, real.receiver, real.rule, Disclosure((real.receiver,), ()), purpose=PURPOSE)
     context = RunContext(terms.run_id, PURPOSE)
     adverts = {name: client.psi_join(context, terms) for name, client in clients.items()}
     ghost = Identity.in_directory(experiment.pki_dir, "ghost-bureau")  # issued by the federation's CA, pinned by no node

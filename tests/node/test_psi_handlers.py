@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -88,7 +89,7 @@ def relay(nodes: dict[str, PsiHandlers], terms: Terms) -> int | None:
 def terms(
     run_id: str = "psi-1", membership: tuple[str, ...] = ("ecology", "water"), count: tuple[str, ...] = ("commerce",)
 ) -> Terms:
-    return Terms(run_id, PARTIES, "ecology", RULE, Disclosure(membership, count))
+    return Terms(run_id, PARTIES, "ecology", RULE, Disclosure(membership, count), purpose="mass-balance")
 
 
 def audit(handlers: PsiHandlers) -> list[dict[str, object]]:
@@ -129,7 +130,7 @@ def test_a_node_whose_policy_refuses_a_disclosure_hashes_nothing_and_says_which_
     with pytest.raises(PolicyDenied, match="not a recipient"):
         nodes["water"].join("someone-else", context, terms())
     with pytest.raises(PolicyDenied, match="does not cover purpose"):
-        nodes["water"].join(COORDINATOR, RunContext("psi-1", "tax-audit"), terms())
+        nodes["water"].join(COORDINATOR, RunContext("psi-1", "tax-audit"), replace(terms(), purpose="tax-audit"))
 
 
 def test_a_coordinator_cannot_replay_a_run_or_skip_steps_or_speak_for_another_caller(tmp_path: Path) -> None:
@@ -177,3 +178,34 @@ def test_keys_are_normalised_validated_and_mapped_through_a_crosswalk_with_every
         prepare_rows(table, KeySource("reg_no", RULE, Crosswalk(crosswalk, "legacy", "code")), where="power.toml")
     with pytest.raises(ConfigError, match=r"keys\.column"):
         prepare_rows(table, KeySource("uscc", RULE), where="power.toml")
+
+
+def test_a_coordinator_may_not_be_a_party_nor_ask_under_another_purpose_nor_run_a_subset(tmp_path: Path) -> None:
+    pool = valid_codes(40)
+    water = node(tmp_path, "water", pool)
+    context = RunContext("psi-9", "mass-balance")
+    itself = Terms("psi-9", (*PARTIES, COORDINATOR), COORDINATOR, RULE, Disclosure((COORDINATOR,), ()), purpose="mass-balance")
+    with pytest.raises(PolicyDenied, match="names itself a party"):
+        water.join(COORDINATOR, context, itself)  # it would be the receiver, probing membership with keys it chose
+    with pytest.raises(InvalidRequest, match="another run or purpose"):
+        water.join(COORDINATOR, context, replace(terms("psi-9"), purpose="marketing"))
+    strict = tmp_path / "strict"
+    strict.mkdir()
+    policy = write_policy(strict / "policy.toml", "water")
+    policy.write_text(
+        policy.read_text().replace("min_intersection", 'require_parties = ["commerce", "ecology", "water"], min_intersection')
+    )
+    guarded = PsiHandlers(
+        "water",
+        keys=lambda: prepare_rows(pd.DataFrame({"code": pool}), KeySource("code", RULE), where="water"),
+        policy=lambda: load_policy(policy, party="water"),
+        today=lambda: TODAY,
+        audit=AuditLog(strict / "state"),
+        state_dir=strict / "state",
+        signer=CREDENTIALS["water"],
+        peers=TRUST,
+    )
+    pair = Terms("psi-10", ("ecology", "water"), "ecology", RULE, Disclosure(("ecology",), ()), purpose="mass-balance")
+    with pytest.raises(PolicyDenied, match=r"only with \['commerce'\] among the parties \(psi.require_parties\)"):
+        guarded.join(COORDINATOR, RunContext("psi-10", "mass-balance"), pair)  # a pairwise sub-run
+    guarded.join(COORDINATOR, RunContext("psi-11", "mass-balance"), terms("psi-11"))  # the full run is fine

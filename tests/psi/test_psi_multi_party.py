@@ -176,3 +176,25 @@ def test_terms_refuse_membership_for_the_coordinator_and_strangers() -> None:
         Terms("r", NAMES, "ecology", RULE, Disclosure(("ecology",), ("city-platform",)))
     with pytest.raises(InvalidRequest, match="repeat"):
         Sender(terms(), ["A", "A"], min_intersection=1, signer=CREDENTIALS["water"])
+
+
+def test_deliveries_have_one_length_whatever_they_carry_and_a_forged_one_is_refused() -> None:
+    rng = random.Random(8)
+    pool = firm_codes(200, rng)
+    lengths = set()
+    for shared in (60, 100):  # two runs with different intersections, the same set sizes
+        sets = {n: pool[:shared] + pool[shared + 25 * i : shared + 25 * i + 100 - shared] for i, n in enumerate(NAMES)}
+        _, outcome = play(terms(run_id=f"len-{shared}"), sets)
+        lengths |= {len(sealed) for sealed in outcome.sealed.values()}
+    assert len(lengths) == 1  # neither the count nor who learns what shows in a length
+    parties, outcome = play(terms(run_id="forged"), {n: pool[:100] for n in NAMES})
+    receiver, water = parties["ecology"], parties["water"]
+    assert isinstance(water, Sender)
+    width = 9 + 32 * 100
+    negative = bytes([COUNT]) + (-5).to_bytes(8, "big", signed=True)
+    repeated = bytes([MEMBERSHIP]) + (2).to_bytes(8, "big", signed=True) + water.digests[0] * 2
+    for forged in (negative, repeated):
+        with pytest.raises(InvalidRequest):
+            water.accept(receiver.seal_for("water", "delivery", forged + bytes(width - len(forged))))
+    with pytest.raises(ProtocolOrderError, match="already admitted"):
+        water.admit({n: p.advert for n, p in parties.items()}, TRUST)
