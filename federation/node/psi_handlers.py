@@ -162,23 +162,31 @@ class PsiHandlers:
                 return queries
             return {}
 
+    def _sender(self, caller: str, context: RunContext) -> tuple[PsiRun, Sender]:
+        run = self._run(caller, context)
+        if not isinstance(run.party, Sender):
+            raise ProtocolOrderError("the receiver of a PSI run answers no query and is delivered nothing")
+        return run, run.party
+
+    def _receiver(self, caller: str, context: RunContext) -> tuple[PsiRun, Receiver]:
+        run = self._run(caller, context)
+        if not isinstance(run.party, Receiver):
+            raise ProtocolOrderError("only the receiver of a PSI run combines responses and finishes it")
+        return run, run.party
+
     def respond(self, caller: str, context: RunContext, query: bytes) -> bytes:
         with self._audited(caller, "PsiRespond", context) as entry:
-            run = self._run(caller, context)
-            if not isinstance(run.party, Sender):
-                raise ProtocolOrderError("the receiver of a PSI run answers no query")
-            response = run.party.respond(query)
+            _, sender = self._sender(caller, context)
+            response = sender.respond(query)
             entry.bytes_released = len(response)
-            entry.reasons = [f"answered {run.party.terms.receiver}'s query once, sealed for it alone"]
+            entry.reasons = [f"answered {sender.terms.receiver}'s query once, sealed for it alone"]
             return response
 
     def combine(self, caller: str, context: RunContext, sender: str, response: bytes) -> None:
         """Keep one sender's sealed response (one call each keeps every message small)."""
         with self._audited(caller, "PsiCombine", context) as entry:
-            run = self._run(caller, context)
-            if not isinstance(run.party, Receiver):
-                raise ProtocolOrderError("only the receiver of a PSI run combines responses")
-            if sender not in run.party.terms.senders or sender in run.responses:
+            run, receiver = self._receiver(caller, context)
+            if sender not in receiver.terms.senders or sender in run.responses:
                 raise InvalidRequest(f"{sender[:64]!r} is not a sender of this run still to be heard from")
             run.responses[sender] = response
             entry.reasons = [f"received {sender}'s sealed response ({len(response)} bytes)"]
@@ -186,10 +194,8 @@ class PsiHandlers:
     def finish(self, caller: str, context: RunContext) -> tuple[dict[str, bytes], int | None]:
         """(sealed deliveries by party, the count if the coordinator may see it)."""
         with self._audited(caller, "PsiFinish", context) as entry:
-            run = self._run(caller, context)
-            if not isinstance(run.party, Receiver):
-                raise ProtocolOrderError("only the receiver of a PSI run finishes it")
-            outcome = run.party.finish(run.responses, {self.node_id: run.granted})
+            run, receiver = self._receiver(caller, context)
+            outcome = receiver.finish(run.responses, {self.node_id: run.granted})
             entry.reasons = [self._conclude(context.run_id, run, outcome.delivery)]
             if outcome.refusal is not None:
                 entry.reasons.append(outcome.refusal)
@@ -200,12 +206,10 @@ class PsiHandlers:
     def deliver(self, caller: str, context: RunContext, sealed: bytes) -> str:
         """Take the receiver's delivery; tell the caller only what the terms granted, never whether it was refused."""
         with self._audited(caller, "PsiDeliver", context) as entry:
-            run = self._run(caller, context)
-            if not isinstance(run.party, Sender):
-                raise ProtocolOrderError("the receiver of a PSI run is delivered nothing")
-            delivery = run.party.accept(sealed)
+            run, sender = self._sender(caller, context)
+            delivery = sender.accept(sealed)
             entry.reasons = [self._conclude(context.run_id, run, delivery)]
-            return run.party.terms.learns(self.node_id)
+            return sender.terms.learns(self.node_id)
 
     def _conclude(self, run_id: str, run: PsiRun, delivery: Delivery) -> str:
         """End the run here, keeping the shared keys if this node learned them; what it learned, in words."""

@@ -37,7 +37,9 @@ def valid_codes(n: int, seed: int = 0) -> list[str]:
     return firm_codes(n, random.Random(seed))
 
 
-def write_policy(path: Path, party: str, *, membership: str = '["*"]', count: str = '["*"]', minimum: int = 1) -> Path:
+def write_policy(
+    path: Path, party: str, *, membership: str = '["*"]', count: str = '["*"]', minimum: int = 1, required: str = "[]"
+) -> Path:
     path.write_text(
         f"""
 party = "{party}"
@@ -46,15 +48,15 @@ name = "mass balance"
 recipients = ["{COORDINATOR}"]
 purposes = ["mass-balance"]
 release = "stats"
-psi = {{ membership_to = {membership}, count_to = {count}, min_intersection = {minimum} }}
+psi = {{ membership_to = {membership}, count_to = {count}, min_intersection = {minimum}, require_parties = {required} }}
 """,
         encoding="utf-8",
     )
     return path
 
 
-def node(tmp_path: Path, party: str, keys: list[str], **policy: object) -> PsiHandlers:
-    folder = tmp_path / party
+def node(tmp_path: Path, party: str, keys: list[str], *, folder_name: str = "", **policy: object) -> PsiHandlers:
+    folder = tmp_path / (folder_name or party)
     folder.mkdir()
     policy_path = write_policy(folder / "policy.toml", party, **policy)  # type: ignore[arg-type]
     table = pd.DataFrame({"code": keys})
@@ -189,22 +191,7 @@ def test_a_coordinator_may_not_be_a_party_nor_ask_under_another_purpose_nor_run_
         water.join(COORDINATOR, context, itself)  # it would be the receiver, probing membership with keys it chose
     with pytest.raises(InvalidRequest, match="another run or purpose"):
         water.join(COORDINATOR, context, replace(terms("psi-9"), purpose="marketing"))
-    strict = tmp_path / "strict"
-    strict.mkdir()
-    policy = write_policy(strict / "policy.toml", "water")
-    policy.write_text(
-        policy.read_text().replace("min_intersection", 'require_parties = ["commerce", "ecology", "water"], min_intersection')
-    )
-    guarded = PsiHandlers(
-        "water",
-        keys=lambda: prepare_rows(pd.DataFrame({"code": pool}), KeySource("code", RULE), where="water"),
-        policy=lambda: load_policy(policy, party="water"),
-        today=lambda: TODAY,
-        audit=AuditLog(strict / "state"),
-        state_dir=strict / "state",
-        signer=CREDENTIALS["water"],
-        peers=TRUST,
-    )
+    guarded = node(tmp_path, "water", pool, folder_name="strict", required='["commerce", "ecology", "water"]')
     pair = Terms("psi-10", ("ecology", "water"), "ecology", RULE, Disclosure(("ecology",), ()), purpose="mass-balance")
     with pytest.raises(PolicyDenied, match=r"only with \['commerce'\] among the parties \(psi.require_parties\)"):
         guarded.join(COORDINATOR, RunContext("psi-10", "mass-balance"), pair)  # a pairwise sub-run
