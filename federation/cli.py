@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from federation.cli_admin import data_app, node_app, pki_app, policy_app, setup_logging
+from federation.cli_admin import data_app, node_app, parse_addresses, pki_app, policy_app, setup_logging
 from federation.cli_audit import audit_app
 from federation.cli_psi import psi_cmd
 from federation.errors import ConfigError, FederationError
@@ -34,16 +34,6 @@ app.add_typer(data_app, name="data")
 app.command("psi")(psi_cmd)
 console = Console()
 err = Console(stderr=True)
-
-
-def _parse_addresses(values: list[str]) -> dict[str, str]:
-    result = {}
-    for value in values:
-        node, sep, address = value.partition("=")
-        if not sep or not node or ":" not in address:
-            raise ConfigError("--address", [f"expected NODE=HOST:PORT, got {value!r}"])
-        result[node] = address
-    return result
 
 
 # -- run / compare --------------------------------------------------------------
@@ -135,11 +125,11 @@ def compare_cmd(
     """Run federated, central-pool and local-only on the same nodes and report."""
     setup_logging(verbose)
     if seeds is None:
-        _compare(experiment, _parse_addresses(address or []), None, output, resume)
+        _compare(experiment, parse_addresses(address or []), None, output, resume)
         return
     if resume is not None:
         raise ConfigError("--resume", ["resume one seed's run directory (seed-<n>/) without --seeds"])
-    _compare_seeds(experiment, _parse_addresses(address or []), seeds, output)
+    _compare_seeds(experiment, parse_addresses(address or []), seeds, output)
 
 
 def _compare_seeds(experiment_path: Path, addresses: dict[str, str], count: int, output: Path | None) -> Path:
@@ -172,7 +162,7 @@ def run_cmd(
 ) -> None:
     """Federated training only: checkpoints per round, metrics as JSON and CSV."""
     setup_logging(verbose)
-    _compare(experiment, _parse_addresses(address or []), ["federated"], output, resume)
+    _compare(experiment, parse_addresses(address or []), ["federated"], output, resume)
 
 
 @app.command("sweep")

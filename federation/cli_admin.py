@@ -22,6 +22,17 @@ err = Console(stderr=True)
 DEFAULT_PKI = Path(".federation/pki")
 
 
+def parse_addresses(values: list[str]) -> dict[str, str]:
+    """NODE=HOST:PORT flags, as `compare`, `run` and `psi` take them."""
+    result = {}
+    for value in values:
+        node, sep, address = value.partition("=")
+        if not sep or not node or ":" not in address:
+            raise ConfigError("--address", [f"expected NODE=HOST:PORT, got {value!r}"])
+        result[node] = address
+    return result
+
+
 def setup_logging(verbose: bool) -> None:
     from federation.logs import configure
 

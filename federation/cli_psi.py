@@ -10,19 +10,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from federation.cli_admin import setup_logging
+from federation.cli_admin import parse_addresses, setup_logging
 
 console = Console()
-
-
-def _addresses(values: list[str]) -> dict[str, str]:
-    pairs = {}
-    for value in values:
-        name, sep, address = value.partition("=")
-        if not sep or not name or not address:
-            raise typer.BadParameter(f"--address {value!r}: expected NODE=HOST:PORT")
-        pairs[name] = address
-    return pairs
 
 
 def psi_cmd(
@@ -41,7 +31,7 @@ def psi_cmd(
     from federation.transport.tls import Identity
 
     loaded = load_psi_experiment(experiment)
-    given = _addresses(address or [])
+    given = parse_addresses(address or [])
     nodes = []
     with exit_on_signals():
         if start:

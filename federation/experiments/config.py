@@ -96,6 +96,13 @@ class NodeEntry(StrictModel):
     manifest: Path | None = None
 
 
+def check_unique_nodes(nodes: tuple[NodeEntry, ...]) -> None:
+    ids = [n.id for n in nodes]
+    repeated = sorted({i for i in ids if ids.count(i) > 1})
+    if repeated:
+        raise ValueError(f"nodes listed twice: {repeated}")
+
+
 class ExperimentFile(StrictModel):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
     purpose: str
@@ -114,10 +121,7 @@ class ExperimentFile(StrictModel):
 
     @model_validator(mode="after")
     def _unique_nodes(self) -> ExperimentFile:
-        ids = [n.id for n in self.node]
-        repeated = sorted({i for i in ids if ids.count(i) > 1})
-        if repeated:
-            raise ValueError(f"nodes listed twice: {repeated}")
+        check_unique_nodes(self.node)
         return self
 
 

@@ -21,7 +21,7 @@ from pydantic import Field, model_validator
 
 from federation.config import StrictModel, load_toml
 from federation.errors import ConfigError, InvalidRequest
-from federation.experiments.config import NodeEntry
+from federation.experiments.config import NodeEntry, check_unique_nodes
 from federation.psi.plan import Disclosure
 from federation.psi.session import Terms
 
@@ -46,10 +46,7 @@ class PsiExperimentFile(StrictModel):
 
     @model_validator(mode="after")
     def _unique_nodes(self) -> PsiExperimentFile:
-        ids = [n.id for n in self.node]
-        repeated = sorted({i for i in ids if ids.count(i) > 1})
-        if repeated:
-            raise ValueError(f"nodes listed twice: {repeated}")
+        check_unique_nodes(self.node)
         return self
 
 

@@ -31,7 +31,6 @@ from federation.vertical.align import TRAIN, VALIDATION
 from federation.vertical.ring import FRACTION, decode, encode
 from federation.vertical.sigmoid import BOUND, Helper, Pair, plain, plain_log_loss, shared, shared_log_loss
 
-INTERCEPT = "__intercept"
 MIN_IMPROVEMENT = 1e-4  # of the mean validation log-loss, below the fixed-point noise of about 1e-5 it would chase
 
 

@@ -16,8 +16,6 @@ import numpy as np
 from federation.secagg._crypto import chacha20_keystream_into, hkdf
 
 FRACTION = 20  # fractional bits of a fixed-point value
-SCALE = float(1 << FRACTION)
-MAX_ABS = float(1 << 42)  # |x| beyond this cannot be multiplied once at 2f = 40 bits without wrapping
 RING = np.uint64
 
 
