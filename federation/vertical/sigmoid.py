@@ -100,15 +100,17 @@ def chebyshev_terms(t: Pair, helper: Helper) -> dict[int, Pair]:
     return terms
 
 
-def series(terms: dict[int, Pair], c: np.ndarray) -> Pair:
-    """sum_k c_k T_k at scale 2f, untruncated (public coefficients: no opening)."""
-    shape = terms[0][0].shape
-    total = [np.zeros(shape, dtype=RING), np.zeros(shape, dtype=RING)]
+def series_share(terms: dict[int, np.ndarray], c: np.ndarray) -> np.ndarray:
+    """One party's share of sum_k c_k T_k at scale 2f, untruncated (public coefficients: no opening)."""
+    total = np.zeros(terms[0].shape, dtype=RING)
     for k in np.flatnonzero(c):
-        weight = encode(np.array(c[k]))
-        total[0] = total[0] + weight * terms[int(k)][0]
-        total[1] = total[1] + weight * terms[int(k)][1]
-    return np.asarray(total[0], dtype=RING), np.asarray(total[1], dtype=RING)
+        total = total + encode(np.array(c[k])) * terms[int(k)]
+    return np.asarray(total, dtype=RING)
+
+
+def series(terms: dict[int, Pair], c: np.ndarray) -> Pair:
+    """Both compute parties' shares of sum_k c_k T_k at scale 2f."""
+    return series_share({k: v[0] for k, v in terms.items()}, c), series_share({k: v[1] for k, v in terms.items()}, c)
 
 
 def shared(t: Pair, helper: Helper) -> Pair:
