@@ -24,11 +24,14 @@ from federation.proto.v1 import node_pb2 as pb
 from federation.proto.v1 import node_pb2_grpc
 from federation.psi.session import Advert as PsiAdvert
 from federation.psi.session import Terms
+from federation.vertical.session import Advert as VerticalAdvert
+from federation.vertical.session import Piece
+from federation.vertical.session import Terms as VerticalTerms
 from federation.replies import FeatureStats, FitOutcome, NodeDescription, ProposalAnswer
 from federation.secagg.cohort import Advert
 from federation.secagg.config import RoundParameters
 from federation.task import ParamValue, RunContext, TaskSpec
-from federation.transport import serde, serde_psi, serde_secagg
+from federation.transport import serde, serde_psi, serde_secagg, serde_vertical
 from federation.transport.channel import secure_channel
 from federation.transport.receipts import ReceiptBook, ReceiptCollector
 from federation.transport.serde_scores import scores_from_pb
@@ -284,6 +287,38 @@ class NodeClient:
 
     def psi_deliver(self, context: RunContext, receiver: str, delivery: bytes) -> str:
         return str(self._sealed("PsiDeliver", context, receiver, delivery).told)[:32]
+
+    # -- vertical training ----------------------------------------------------
+    def vertical_join(self, context: RunContext, terms: VerticalTerms) -> VerticalAdvert:
+        request = pb.VerticalJoinRequest(context=serde.context_to_pb(context), terms=terms.to_json())
+        reply = self._call(lambda: self._stub.VerticalJoin(request, timeout=self.timeout))
+        self._count("VerticalJoin", reply)
+        return serde_vertical.advert_from_pb(reply)
+
+    def vertical_admit(self, context: RunContext, adverts: dict[str, VerticalAdvert]) -> Exchanged:
+        messages = [serde_vertical.advert_to_pb(a) for _, a in sorted(adverts.items())]
+        request = pb.VerticalAdmitRequest(context=serde.context_to_pb(context), adverts=messages)
+        return self._exchanged("VerticalAdmit", lambda: self._stub.VerticalAdmit(request, timeout=self.timeout))
+
+    def vertical_exchange(self, context: RunContext, pieces: list[Piece], *, advance: bool) -> Exchanged:
+        letters = serde_vertical.pieces_to_pb(pieces)
+        request = pb.VerticalExchangeRequest(context=serde.context_to_pb(context), letters=letters, advance=advance)
+        return self._exchanged("VerticalExchange", lambda: self._stub.VerticalExchange(request, timeout=self.timeout))
+
+    def _exchanged(self, rpc: str, call: Callable[[], Any]) -> Exchanged:
+        reply = self._call(call)
+        self._count(rpc, reply)
+        return Exchanged(serde_vertical.pieces_from_pb(reply.letters), reply.more, reply.done, str(reply.outcome))
+
+
+@dataclass(frozen=True)
+class Exchanged:
+    """A node's reply in a vertical run: letter pieces for others, whether more wait, whether it is done, its outcome."""
+
+    pieces: list[Piece]
+    more: bool
+    done: bool
+    outcome: str
 
 
 def _outgoing(message: Callable[..., Any], header: Any, arrays: NamedArrays) -> Iterator[Any]:

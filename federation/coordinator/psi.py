@@ -38,7 +38,7 @@ class PsiOutcome:
     seconds: float = 0.0
 
 
-def _each(names: list[str], work: Callable[[str], T], workers: int) -> dict[str, T | FederationError]:
+def each(names: list[str], work: Callable[[str], T], workers: int) -> dict[str, T | FederationError]:
     """`work` for every name, in parallel; a node's refusal is kept, not raised, so all are reported together."""
 
     def guarded(name: str) -> T | FederationError:
@@ -51,14 +51,14 @@ def _each(names: list[str], work: Callable[[str], T], workers: int) -> dict[str,
         return dict(zip(names, pool.map(guarded, names), strict=True))
 
 
-def _raise_any(results: Mapping[str, object], step: str) -> None:
+def raise_any(results: Mapping[str, object], step: str, *, run: str = "PSI run") -> None:
     failed = {name: r for name, r in results.items() if isinstance(r, FederationError)}
     if not failed:
         return
     reasons = []
     for name, error in sorted(failed.items()):
         reasons += [f"{name}: {r}" for r in error.reasons] if isinstance(error, PolicyDenied) else [f"{name}: {error.public}"]
-    raise PolicyDenied([f"PSI run stopped at {step}", *reasons])
+    raise PolicyDenied([f"{run} stopped at {step}", *reasons])
 
 
 def run_psi(clients: Mapping[str, NodeClient], terms: Terms, *, purpose: str, workers: int = 4) -> PsiOutcome:
@@ -67,11 +67,11 @@ def run_psi(clients: Mapping[str, NodeClient], terms: Terms, *, purpose: str, wo
     context = RunContext(terms.run_id, purpose)
     parties = list(terms.parties)
     before = {name: sum(clients[name].traffic.bytes_by_rpc.values()) for name in parties}
-    joined = _each(parties, lambda name: clients[name].psi_join(context, terms), workers)
-    _raise_any(joined, "PsiJoin (no key was hashed)")
+    joined = each(parties, lambda name: clients[name].psi_join(context, terms), workers)
+    raise_any(joined, "PsiJoin (no key was hashed)")
     adverts: dict[str, Advert] = {name: a for name, a in joined.items() if isinstance(a, Advert)}
-    admitted = _each(parties, lambda name: clients[name].psi_admit(context, adverts), workers)
-    _raise_any(admitted, "PsiAdmit")
+    admitted = each(parties, lambda name: clients[name].psi_admit(context, adverts), workers)
+    raise_any(admitted, "PsiAdmit")
     queries = admitted[terms.receiver]
     assert isinstance(queries, dict)
     receiver = clients[terms.receiver]
@@ -79,10 +79,10 @@ def run_psi(clients: Mapping[str, NodeClient], terms: Terms, *, purpose: str, wo
     def answer(sender: str) -> None:
         receiver.psi_combine(context, sender, clients[sender].psi_respond(context, terms.receiver, queries[sender]))
 
-    _raise_any(_each(sorted(queries), answer, workers), "PsiRespond")
+    raise_any(each(sorted(queries), answer, workers), "PsiRespond")
     deliveries, count = receiver.psi_finish(context)
-    told = _each(sorted(deliveries), lambda name: clients[name].psi_deliver(context, terms.receiver, deliveries[name]), workers)
-    _raise_any(told, "PsiDeliver")
+    told = each(sorted(deliveries), lambda name: clients[name].psi_deliver(context, terms.receiver, deliveries[name]), workers)
+    raise_any(told, "PsiDeliver")
     told_words = {name: str(word) for name, word in told.items()}
     told_words[terms.receiver] = "membership"
     after = {name: sum(clients[name].traffic.bytes_by_rpc.values()) for name in parties}

@@ -26,9 +26,8 @@ from federation.models.evaluation import Scores
 from federation.models.registry import MODEL_NAMES, build_model
 from federation.models.training import NamedArrays, evaluate, flatten, get_arrays, set_arrays, train, unflatten
 from federation.node.audit import AuditEntry, AuditLog
-from federation.node.keys import FirmKeys
 from federation.node.privacy_enforcement import PrivacyEnforcement
-from federation.node.psi_handlers import PsiHandlers
+from federation.node.firm_handlers import firm_handlers
 from federation.node.release import TensorSpecs, first_difference, released, rounded
 from federation.node.runtime import NodeRuntime
 from federation.node.secure_handlers import SecureHandlers
@@ -58,22 +57,8 @@ class NodeHandlers:
         self.ledger = BudgetLedger(runtime.manifest.state_dir / "ledger.sqlite")
         self.privacy = PrivacyEnforcement(self.runs, self.ledger, runtime.node_id)
         self.secure = SecureHandlers(self)
-        self.psi = PsiHandlers(
-            runtime.node_id,
-            keys=self._firm_keys,
-            policy=lambda: self.runtime.policy,
-            today=lambda: self.runtime.today,
-            audit=self.audit,
-            state_dir=runtime.manifest.state_dir,
-            signer=credentials,
-            peers=peers,
-        )
+        self.psi, self.vertical = firm_handlers(runtime, self.audit, credentials, peers)
         self._current = threading.local()
-
-    def _firm_keys(self) -> FirmKeys:
-        if self.runtime.firm_keys is None:
-            raise PolicyDenied(["this node's manifest names no firm key ([keys]), so it takes part in no PSI"])
-        return self.runtime.firm_keys
 
     # -- audit --------------------------------------------------------------
     @contextmanager

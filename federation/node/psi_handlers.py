@@ -111,16 +111,6 @@ class PsiHandlers:
             raise PolicyDenied([f"PSI run {context.run_id!r} was proposed by another caller"])
         return run
 
-    def _journal(self, run_id: str) -> None:
-        """Refuse a run id seen before; record it before any key is hashed."""
-        path = self.state_dir / JOURNAL
-        seen = {json.loads(line)["run_id"] for line in path.read_text().splitlines()} if path.exists() else set()
-        if run_id in seen:
-            raise InvalidRequest(f"PSI run {run_id!r} was already run here; a run id is accepted once")
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        with path.open("a") as journal:
-            journal.write(json.dumps({"run_id": run_id}) + "\n")
-
     def join(self, caller: str, context: RunContext, terms: Terms) -> Advert:
         with self._audited(caller, "PsiJoin", context) as entry, self._lock:
             if self.signer is None or self.peers is None:
@@ -138,7 +128,7 @@ class PsiHandlers:
             keys = self._keys()
             if terms.rule != keys.report.rule:
                 raise PolicyDenied([f"the run asks for keys under {terms.rule!r}; this node's keys follow {keys.report.rule!r}"])
-            self._journal(context.run_id)
+            accept_once(self.state_dir / JOURNAL, context.run_id, what="PSI run")
             role = Receiver if terms.receiver == self.node_id else Sender
             assert answer.clause is not None  # clause_conflicts refuses a rule without one
             party = role(terms, keys.distinct, min_intersection=answer.clause.min_intersection, signer=self.signer)
@@ -225,6 +215,16 @@ class PsiHandlers:
 
     def shared_keys(self, run_id: str) -> list[str] | None:
         return shared_keys(self.state_dir, run_id)
+
+
+def accept_once(path: Path, run_id: str, *, what: str) -> None:
+    """Refuse a run id seen before in the journal at `path`; record it before any work is done for it."""
+    seen = {json.loads(line)["run_id"] for line in path.read_text().splitlines()} if path.exists() else set()
+    if run_id in seen:
+        raise InvalidRequest(f"{what} {run_id!r} was already run here; a run id is accepted once")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as journal:
+        journal.write(json.dumps({"run_id": run_id}) + "\n")
 
 
 def _shared_path(state_dir: Path, run_id: str) -> Path:

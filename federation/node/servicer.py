@@ -22,11 +22,12 @@ from federation.models.training import NamedArrays
 from federation.node.audit import AuditEntry
 from federation.node.handlers import NodeHandlers
 from federation.node.personalise_handler import personalise_here
+from federation.node.vertical_handlers import Reply as VerticalReply
 from federation.policy.model import RELEASE_LEVELS, Release
 from federation.proto.v1 import node_pb2 as pb
 from federation.proto.v1 import node_pb2_grpc
 from federation.task import RunContext, TaskSpec
-from federation.transport import serde, serde_psi, serde_secagg
+from federation.transport import serde, serde_psi, serde_secagg, serde_vertical
 from federation.transport.interceptors import peer_name
 from federation.transport.serde_scores import scores_to_pb
 from federation.transport.server import caller_identity
@@ -252,3 +253,28 @@ class NodeServicer(node_pb2_grpc.NodeServiceServicer):
     def PsiDeliver(self, request: pb.PsiSealedRequest, context: grpc.ServicerContext) -> pb.PsiDeliverReply:
         caller, run, _, delivery = self._sealed_call("PsiDeliver", context, request)
         return pb.PsiDeliverReply(told=self.handlers.psi.deliver(caller, run, delivery))
+
+    # -- vertical training ----------------------------------------------------
+    def VerticalJoin(self, request: pb.VerticalJoinRequest, context: grpc.ServicerContext) -> pb.VerticalAdvert:
+        caller, run = self._call("VerticalJoin", context, request)
+        with self._refused("VerticalJoin", context):
+            terms = serde_vertical.terms_from_pb(request.terms, run.run_id, run.purpose)
+        return serde_vertical.advert_to_pb(self.handlers.vertical.join(caller, run, terms))
+
+    def VerticalAdmit(self, request: pb.VerticalAdmitRequest, context: grpc.ServicerContext) -> pb.VerticalExchangeReply:
+        caller, run = self._call("VerticalAdmit", context, request)
+        with self._refused("VerticalAdmit", context):
+            adverts = serde_vertical.adverts_from_pb(request.adverts)
+        return _exchange_reply(self.handlers.vertical.admit(caller, run, adverts))
+
+    def VerticalExchange(self, request: pb.VerticalExchangeRequest, context: grpc.ServicerContext) -> pb.VerticalExchangeReply:
+        caller, run = self._call("VerticalExchange", context, request)
+        with self._refused("VerticalExchange", context):
+            pieces = serde_vertical.pieces_from_pb(request.letters)
+        return _exchange_reply(self.handlers.vertical.exchange(caller, run, pieces, advance=request.advance))
+
+
+def _exchange_reply(reply: VerticalReply) -> pb.VerticalExchangeReply:
+    letters = serde_vertical.pieces_to_pb(reply.letters)
+    return pb.VerticalExchangeReply(letters=letters, more=reply.more, done=reply.done, outcome=reply.outcome)
+

@@ -93,6 +93,28 @@ class PsiClause(StrictModel):
         return self.may_learn_membership(party) or party in self.count_to or "*" in self.count_to
 
 
+class VerticalClause(StrictModel):
+    """What a vertical run under this rule may do with this node's columns (the rule's `columns` say which).
+
+    `label_party`: the one party whose labels train the model and who alone
+    learns the joint scores of the shared firms. `require_parties`: parties
+    every run must include. `roles`: which roles this node will take (a
+    compute party and the helper handle shares of everyone's data, an input
+    party only its own). `metrics_to`: who may be told the test metrics (on
+    the label party's policy: for example "coordinator", for the report).
+    """
+
+    label_party: str
+    require_parties: tuple[str, ...] = ()
+    roles: tuple[Literal["label party", "compute party", "helper", "input party"], ...] = (
+        "label party",
+        "compute party",
+        "helper",
+        "input party",
+    )
+    metrics_to: tuple[str, ...] = ()
+
+
 class Rule(StrictModel):
     name: str
     recipients: tuple[str, ...] = Field(min_length=1)
@@ -105,6 +127,7 @@ class Rule(StrictModel):
     max_rounds: int | None = Field(default=None, ge=1)
     expires: dt.date | None = None
     psi: PsiClause | None = None  # absent: this rule allows no private set intersection
+    vertical: VerticalClause | None = None  # absent: this rule allows no vertical training
 
     @field_validator("models")
     @classmethod

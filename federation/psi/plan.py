@@ -19,7 +19,7 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from federation.policy.model import Policy, PsiClause
+from federation.policy.model import Policy, PsiClause, Rule
 
 COORDINATOR = "coordinator"  # the one observer a disclosure may name besides the parties: count only, by name only
 
@@ -80,8 +80,8 @@ def conflicts(parties: Sequence[str], granted: Mapping[str, Granted], wanted: Di
     return problems
 
 
-def grant(policy: Policy, *, caller: str, purpose: str, today: dt.date) -> Granted | list[str]:
-    """The first live rule for this caller and purpose with a psi clause, or why there is none."""
+def live_rule(policy: Policy, *, caller: str, purpose: str, today: dt.date, clause: str) -> Rule | list[str]:
+    """The first live rule for this caller and purpose that has `clause` ("psi", "vertical"), or why there is none."""
     reasons = []
     for rule in policy.rule:
         if not ("*" in rule.recipients or caller in rule.recipients):
@@ -90,13 +90,19 @@ def grant(policy: Policy, *, caller: str, purpose: str, today: dt.date) -> Grant
             reasons.append(f"rule {rule.name!r} does not cover purpose {purpose!r}")
         elif rule.expires is not None and rule.expires < today:
             reasons.append(f"rule {rule.name!r} expired on {rule.expires}")
-        elif rule.psi is None:
-            reasons.append(f"rule {rule.name!r} has no psi clause")
+        elif getattr(rule, clause) is None:
+            reasons.append(f"rule {rule.name!r} has no {clause} clause")
         else:
-            return Granted(rule.name, rule.psi)
+            return rule
     if not reasons:
         reasons.append(f"{caller!r} is not a recipient named in {policy.party}'s policy")
     return [*reasons, f"default is {policy.default}"]
+
+
+def grant(policy: Policy, *, caller: str, purpose: str, today: dt.date) -> Granted | list[str]:
+    """The first live rule for this caller and purpose with a psi clause, or why there is none."""
+    rule = live_rule(policy, caller=caller, purpose=purpose, today=today, clause="psi")
+    return rule if isinstance(rule, list) else Granted(rule.name, rule.psi)
 
 
 def size_refusal(count: int, granted: Mapping[str, Granted]) -> str | None:

@@ -647,3 +647,71 @@ class PsiDeliverReply(_message.Message):
     TOLD_FIELD_NUMBER: _ClassVar[int]
     told: str
     def __init__(self, told: _Optional[str] = ...) -> None: ...
+
+class VerticalJoinRequest(_message.Message):
+    __slots__ = ("context", "terms")
+    CONTEXT_FIELD_NUMBER: _ClassVar[int]
+    TERMS_FIELD_NUMBER: _ClassVar[int]
+    context: RunContext
+    terms: str
+    def __init__(self, context: _Optional[_Union[RunContext, _Mapping]] = ..., terms: _Optional[str] = ...) -> None: ...
+
+class VerticalAdvert(_message.Message):
+    __slots__ = ("party", "public_key", "rows", "certificate", "signature")
+    PARTY_FIELD_NUMBER: _ClassVar[int]
+    PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    CERTIFICATE_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    party: str
+    public_key: bytes
+    rows: int
+    certificate: bytes
+    signature: bytes
+    def __init__(self, party: _Optional[str] = ..., public_key: _Optional[bytes] = ..., rows: _Optional[int] = ..., certificate: _Optional[bytes] = ..., signature: _Optional[bytes] = ...) -> None: ...
+
+class VerticalAdmitRequest(_message.Message):
+    __slots__ = ("context", "adverts")
+    CONTEXT_FIELD_NUMBER: _ClassVar[int]
+    ADVERTS_FIELD_NUMBER: _ClassVar[int]
+    context: RunContext
+    adverts: _containers.RepeatedCompositeFieldContainer[VerticalAdvert]
+    def __init__(self, context: _Optional[_Union[RunContext, _Mapping]] = ..., adverts: _Optional[_Iterable[_Union[VerticalAdvert, _Mapping]]] = ...) -> None: ...
+
+class VerticalLetter(_message.Message):
+    __slots__ = ("sender", "recipient", "sequence", "piece", "pieces", "data")
+    SENDER_FIELD_NUMBER: _ClassVar[int]
+    RECIPIENT_FIELD_NUMBER: _ClassVar[int]
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    PIECE_FIELD_NUMBER: _ClassVar[int]
+    PIECES_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    sender: str
+    recipient: str
+    sequence: int
+    piece: int
+    pieces: int
+    data: bytes
+    def __init__(self, sender: _Optional[str] = ..., recipient: _Optional[str] = ..., sequence: _Optional[int] = ..., piece: _Optional[int] = ..., pieces: _Optional[int] = ..., data: _Optional[bytes] = ...) -> None: ...
+
+class VerticalExchangeRequest(_message.Message):
+    __slots__ = ("context", "letters", "advance")
+    CONTEXT_FIELD_NUMBER: _ClassVar[int]
+    LETTERS_FIELD_NUMBER: _ClassVar[int]
+    ADVANCE_FIELD_NUMBER: _ClassVar[int]
+    context: RunContext
+    letters: _containers.RepeatedCompositeFieldContainer[VerticalLetter]
+    advance: bool
+    def __init__(self, context: _Optional[_Union[RunContext, _Mapping]] = ..., letters: _Optional[_Iterable[_Union[VerticalLetter, _Mapping]]] = ..., advance: _Optional[bool] = ...) -> None: ...
+
+class VerticalExchangeReply(_message.Message):
+    __slots__ = ("letters", "more", "done", "outcome")
+    LETTERS_FIELD_NUMBER: _ClassVar[int]
+    MORE_FIELD_NUMBER: _ClassVar[int]
+    DONE_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    letters: _containers.RepeatedCompositeFieldContainer[VerticalLetter]
+    more: bool
+    done: bool
+    outcome: str
+    def __init__(self, letters: _Optional[_Iterable[_Union[VerticalLetter, _Mapping]]] = ..., more: _Optional[bool] = ..., done: _Optional[bool] = ..., outcome: _Optional[str] = ...) -> None: ...

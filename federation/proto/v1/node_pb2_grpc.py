@@ -129,6 +129,21 @@ class NodeServiceStub:
                 request_serializer=federation_dot_proto_dot_v1_dot_node__pb2.PsiSealedRequest.SerializeToString,
                 response_deserializer=federation_dot_proto_dot_v1_dot_node__pb2.PsiDeliverReply.FromString,
                 _registered_method=True)
+        self.VerticalJoin = channel.unary_unary(
+                '/federation.proto.v1.NodeService/VerticalJoin',
+                request_serializer=federation_dot_proto_dot_v1_dot_node__pb2.VerticalJoinRequest.SerializeToString,
+                response_deserializer=federation_dot_proto_dot_v1_dot_node__pb2.VerticalAdvert.FromString,
+                _registered_method=True)
+        self.VerticalAdmit = channel.unary_unary(
+                '/federation.proto.v1.NodeService/VerticalAdmit',
+                request_serializer=federation_dot_proto_dot_v1_dot_node__pb2.VerticalAdmitRequest.SerializeToString,
+                response_deserializer=federation_dot_proto_dot_v1_dot_node__pb2.VerticalExchangeReply.FromString,
+                _registered_method=True)
+        self.VerticalExchange = channel.unary_unary(
+                '/federation.proto.v1.NodeService/VerticalExchange',
+                request_serializer=federation_dot_proto_dot_v1_dot_node__pb2.VerticalExchangeRequest.SerializeToString,
+                response_deserializer=federation_dot_proto_dot_v1_dot_node__pb2.VerticalExchangeReply.FromString,
+                _registered_method=True)
 
 
 class NodeServiceServicer:
@@ -271,6 +286,28 @@ class NodeServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def VerticalJoin(self, request, context):
+        """Vertical training (federation.vertical), after a PSI run that told every party the shared firms.
+        The terms in, checked against the node's vertical clause; its rows aligned; a signed advert out.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def VerticalAdmit(self, request, context):
+        """every party's advert in (each checked); the run starts; this node's first sealed letters out.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def VerticalExchange(self, request, context):
+        """sealed letters for this node in; with advance, it runs until it waits; its letters out, paged.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_NodeServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -368,6 +405,21 @@ def add_NodeServiceServicer_to_server(servicer, server):
                     servicer.PsiDeliver,
                     request_deserializer=federation_dot_proto_dot_v1_dot_node__pb2.PsiSealedRequest.FromString,
                     response_serializer=federation_dot_proto_dot_v1_dot_node__pb2.PsiDeliverReply.SerializeToString,
+            ),
+            'VerticalJoin': grpc.unary_unary_rpc_method_handler(
+                    servicer.VerticalJoin,
+                    request_deserializer=federation_dot_proto_dot_v1_dot_node__pb2.VerticalJoinRequest.FromString,
+                    response_serializer=federation_dot_proto_dot_v1_dot_node__pb2.VerticalAdvert.SerializeToString,
+            ),
+            'VerticalAdmit': grpc.unary_unary_rpc_method_handler(
+                    servicer.VerticalAdmit,
+                    request_deserializer=federation_dot_proto_dot_v1_dot_node__pb2.VerticalAdmitRequest.FromString,
+                    response_serializer=federation_dot_proto_dot_v1_dot_node__pb2.VerticalExchangeReply.SerializeToString,
+            ),
+            'VerticalExchange': grpc.unary_unary_rpc_method_handler(
+                    servicer.VerticalExchange,
+                    request_deserializer=federation_dot_proto_dot_v1_dot_node__pb2.VerticalExchangeRequest.FromString,
+                    response_serializer=federation_dot_proto_dot_v1_dot_node__pb2.VerticalExchangeReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -883,6 +935,87 @@ class NodeService:
             '/federation.proto.v1.NodeService/PsiDeliver',
             federation_dot_proto_dot_v1_dot_node__pb2.PsiSealedRequest.SerializeToString,
             federation_dot_proto_dot_v1_dot_node__pb2.PsiDeliverReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def VerticalJoin(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/federation.proto.v1.NodeService/VerticalJoin',
+            federation_dot_proto_dot_v1_dot_node__pb2.VerticalJoinRequest.SerializeToString,
+            federation_dot_proto_dot_v1_dot_node__pb2.VerticalAdvert.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def VerticalAdmit(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/federation.proto.v1.NodeService/VerticalAdmit',
+            federation_dot_proto_dot_v1_dot_node__pb2.VerticalAdmitRequest.SerializeToString,
+            federation_dot_proto_dot_v1_dot_node__pb2.VerticalExchangeReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def VerticalExchange(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/federation.proto.v1.NodeService/VerticalExchange',
+            federation_dot_proto_dot_v1_dot_node__pb2.VerticalExchangeRequest.SerializeToString,
+            federation_dot_proto_dot_v1_dot_node__pb2.VerticalExchangeReply.FromString,
             options,
             channel_credentials,
             insecure,
