@@ -30,7 +30,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.stats import rankdata
 
 from federation.data.sources import read_table
 from federation.node.keys import FirmKeys, prepare_rows
@@ -39,6 +38,7 @@ from federation.vertical.align import TEST, TRAIN, aligned, roles
 from federation.vertical.features import prepare
 from federation.vertical.helper import SeededHelper
 from federation.vertical.logistic import Party, budgets, train
+from federation.vertical.rows import at_k, auc
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "mass_balance"
@@ -50,19 +50,6 @@ COLUMNS = {
     "statistics-bureau": ["output"],
     "power-utility": ["electricity"],
 }
-
-
-def auc(scores: np.ndarray, labels: np.ndarray) -> float:
-    ranks = rankdata(scores)
-    positives = labels > 0.5
-    n_pos, n_neg = int(positives.sum()), int((~positives).sum())
-    return float((ranks[positives].sum() - n_pos * (n_pos + 1) / 2) / max(n_pos * n_neg, 1))
-
-
-def at_k(scores: np.ndarray, labels: np.ndarray, k: int) -> tuple[float, float]:
-    top = np.argsort(-scores, kind="stable")[:k]
-    hits = float(labels[top].sum())
-    return hits / max(k, 1), hits / max(float(labels.sum()), 1.0)
 
 
 def load_city() -> tuple[dict[str, pd.DataFrame], dict[str, FirmKeys]]:

@@ -24,9 +24,6 @@ from federation.proto.v1 import node_pb2 as pb
 from federation.proto.v1 import node_pb2_grpc
 from federation.psi.session import Advert as PsiAdvert
 from federation.psi.session import Terms
-from federation.vertical.session import Advert as VerticalAdvert
-from federation.vertical.session import Piece
-from federation.vertical.session import Terms as VerticalTerms
 from federation.replies import FeatureStats, FitOutcome, NodeDescription, ProposalAnswer
 from federation.secagg.cohort import Advert
 from federation.secagg.config import RoundParameters
@@ -38,6 +35,9 @@ from federation.transport.serde_scores import scores_from_pb
 from federation.transport.status import error_from_rpc
 from federation.transport.streaming import TensorAssembler, iter_chunks, tensor_header
 from federation.transport.tls import Identity, certificate_name
+from federation.vertical.session import Advert as VerticalAdvert
+from federation.vertical.session import Piece
+from federation.vertical.session import Terms as VerticalTerms
 
 T = TypeVar("T")
 DEFAULT_TIMEOUT = 600.0

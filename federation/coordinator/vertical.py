@@ -89,7 +89,7 @@ def run_vertical(clients: Mapping[str, NodeClient], terms: Terms, *, workers: in
         if rounds > MAX_ROUNDS:
             raise ProtocolOrderError(f"the vertical run did not end within {MAX_ROUNDS} rounds")
         batch, mail = mail, {}
-        answered = each(sorted(batch), lambda name: deliver(name, batch[name]), workers)
+        answered = each(sorted(batch), lambda name: deliver(name, batch[name]), workers)  # noqa: B023 (each returns before the loop goes on)
         raise_any(answered, f"round {rounds}", run="vertical run")
         for name, reply in answered.items():
             assert isinstance(reply, Exchanged)

@@ -37,8 +37,17 @@ def firm_handlers(
         return runtime.today
 
     state_dir = runtime.manifest.state_dir
-    psi = PsiHandlers(runtime.node_id, keys=keys, policy=policy, today=today, audit=audit, state_dir=state_dir, signer=credentials, peers=peers)
+    psi = PsiHandlers(
+        runtime.node_id, keys=keys, policy=policy, today=today, audit=audit, state_dir=state_dir, signer=credentials, peers=peers
+    )
     vertical = VerticalHandlers(
-        runtime.node_id, records=records, policy=policy, today=today, audit=audit, state_dir=state_dir, signer=credentials, peers=peers
+        runtime.node_id,
+        records=records,
+        policy=policy,
+        today=today,
+        audit=audit,
+        state_dir=state_dir,
+        signer=credentials,
+        peers=peers,
     )
     return psi, vertical

@@ -26,8 +26,8 @@ from federation.models.evaluation import Scores
 from federation.models.registry import MODEL_NAMES, build_model
 from federation.models.training import NamedArrays, evaluate, flatten, get_arrays, set_arrays, train, unflatten
 from federation.node.audit import AuditEntry, AuditLog
-from federation.node.privacy_enforcement import PrivacyEnforcement
 from federation.node.firm_handlers import firm_handlers
+from federation.node.privacy_enforcement import PrivacyEnforcement
 from federation.node.release import TensorSpecs, first_difference, released, rounded
 from federation.node.runtime import NodeRuntime
 from federation.node.secure_handlers import SecureHandlers

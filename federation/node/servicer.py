@@ -277,4 +277,3 @@ class NodeServicer(node_pb2_grpc.NodeServiceServicer):
 def _exchange_reply(reply: VerticalReply) -> pb.VerticalExchangeReply:
     letters = serde_vertical.pieces_to_pb(reply.letters)
     return pb.VerticalExchangeReply(letters=letters, more=reply.more, done=reply.done, outcome=reply.outcome)
-

@@ -39,7 +39,7 @@ from federation.task import RunContext
 from federation.vertical import wire
 from federation.vertical.mailbox import Letters, Mailbox, Runner
 from federation.vertical.program import Local, Outcome, program
-from federation.vertical.rows import Inputs, party_inputs, test_measures
+from federation.vertical.rows import Inputs, inspection_measures, party_inputs
 from federation.vertical.session import Advert, Keyring, Letter, Piece, Terms
 
 JOURNAL = "vertical-runs.jsonl"
@@ -140,7 +140,9 @@ class VerticalHandlers:
                 raise PolicyDenied(problems)
             shared = shared_keys(self.state_dir, terms.psi_run)
             if shared is None:
-                raise PolicyDenied([f"this node learned no shared firms in PSI run {terms.psi_run!r}, so it has no rows for the run"])
+                raise PolicyDenied(
+                    [f"this node learned no shared firms in PSI run {terms.psi_run!r}, so it has no rows for the run"]
+                )
             frame, by_row, where = self._records()
             inputs = party_inputs(
                 frame,
@@ -159,7 +161,8 @@ class VerticalHandlers:
             entry.rows = len(shared)
             entry.reasons = [
                 f"allowed by rule {rule.name!r}: joined as {terms.role(self.node_id)} of {list(terms.parties)}",
-                f"columns {list(terms.columns[self.node_id])} stay here; the {len(shared)} rows are PSI run {terms.psi_run!r}'s shared firms",
+                f"columns {list(terms.columns[self.node_id])} stay here",
+                f"the {len(shared)} rows are the shared firms of PSI run {terms.psi_run!r}",
             ]
             return keyring.advert
 
@@ -175,7 +178,11 @@ class VerticalHandlers:
             problems.append(f"{where}: vertical.require_parties needs {missing} in the run")
         if terms.role(self.node_id) not in clause.roles:
             problems.append(f"{where}: vertical.roles does not let this node be the {terms.role(self.node_id)}")
-        denied = [c for c in terms.columns[self.node_id] if c in rule.columns.deny or (rule.columns.allow is not None and c not in rule.columns.allow)]
+        denied = [
+            c
+            for c in terms.columns[self.node_id]
+            if c in rule.columns.deny or (rule.columns.allow is not None and c not in rule.columns.allow)
+        ]
         if denied:
             problems.append(f"{where}: columns {denied} are not allowed by the rule's columns")
         return problems
@@ -239,7 +246,8 @@ class VerticalHandlers:
         return self._page(run_id, run, entry)
 
     def _page(self, run_id: str, run: VerticalRun, entry: AuditEntry) -> Reply:
-        page, size = [], 0
+        page: list[Piece] = []
+        size = 0
         while run.outgoing and (not page or size + len(run.outgoing[0].data) <= PAGE_BYTES):
             piece = run.outgoing.pop(0)
             page.append(piece)
@@ -257,13 +265,16 @@ class VerticalHandlers:
         entry.bytes_released = run.bytes_out
         told: dict[str, object] = {"party": self.node_id, "steps": result.steps, "best_step": result.best_step}
         entry.reasons = [
-            f"training ended after {result.steps} steps (kept step {result.best_step}); sent {run.letters_out} sealed letters, {run.bytes_out} bytes",
+            f"training ended after {result.steps} steps (kept step {result.best_step})",
+            f"sent {run.letters_out} sealed letters, {run.bytes_out} bytes",
             f"kept its own {len(result.weights)} weights; learned its own gradients and the label party's stop decisions",
         ]
         if result.scores is not None and run.inputs.labels is not None:
-            measures = test_measures(result.scores, run.inputs.labels, run.inputs.roles)
+            measures = inspection_measures(result.scores, run.inputs.labels, run.inputs.roles)
             path = self._keep(run_id, run, result.scores)
-            entry.reasons.append(f"learned the joint scores of its {len(result.scores)} shared firms; the ranking is kept in {path.name}")
+            entry.reasons.append(
+                f"learned the joint scores of its {len(result.scores)} shared firms; the ranking is kept in {path.name}"
+            )
             if COORDINATOR in run.clause.metrics_to:
                 told["test"] = measures
                 told["losses"] = result.losses

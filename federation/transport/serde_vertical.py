@@ -62,7 +62,9 @@ def adverts_from_pb(messages: Iterable[pb.VerticalAdvert]) -> dict[str, Advert]:
 
 def pieces_to_pb(pieces: Sequence[Piece]) -> list[pb.VerticalLetter]:
     return [
-        pb.VerticalLetter(sender=p.sender, recipient=p.recipient, sequence=p.sequence, piece=p.piece, pieces=p.pieces, data=p.data)
+        pb.VerticalLetter(
+            sender=p.sender, recipient=p.recipient, sequence=p.sequence, piece=p.piece, pieces=p.pieces, data=p.data
+        )
         for p in pieces
     ]
 

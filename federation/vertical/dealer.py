@@ -66,10 +66,14 @@ class Source:
         return value
 
     def triple(self, label: str, shape: tuple[int, ...]) -> TripleShare:
-        return TripleShare(_draw(self.key, label + "/a", shape), _draw(self.key, label + "/b", shape), self._given(label + "/c", shape))
+        return TripleShare(
+            _draw(self.key, label + "/a", shape), _draw(self.key, label + "/b", shape), self._given(label + "/c", shape)
+        )
 
     def truncation(self, label: str, shape: tuple[int, ...]) -> TruncationShare:
-        return TruncationShare(_draw(self.key, label + "/r", shape), self._given(label + "/rh", shape), self._given(label + "/rt", shape))
+        return TruncationShare(
+            _draw(self.key, label + "/r", shape), self._given(label + "/rh", shape), self._given(label + "/rt", shape)
+        )
 
     def product_step(self, label: str, rows: int, width: int, owner: str) -> matvec.StepShare:
         """This party's share of the step's b (one per step, shared by every owner) and of A_owner^T b."""
@@ -99,7 +103,12 @@ class Dealer:
         return out
 
     def triple(self, label: str, shape: tuple[int, ...]) -> Corrections:
-        d0, d1 = (lambda name: _draw(self.key0, label + name, shape)), (lambda name: _draw(self.key1, label + name, shape))
+        def d0(name: str) -> np.ndarray:
+            return _draw(self.key0, label + name, shape)
+
+        def d1(name: str) -> np.ndarray:
+            return _draw(self.key1, label + name, shape)
+
         a1, b1 = d1("/a"), d1("/b")
         _, second = helper_triple(d0("/a") + a1, d0("/b") + b1, TripleShare(d0("/a"), d0("/b"), d0("/c")))
         return {label + "/c": second.c}

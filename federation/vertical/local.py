@@ -51,4 +51,3 @@ def run(plan: Plan, locals_: Mapping[str, Local], transcript: dict[str, list[Let
     peers = frozenset(plan.owners)
     runners = {name: Runner(Mailbox(name, peers - {name}), program(plan, name, local)) for name, local in locals_.items()}
     return drive(runners, transcript)
-

@@ -205,7 +205,11 @@ class _Party:
 
     def _pad(self, owner: str, shape: tuple[int, int]) -> np.ndarray:
         """Owner's pad A: from the stream it shares with the helper (the helper's own from its own key)."""
-        key = self.local.secret if owner == self.plan.helper else self.local.keys[owner if self.me == self.plan.helper else self.plan.helper]
+        key = (
+            self.local.secret
+            if owner == self.plan.helper
+            else self.local.keys[owner if self.me == self.plan.helper else self.plan.helper]
+        )
         return stream(key, b"pad/" + owner.encode(), shape)
 
     def _deal(self, step: int) -> None:
@@ -221,7 +225,7 @@ class _Party:
 
     def _input(self, label: str, t: np.ndarray) -> Wait:
         """Input t as shares; returns this compute party's share of the sum over every owner (others: an empty array)."""
-        plan, me = self.plan, self.me
+        plan = self.plan
         if self.index is None:
             self.mail.send(plan.compute, label, encode(t) - stream(self.local.keys[plan.label], label.encode(), t.shape))
             return np.zeros(0, dtype=RING)
@@ -276,7 +280,10 @@ class _Party:
         loss_terms = np.uint64(int(BOUND)) * (series_share(terms, softplus_coefficients()) - label_score)
         weighted = yield from self._product(f"{step}/weigh", np.stack([probability - y, loss_terms]), self._row_weights())
         r, loss = weighted[0], np.array([np.sum(weighted[1], dtype=RING)], dtype=RING)
-        steps = {owner: self.source.product_step(f"{step}/matvec", self.rows, self.plan.widths[owner], owner) for owner in self.plan.owners}
+        steps = {
+            owner: self.source.product_step(f"{step}/matvec", self.rows, self.plan.widths[owner], owner)
+            for owner in self.plan.owners
+        }
         opened = yield from self._open(f"{step}/matvec", matvec.masked(r, steps[self.plan.owners[0]]))
         p = 0 if first else 1
         grads = {o: matvec.finish(padded[o], pad_shares[o], opened, steps[o], party=p) for o in self.plan.owners}

@@ -46,7 +46,9 @@ def party_inputs(
     features = prepare(rows, list(columns), split == TRAIN) if columns else np.zeros((len(shared), 0))
     if target is None:
         return Inputs(features, split, None)
-    labels = pd.to_numeric(rows[target].map(lambda v: float(v) if pd.notna(v) else np.nan), errors="coerce").to_numpy(dtype=np.float64)
+    labels = pd.to_numeric(rows[target].map(lambda v: float(v) if pd.notna(v) else np.nan), errors="coerce").to_numpy(
+        dtype=np.float64
+    )
     if not np.isfinite(labels[split == TRAIN]).any():
         raise InvalidRequest(f"{where}: field {target!r} has no label for any shared training firm, so nothing can be learned")
     return Inputs(np.hstack([features, np.ones((len(shared), 1))]), split, labels)
@@ -67,9 +69,17 @@ def at_k(scores: np.ndarray, labels: np.ndarray, k: int) -> tuple[float, float]:
     return hits / max(k, 1), hits / max(float(labels.sum()), 1.0)
 
 
-def test_measures(scores: np.ndarray, labels: np.ndarray, split: np.ndarray, *, inspect_share: float = 0.05) -> dict[str, float]:
+def inspection_measures(
+    scores: np.ndarray, labels: np.ndarray, split: np.ndarray, *, inspect_share: float = 0.05
+) -> dict[str, float]:
     """AUC and precision / recall at k = `inspect_share` of the labelled test firms (the label party's own measure)."""
     test = (split == TEST) & np.isfinite(labels)
     k = max(1, round(inspect_share * int(test.sum())))
     precision, recall = at_k(scores[test], labels[test], k)
-    return {"auc": auc(scores[test], labels[test]), "precision_at_k": precision, "recall_at_k": recall, "k": k, "test_firms": int(test.sum())}
+    return {
+        "auc": auc(scores[test], labels[test]),
+        "precision_at_k": precision,
+        "recall_at_k": recall,
+        "k": k,
+        "test_firms": int(test.sum()),
+    }

@@ -73,13 +73,17 @@ class Terms:
         for party, columns in self.columns.items():
             for column in columns:
                 if column in seen:
-                    raise InvalidRequest(f"column {column!r} is named for both {seen[column]!r} and {party!r}: each column has one owner")
+                    raise InvalidRequest(
+                        f"column {column!r} is named for both {seen[column]!r} and {party!r}: each column has one owner"
+                    )
                 seen[column] = party
             if not columns and party != self.label:
                 raise InvalidRequest(f"{party!r} contributes no columns")
         if self.target in seen:
             raise InvalidRequest(f"the target {self.target!r} is also named as a feature of {seen[self.target]!r}")
-        if not (0 < self.learning_rate and 0 <= self.l2 and 1 <= self.max_steps <= 100_000 and 1 <= self.every and 1 <= self.patience):
+        if not (
+            0 < self.learning_rate and 0 <= self.l2 and 1 <= self.max_steps <= 100_000 and 1 <= self.every and 1 <= self.patience
+        ):
             raise InvalidRequest("the training settings are out of range (learning rate > 0, l2 >= 0, 1 <= max steps <= 100000)")
 
     @property
@@ -224,9 +228,13 @@ class Keyring:
         if letter.sequence != expected:
             raise InvalidRequest(f"{letter.sender}'s letter {letter.sequence} arrived where letter {expected} was due")
         try:
-            payload = open_sealed(self._key(letter.sender), letter.sealed, associated_data=self._context(letter.sender, self.name, letter.sequence))
+            payload = open_sealed(
+                self._key(letter.sender), letter.sealed, associated_data=self._context(letter.sender, self.name, letter.sequence)
+            )
         except InvalidRequest as error:
-            raise InvalidRequest(f"{letter.sender}'s letter {letter.sequence} does not authenticate for this run: {error}") from None
+            raise InvalidRequest(
+                f"{letter.sender}'s letter {letter.sequence} does not authenticate for this run: {error}"
+            ) from None
         self._taken[letter.sender] = expected + 1
         return payload
 

@@ -19,7 +19,9 @@ def pack(items: Mapping[str, np.ndarray]) -> bytes:
     for name, value in items.items():
         raw = name.encode()
         array = np.ascontiguousarray(value, dtype=RING)
-        parts.append(struct.pack(">H", len(raw)) + raw + struct.pack(">B", array.ndim) + struct.pack(f">{array.ndim}Q", *array.shape))
+        parts.append(
+            struct.pack(">H", len(raw)) + raw + struct.pack(">B", array.ndim) + struct.pack(f">{array.ndim}Q", *array.shape)
+        )
         parts.append(array.astype("<u8", copy=False).tobytes())
     return b"".join(parts)
 
