@@ -19,6 +19,7 @@ from rich.table import Table
 from federation.cli_admin import data_app, node_app, parse_addresses, pki_app, policy_app, setup_logging
 from federation.cli_audit import audit_app
 from federation.cli_psi import psi_cmd
+from federation.cli_vertical import score_cmd, vertical_compare
 from federation.errors import ConfigError, FederationError
 
 if TYPE_CHECKING:
@@ -32,11 +33,18 @@ app.add_typer(policy_app, name="policy")
 app.add_typer(audit_app, name="audit")
 app.add_typer(data_app, name="data")
 app.command("psi")(psi_cmd)
+app.command("score")(score_cmd)
 console = Console()
 err = Console(stderr=True)
 
 
 # -- run / compare --------------------------------------------------------------
+def _is_vertical(experiment: Path) -> bool:
+    from federation.experiments.vertical_config import experiment_kind
+
+    return experiment_kind(experiment) == "vertical"
+
+
 def _progress_factory(progress: Progress) -> ProgressFactory:
     def factory(label: str, rounds: int) -> Callable[[int, dict[str, EvalSums]], None]:
         task_id = progress.add_task(label, total=rounds)
@@ -122,8 +130,13 @@ def compare_cmd(
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
-    """Run federated, central-pool and local-only on the same nodes and report."""
+    """Run federated, central-pool and local-only on the same nodes and report (vertical experiments too)."""
     setup_logging(verbose)
+    if _is_vertical(experiment):
+        if resume is not None:
+            raise ConfigError("--resume", ["a vertical comparison is not resumable: run it again"])
+        vertical_compare(experiment, parse_addresses(address or []), output=output, start=False, seeds=seeds)
+        return
     if seeds is None:
         _compare(experiment, parse_addresses(address or []), None, output, resume)
         return
@@ -235,6 +248,11 @@ def demo_cmd(
 ) -> None:
     """Start a real node process per party, compare the three topologies, stop the nodes."""
     setup_logging(verbose)
+    if _is_vertical(experiment):
+        if preset is not None:
+            raise ConfigError("--preset", ["a vertical experiment runs under each party's own policy; presets are horizontal"])
+        vertical_compare(experiment, {}, output=None, start=True, seeds=seeds)
+        return
     from federation.experiments.config import load_experiment
     from federation.experiments.launcher import exit_on_signals, prepare_identities, start_nodes, stop_nodes
 

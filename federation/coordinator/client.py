@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -192,11 +192,18 @@ class NodeClient:
 
     def export(self, context: RunContext, task: TaskSpec) -> pa.Table:
         request = pb.ExportRequest(context=serde.context_to_pb(context), task=serde.task_to_pb(task))
+        return self._table("Export", lambda: self._stub.Export(request, timeout=self.timeout))
 
+    def export_keyed(self, context: RunContext, columns: Sequence[str]) -> pa.Table:
+        """The node's columns of every firm it knows, with the firm's key (a vertical study's central pool)."""
+        request = pb.ExportKeyedRequest(context=serde.context_to_pb(context), columns=list(columns))
+        return self._table("ExportKeyed", lambda: self._stub.ExportKeyed(request, timeout=self.timeout))
+
+    def _table(self, rpc: str, call: Callable[[], Iterator[Any]]) -> pa.Table:
         def run() -> pa.Table:
             buffer = bytearray()
-            for reply in self._stub.Export(request, timeout=self.timeout):
-                self._count("Export", reply)
+            for reply in call():
+                self._count(rpc, reply)
                 buffer.extend(reply.chunk)
             try:
                 return pa.ipc.open_stream(pa.py_buffer(bytes(buffer))).read_all()

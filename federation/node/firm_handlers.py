@@ -1,4 +1,4 @@
-"""The handlers of the calls that work on firm keys (PSI, then vertical training), built over one node's runtime."""
+"""The handlers of the calls that work on firm keys (PSI, vertical training and its central pool), over one node's runtime."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pandas as pd
 
 from federation.errors import PolicyDenied
 from federation.node.audit import AuditLog
+from federation.node.keyed_export import KeyedExport
 from federation.node.keys import FirmKeys
 from federation.node.psi_handlers import PsiHandlers
 from federation.node.runtime import NodeRuntime
@@ -19,8 +20,8 @@ from federation.trust.certificates import Credentials, PeerTrust
 
 def firm_handlers(
     runtime: NodeRuntime, audit: AuditLog, credentials: Credentials | None, peers: PeerTrust | None
-) -> tuple[PsiHandlers, VerticalHandlers]:
-    """PSI and vertical handlers that read the runtime's keys, records and policy at each join."""
+) -> tuple[PsiHandlers, VerticalHandlers, KeyedExport]:
+    """PSI, vertical and keyed-export handlers that read the runtime's keys, records and policy at each call."""
 
     def keys() -> FirmKeys:
         if runtime.firm_keys is None:
@@ -50,4 +51,4 @@ def firm_handlers(
         signer=credentials,
         peers=peers,
     )
-    return psi, vertical
+    return psi, vertical, KeyedExport(runtime.node_id, records=records, policy=policy, today=today, audit=audit)

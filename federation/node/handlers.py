@@ -57,7 +57,7 @@ class NodeHandlers:
         self.ledger = BudgetLedger(runtime.manifest.state_dir / "ledger.sqlite")
         self.privacy = PrivacyEnforcement(self.runs, self.ledger, runtime.node_id)
         self.secure = SecureHandlers(self)
-        self.psi, self.vertical = firm_handlers(runtime, self.audit, credentials, peers)
+        self.psi, self.vertical, self.keyed_export = firm_handlers(runtime, self.audit, credentials, peers)
         self._current = threading.local()
 
     # -- audit --------------------------------------------------------------

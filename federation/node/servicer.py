@@ -28,6 +28,7 @@ from federation.proto.v1 import node_pb2 as pb
 from federation.proto.v1 import node_pb2_grpc
 from federation.task import RunContext, TaskSpec
 from federation.transport import serde, serde_psi, serde_secagg, serde_vertical
+from federation.transport.bounds import bounded_names
 from federation.transport.interceptors import peer_name
 from federation.transport.serde_scores import scores_to_pb
 from federation.transport.server import caller_identity
@@ -35,6 +36,7 @@ from federation.transport.streaming import CHUNK_BYTES, TensorAssembler, iter_ch
 
 log = logging.getLogger(__name__)
 MAX_AUDIT_REASON = 300  # characters of a refusal's reason in its audit entry
+MAX_COLUMNS = 256  # asked for in one ExportKeyed
 
 
 def _read_header(requests: Iterator[Any]) -> Any:
@@ -208,13 +210,13 @@ class NodeServicer(node_pb2_grpc.NodeServiceServicer):
 
     def Export(self, request: pb.ExportRequest, context: grpc.ServicerContext) -> Iterator[pb.ExportReply]:
         caller, run, task = self._task_call("Export", context, request)
-        table = self.handlers.export(caller, run, task)
-        sink = pa.BufferOutputStream()
-        with pa.ipc.new_stream(sink, table.schema) as writer:
-            writer.write_table(table)
-        data = memoryview(sink.getvalue())
-        for index, start in enumerate(range(0, max(len(data), 1), CHUNK_BYTES)):
-            yield pb.ExportReply(chunk=bytes(data[start : start + CHUNK_BYTES]), rows=table.num_rows if index == 0 else 0)
+        yield from _arrow_replies(self.handlers.export(caller, run, task))
+
+    def ExportKeyed(self, request: pb.ExportKeyedRequest, context: grpc.ServicerContext) -> Iterator[pb.ExportReply]:
+        caller, run = self._call("ExportKeyed", context, request)
+        with self._refused("ExportKeyed", context):
+            columns = bounded_names(list(request.columns), "columns", count=MAX_COLUMNS)
+        yield from _arrow_replies(self.handlers.keyed_export.export(caller, run, columns))
 
     # -- private set intersection -------------------------------------------
     def _sealed_call(self, rpc: str, context: grpc.ServicerContext, request: Any) -> tuple[str, RunContext, str, bytes]:
@@ -272,6 +274,16 @@ class NodeServicer(node_pb2_grpc.NodeServiceServicer):
         with self._refused("VerticalExchange", context):
             pieces = serde_vertical.pieces_from_pb(request.letters)
         return _exchange_reply(self.handlers.vertical.exchange(caller, run, pieces, advance=request.advance))
+
+
+def _arrow_replies(table: pa.Table) -> Iterator[pb.ExportReply]:
+    """A table as an Arrow IPC stream in chunks; the first reply carries the row count."""
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    data = memoryview(sink.getvalue())
+    for index, start in enumerate(range(0, max(len(data), 1), CHUNK_BYTES)):
+        yield pb.ExportReply(chunk=bytes(data[start : start + CHUNK_BYTES]), rows=table.num_rows if index == 0 else 0)
 
 
 def _exchange_reply(reply: VerticalReply) -> pb.VerticalExchangeReply:

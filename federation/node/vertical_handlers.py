@@ -174,7 +174,7 @@ class VerticalHandlers:
         if clause.label_party != terms.label:
             problems.append(f"{where}: vertical.label_party is {clause.label_party!r}, the run names {terms.label!r}")
         missing = sorted(set(clause.require_parties) - set(terms.parties))
-        if missing:
+        if missing and not terms.alone:  # alone, the label party learns nothing of any other party's firms
             problems.append(f"{where}: vertical.require_parties needs {missing} in the run")
         if terms.role(self.node_id) not in clause.roles:
             problems.append(f"{where}: vertical.roles does not let this node be the {terms.role(self.node_id)}")
@@ -270,7 +270,9 @@ class VerticalHandlers:
             f"kept its own {len(result.weights)} weights; learned its own gradients and the label party's stop decisions",
         ]
         if result.scores is not None and run.inputs.labels is not None:
-            measures = inspection_measures(result.scores, run.inputs.labels, run.inputs.roles)
+            measures = inspection_measures(
+                result.scores, run.inputs.labels, run.inputs.roles, inspect_share=run.terms.inspect_share
+            )
             path = self._keep(run_id, run, result.scores)
             entry.reasons.append(
                 f"learned the joint scores of its {len(result.scores)} shared firms; the ranking is kept in {path.name}"

@@ -98,7 +98,8 @@ class VerticalClause(StrictModel):
 
     `label_party`: the one party whose labels train the model and who alone
     learns the joint scores of the shared firms. `require_parties`: parties
-    every run must include. `roles`: which roles this node will take (a
+    every run with other parties must include (the label party may always
+    train alone on its own columns, the local-only baseline). `roles`: which roles this node will take (a
     compute party and the helper handle shares of everyone's data, an input
     party only its own). `metrics_to`: who may be told the test metrics (on
     the label party's policy: for example "coordinator", for the report).

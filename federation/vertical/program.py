@@ -42,7 +42,9 @@ from federation.vertical.align import TRAIN, VALIDATION
 from federation.vertical.dealer import Dealer, Request, Source, corrections
 from federation.vertical.logistic import MIN_IMPROVEMENT, Party
 from federation.vertical.mailbox import Mailbox
+from federation.vertical.reference import Settings, fit_float
 from federation.vertical.ring import FRACTION, RING, decode, encode, stream
+from federation.vertical.rows import Inputs
 from federation.vertical.sigmoid import BOUND, TRUNCATION_BITS, coefficients, schedule, series_share, softplus_coefficients
 
 Wait = Generator[None, None, np.ndarray]
@@ -98,8 +100,18 @@ class Outcome:
 
 
 def program(plan: Plan, me: str, local: Local) -> Callable[[Mailbox], Generator[None, None, Outcome]]:
-    """`me`'s part of the run, for a `mailbox.Runner`."""
+    """`me`'s part of the run, for a `mailbox.Runner`; the label party alone trains in float and sends nothing."""
+    if plan.owners == (me,):
+        return lambda mailbox: _alone(plan, me, local)
     return lambda mailbox: _Party(plan, me, local, mailbox).run()
+
+
+def _alone(plan: Plan, me: str, local: Local) -> Generator[None, None, Outcome]:
+    settings = Settings(plan.learning_rate, plan.l2, plan.max_steps, plan.every, plan.patience)
+    fitted = fit_float({me: Inputs(local.features, local.roles, local.labels)}, me, settings)
+    history = fitted.history
+    return Outcome(fitted.weights[me], history.steps, history.best_step, history.losses, fitted.scores)
+    yield  # a generator like every other part, though it never waits
 
 
 class _Party:

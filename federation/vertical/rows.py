@@ -17,6 +17,8 @@ from federation.errors import InvalidRequest
 from federation.vertical.align import TEST, TRAIN, aligned, roles
 from federation.vertical.features import prepare
 
+KEY_COLUMN = "firm_key"  # a central pool's join column: the firm's prepared key
+
 
 @dataclass(frozen=True)
 class Inputs:
@@ -41,9 +43,14 @@ def party_inputs(
     missing = [c for c in [*columns, *([target] if target else [])] if c not in frame.columns]
     if missing:
         raise InvalidRequest(f"{where}: the run names columns {missing}, which this party's harmonised records do not have")
-    split = roles(shared, seed=split_seed, test_fraction=test_fraction, validation_fraction=validation_fraction)
     rows = aligned(frame, by_row, shared, [*columns, *([target] if target else [])])
-    features = prepare(rows, list(columns), split == TRAIN) if columns else np.zeros((len(shared), 0))
+    split = roles(shared, seed=split_seed, test_fraction=test_fraction, validation_fraction=validation_fraction)
+    return inputs_from_rows(rows, split, columns=columns, target=target, where=where)
+
+
+def inputs_from_rows(rows: pd.DataFrame, split: np.ndarray, *, columns: Sequence[str], target: str | None, where: str) -> Inputs:
+    """A party's inputs from its records already aligned to the shared firms (at the party, or at a central pool)."""
+    features = prepare(rows, list(columns), split == TRAIN) if columns else np.zeros((len(rows), 0))
     if target is None:
         return Inputs(features, split, None)
     labels = pd.to_numeric(rows[target].map(lambda v: float(v) if pd.notna(v) else np.nan), errors="coerce").to_numpy(
@@ -51,7 +58,7 @@ def party_inputs(
     )
     if not np.isfinite(labels[split == TRAIN]).any():
         raise InvalidRequest(f"{where}: field {target!r} has no label for any shared training firm, so nothing can be learned")
-    return Inputs(np.hstack([features, np.ones((len(shared), 1))]), split, labels)
+    return Inputs(np.hstack([features, np.ones((len(rows), 1))]), split, labels)
 
 
 def auc(scores: np.ndarray, labels: np.ndarray) -> float:

@@ -29,6 +29,7 @@ from federation.secagg._crypto import agree, generate_keypair, hkdf, open_sealed
 from federation.secagg.cohort import PeerVerifier, Signer
 from federation.vertical.logistic import budgets
 from federation.vertical.program import Plan
+from federation.vertical.reference import Settings
 
 LABEL_TERMS = b"federation/vertical/v1/terms\x00"
 LABEL_ADVERT = b"federation/vertical/v1/advert\x00"
@@ -56,15 +57,19 @@ class Terms:
     max_steps: int = 600
     every: int = 5
     patience: int = 4
+    inspect_share: float = 0.05  # the label party's k inspections: this share of its labelled test firms
 
     def __post_init__(self) -> None:
         parties = list(self.columns)
-        if len(parties) < 3 or len(set(parties)) != len(parties):
-            raise InvalidRequest(f"a vertical run needs three or more distinct parties, not {parties}")
         if COORDINATOR in parties:
             raise InvalidRequest(f"{COORDINATOR!r} is reserved for the coordinator and cannot be a party")
         roles = {"label": self.label, "compute": self.compute, "helper": self.helper}
-        if len(set(roles.values())) != 3:
+        if self.alone:
+            if set(roles.values()) != {self.label}:
+                raise InvalidRequest(f"a run of the label party alone names it in every role, not {roles}")
+        elif len(parties) < 3:
+            raise InvalidRequest(f"a vertical run needs the label party alone or three or more parties, not {parties}")
+        elif len(set(roles.values())) != 3:
             raise InvalidRequest(f"the label party, compute party and helper must be three different parties: {roles}")
         for role, party in roles.items():
             if party not in self.columns:
@@ -82,13 +87,26 @@ class Terms:
         if self.target in seen:
             raise InvalidRequest(f"the target {self.target!r} is also named as a feature of {seen[self.target]!r}")
         if not (
-            0 < self.learning_rate and 0 <= self.l2 and 1 <= self.max_steps <= 100_000 and 1 <= self.every and 1 <= self.patience
+            0 < self.learning_rate
+            and 0 <= self.l2
+            and 1 <= self.max_steps <= 100_000
+            and 1 <= self.every
+            and 1 <= self.patience
+            and 0 < self.inspect_share <= 1
         ):
-            raise InvalidRequest("the training settings are out of range (learning rate > 0, l2 >= 0, 1 <= max steps <= 100000)")
+            raise InvalidRequest(
+                "the training settings are out of range (learning rate > 0, l2 >= 0, 1 <= max steps <= 100000, "
+                "0 < inspect share <= 1)"
+            )
 
     @property
     def parties(self) -> tuple[str, ...]:
         return tuple(sorted(self.columns))
+
+    @property
+    def alone(self) -> bool:
+        """The label party on its own columns (the local-only baseline): trained in float, nothing is shared."""
+        return list(self.columns) == [self.label]
 
     def widths(self) -> dict[str, int]:
         """Columns per party; the label party also holds the intercept."""
@@ -110,8 +128,13 @@ class Terms:
             patience=self.patience,
         )
 
+    def settings(self) -> Settings:
+        return Settings(self.learning_rate, self.l2, self.max_steps, self.every, self.patience)
+
     def role(self, party: str) -> str:
-        return {self.label: "label party", self.compute: "compute party", self.helper: "helper"}.get(party, "input party")
+        if party == self.label:
+            return "label party"
+        return {self.compute: "compute party", self.helper: "helper"}.get(party, "input party")
 
     def to_json(self) -> str:
         body = {k: getattr(self, k) for k in self.__dataclass_fields__}

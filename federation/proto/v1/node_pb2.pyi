@@ -386,6 +386,14 @@ class ExportRequest(_message.Message):
     task: TaskSpec
     def __init__(self, context: _Optional[_Union[RunContext, _Mapping]] = ..., task: _Optional[_Union[TaskSpec, _Mapping]] = ...) -> None: ...
 
+class ExportKeyedRequest(_message.Message):
+    __slots__ = ("context", "columns")
+    CONTEXT_FIELD_NUMBER: _ClassVar[int]
+    COLUMNS_FIELD_NUMBER: _ClassVar[int]
+    context: RunContext
+    columns: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, context: _Optional[_Union[RunContext, _Mapping]] = ..., columns: _Optional[_Iterable[str]] = ...) -> None: ...
+
 class ExportReply(_message.Message):
     __slots__ = ("chunk", "rows")
     CHUNK_FIELD_NUMBER: _ClassVar[int]

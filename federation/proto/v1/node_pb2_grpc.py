@@ -74,6 +74,11 @@ class NodeServiceStub:
                 request_serializer=federation_dot_proto_dot_v1_dot_node__pb2.ExportRequest.SerializeToString,
                 response_deserializer=federation_dot_proto_dot_v1_dot_node__pb2.ExportReply.FromString,
                 _registered_method=True)
+        self.ExportKeyed = channel.unary_stream(
+                '/federation.proto.v1.NodeService/ExportKeyed',
+                request_serializer=federation_dot_proto_dot_v1_dot_node__pb2.ExportKeyedRequest.SerializeToString,
+                response_deserializer=federation_dot_proto_dot_v1_dot_node__pb2.ExportReply.FromString,
+                _registered_method=True)
         self.AdvertiseKeys = channel.unary_unary(
                 '/federation.proto.v1.NodeService/AdvertiseKeys',
                 request_serializer=federation_dot_proto_dot_v1_dot_node__pb2.AdvertiseKeysRequest.SerializeToString,
@@ -201,6 +206,14 @@ class NodeServiceServicer:
 
     def Export(self, request, context):
         """Harmonised raw training rows, only where the policy releases "raw".
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExportKeyed(self, request, context):
+        """A vertical study's central pool: the named columns of each firm this node knows, with the
+        firm's prepared key, so the platform can join departments' tables. Only under release "raw".
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -349,6 +362,11 @@ def add_NodeServiceServicer_to_server(servicer, server):
             'Export': grpc.unary_stream_rpc_method_handler(
                     servicer.Export,
                     request_deserializer=federation_dot_proto_dot_v1_dot_node__pb2.ExportRequest.FromString,
+                    response_serializer=federation_dot_proto_dot_v1_dot_node__pb2.ExportReply.SerializeToString,
+            ),
+            'ExportKeyed': grpc.unary_stream_rpc_method_handler(
+                    servicer.ExportKeyed,
+                    request_deserializer=federation_dot_proto_dot_v1_dot_node__pb2.ExportKeyedRequest.FromString,
                     response_serializer=federation_dot_proto_dot_v1_dot_node__pb2.ExportReply.SerializeToString,
             ),
             'AdvertiseKeys': grpc.unary_unary_rpc_method_handler(
@@ -637,6 +655,33 @@ class NodeService:
             target,
             '/federation.proto.v1.NodeService/Export',
             federation_dot_proto_dot_v1_dot_node__pb2.ExportRequest.SerializeToString,
+            federation_dot_proto_dot_v1_dot_node__pb2.ExportReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportKeyed(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/federation.proto.v1.NodeService/ExportKeyed',
+            federation_dot_proto_dot_v1_dot_node__pb2.ExportKeyedRequest.SerializeToString,
             federation_dot_proto_dot_v1_dot_node__pb2.ExportReply.FromString,
             options,
             channel_credentials,

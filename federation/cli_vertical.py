@@ -1,0 +1,138 @@
+"""`federation compare` and `demo` of a vertical experiment, and `federation score` for the label party's staff."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich import box
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from federation.errors import ConfigError
+
+console = Console()
+
+
+def vertical_compare(
+    experiment_path: Path, addresses: dict[str, str], *, output: Path | None, start: bool, seeds: int | None = None
+) -> Path:
+    """PSI, then vertical, central-pool and local-only over the seeds; print the table and write the report."""
+    from federation.coordinator.client import NodeClient
+    from federation.experiments.launcher import exit_on_signals, prepare_identities, start_nodes, stop_nodes
+    from federation.experiments.vertical_compare import compare_vertical
+    from federation.experiments.vertical_config import load_vertical_experiment
+    from federation.report.vertical import render_vertical, summary_header, summary_rows, verdicts
+    from federation.transport.receipts import ReceiptBook
+    from federation.transport.tls import CA_NAME, Identity
+
+    loaded = load_vertical_experiment(experiment_path)
+    if seeds is not None:
+        loaded.seeds = seeds
+    manifests = {n: m for n, _, m in loaded.nodes if m is not None}
+    run_dir = (output or loaded.output_dir) / dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    nodes = []
+    with exit_on_signals():
+        if start:
+            missing = [n for n, _, m in loaded.nodes if m is None]
+            if missing:
+                raise ConfigError(str(experiment_path), [f"node {m!r} has no manifest to start it from" for m in missing])
+            prepare_identities(loaded.pki_dir, manifests, loaded.coordinator)
+            console.print(f"starting {len(manifests)} node processes ...")
+            nodes = start_nodes(manifests, loaded.output_dir / "nodes", pki_dir=loaded.pki_dir)
+            for node in nodes:
+                console.print(f"  {node.node_id:<20} pid {node.process.pid:<7} {node.address}")
+            addresses = {**{n.node_id: n.address for n in nodes}, **addresses}
+        try:
+            unknown = sorted(set(addresses) - {n for n, _, _ in loaded.nodes})
+            gaps = [n for n, a, _ in loaded.nodes if addresses.get(n, a) is None]
+            problems = [f"--address names {u!r}, which is not a node of this experiment" for u in unknown]
+            problems += [f"node {n!r} has no address (--address NODE=HOST:PORT, or start the nodes)" for n in gaps]
+            if problems:
+                raise ConfigError(str(experiment_path), problems)
+            identity = Identity.in_directory(loaded.pki_dir, loaded.coordinator)
+            run_dir.mkdir(parents=True, exist_ok=True)
+            book = ReceiptBook(run_dir)
+            clients = {
+                n: NodeClient(n, addresses.get(n, a) or "", identity, timeout=loaded.timeout, receipts=book)
+                for n, a, _ in loaded.nodes
+            }
+            arrangements = len(loaded.topologies) * loaded.seeds + 1
+            try:
+                with Progress(
+                    TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+                ) as progress:
+                    task = progress.add_task("vertical comparison", total=arrangements)
+                    comparison = compare_vertical(
+                        loaded, clients, run_dir, progress=lambda what: progress.update(task, advance=1, description=what)
+                    )
+            finally:
+                for client in clients.values():
+                    client.close()
+        finally:
+            if nodes:
+                stop_nodes(nodes)
+                console.print("nodes stopped")
+    results = comparison.to_json()
+    report = render_vertical(results, run_dir)
+    table = Table(
+        title=f"{loaded.vertical.label}'s inspection model, three ways (mean±sd, {loaded.seeds} seeds)",
+        box=box.SIMPLE_HEAD,
+        padding=(0, 1),
+        pad_edge=False,
+    )
+    for index, column in enumerate(summary_header()):
+        table.add_column(column, no_wrap=index == 0)
+    for row in summary_rows(results):
+        table.add_row(*row)
+    console.print(table)
+    for line in verdicts(results):
+        console.print(f"- {line}")
+    console.print(f"results: {run_dir / 'results.json'}\nreport:  {report}")
+    if start:
+        from federation.cli_audit import verify_nodes
+        from federation.node.manifest import load_manifest
+
+        verify_nodes({n: load_manifest(m).state_dir for n, m in manifests.items()}, loaded.pki_dir / f"{CA_NAME}.crt", run_dir)
+    return run_dir
+
+
+def score_cmd(
+    manifest: Annotated[Path, typer.Argument(help="The label party's node manifest (run this on the label party's machine).")],
+    run: Annotated[str | None, typer.Option(help="The vertical run whose ranking to show (default: the newest).")] = None,
+    top: Annotated[int, typer.Option(help="How many firms to list: the inspection budget.", min=1)] = 20,
+) -> None:
+    """The label party's firms ranked by predicted risk, read from its own node's files (no network call)."""
+    from federation.node.manifest import load_manifest
+    from federation.node.vertical_handlers import OUTPUT_DIR, output_path
+
+    state = load_manifest(manifest).state_dir
+    folder = state / OUTPUT_DIR
+    if run is not None:
+        path = output_path(state, run)
+        if not path.is_file():
+            raise ConfigError(str(manifest), [f"this node keeps no ranking of vertical run {run!r} (looked in {folder})"])
+    else:
+        kept = sorted(folder.glob("*.json"), key=lambda p: p.stat().st_mtime) if folder.is_dir() else []
+        if not kept:
+            raise ConfigError(
+                str(manifest), [f"this node keeps no ranking yet (none in {folder}): it was the label party of no run"]
+            )
+        path = kept[-1]
+    try:
+        body = json.loads(path.read_text(encoding="utf-8"))
+        ranking = [str(key) for key in body["ranking"]]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ConfigError(str(path), [f"not a ranking this node wrote: {error}"]) from None
+    table = Table(
+        title=f"next inspections: the {min(top, len(ranking))} riskiest of {len(ranking)} shared firms (run {body.get('run_id')})"
+    )
+    table.add_column("rank", justify="right")
+    table.add_column("firm key")
+    for index, key in enumerate(ranking[:top], start=1):
+        table.add_row(str(index), key)
+    console.print(table)
