@@ -9,7 +9,7 @@ EXAMPLE := examples/pollution_enforcement
 
 LENDING := examples/lending_club
 
-.PHONY: install demo demo-psi demo-lending demo-cod test lint protos clean
+.PHONY: install demo demo-psi demo-vertical demo-lending demo-cod test lint protos clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,9 @@ $(MASS)/data/.generated: $(INSTALLED) $(MASS)/generate.py
 
 demo-psi: $(INSTALLED) $(MASS)/data/.generated
 	$(BIN)/federation psi $(MASS)/psi.toml --start
+
+demo-vertical: $(INSTALLED) $(MASS)/data/.generated
+	$(BIN)/federation demo $(MASS)/experiment.toml
 
 $(LENDING)/nodes/data/.prepared: $(INSTALLED) $(LENDING)/prepare.py
 	$(BIN)/python $(LENDING)/prepare.py --out $(LENDING)/nodes/data

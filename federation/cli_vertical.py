@@ -79,16 +79,14 @@ def vertical_compare(
                 console.print("nodes stopped")
     results = comparison.to_json()
     report = render_vertical(results, run_dir)
-    table = Table(
-        title=f"{loaded.vertical.label}'s inspection model, three ways (mean±sd, {loaded.seeds} seeds)",
-        box=box.SIMPLE_HEAD,
-        padding=(0, 1),
-        pad_edge=False,
-    )
-    for index, column in enumerate(summary_header()):
-        table.add_column(column, no_wrap=index == 0)
+    console.print(f"{loaded.vertical.label}'s inspection model, three ways (mean±sd over {loaded.seeds} seeds):")
+    table = Table(box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False)
+    keep = [0, 1, 2, 4, 5, 6]  # recall at k is in the report; the terminal keeps to 80 columns
+    header = summary_header()
+    for index in keep:
+        table.add_column(header[index], no_wrap=True)
     for row in summary_rows(results):
-        table.add_row(*row)
+        table.add_row(*(row[index] for index in keep))
     console.print(table)
     for line in verdicts(results):
         console.print(f"- {line}")
@@ -128,9 +126,9 @@ def score_cmd(
         ranking = [str(key) for key in body["ranking"]]
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise ConfigError(str(path), [f"not a ranking this node wrote: {error}"]) from None
-    table = Table(
-        title=f"next inspections: the {min(top, len(ranking))} riskiest of {len(ranking)} shared firms (run {body.get('run_id')})"
-    )
+    console.print(f"next inspections: the {min(top, len(ranking))} riskiest of {len(ranking)} shared firms", soft_wrap=True)
+    console.print(f"(vertical run {body.get('run_id')}; the ranking never left this node)", soft_wrap=True)
+    table = Table(box=box.SIMPLE_HEAD)
     table.add_column("rank", justify="right")
     table.add_column("firm key")
     for index, key in enumerate(ranking[:top], start=1):

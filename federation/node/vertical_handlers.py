@@ -273,10 +273,13 @@ class VerticalHandlers:
             measures = inspection_measures(
                 result.scores, run.inputs.labels, run.inputs.roles, inspect_share=run.terms.inspect_share
             )
-            path = self._keep(run_id, run, result.scores)
-            entry.reasons.append(
-                f"learned the joint scores of its {len(result.scores)} shared firms; the ranking is kept in {path.name}"
-            )
+            if run.terms.alone:  # a baseline on its own columns: nothing new was learned, and no ranking replaces the joint one
+                entry.reasons.append(f"trained alone on its own columns over its {len(result.scores)} shared firms")
+            else:
+                path = self._keep(run_id, run, result.scores)
+                entry.reasons.append(
+                    f"learned the joint scores of its {len(result.scores)} shared firms; the ranking is kept in {path.name}"
+                )
             if COORDINATOR in run.clause.metrics_to:
                 told["test"] = measures
                 told["losses"] = result.losses

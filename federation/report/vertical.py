@@ -64,7 +64,7 @@ def _top(results: dict[str, Any]) -> int:
 
 
 def summary_header() -> list[str]:
-    return ["arrangement", "AUC", "precision@k", "recall@k", "raw rows out", "MB per run", "s per run"]
+    return ["arrangement", "AUC", "precision@k", "recall@k", "raw rows", "MB/run", "s/run"]
 
 
 def summary_rows(results: dict[str, Any]) -> list[list[str]]:

@@ -161,3 +161,20 @@ def test_a_party_that_drops_out_stalls_the_run_with_the_waiting_parties_named() 
     runners["commerce"] = Runner(Mailbox("commerce", peers - {"commerce"}), lambda mailbox: iter(()))  # sends nothing, ever
     with pytest.raises(ProtocolOrderError, match="stalled"):
         local.drive(runners)
+
+
+def test_the_label_party_alone_trains_in_float_on_its_own_columns_and_sends_nothing() -> None:
+    plan, locals_ = city(3, labels_missing=0.1)
+    alone = replace(
+        plan, owners=("ecology",), compute="ecology", helper="ecology", widths={"ecology": 3}, budgets=budgets({"ecology": 3})
+    )
+    transcript: dict[str, list[Letters]] = {}
+    outcome = local.run(alone, {"ecology": locals_["ecology"]}, transcript)["ecology"]
+    assert not transcript  # not one letter
+    labels = locals_["ecology"].labels
+    assert labels is not None
+    party = Party("ecology", locals_["ecology"].features.copy(), alone.budgets["ecology"])
+    history = train([party], np.nan_to_num(labels), np.where(np.isfinite(labels), locals_["ecology"].roles, TEST + 1), None,
+                    max_steps=alone.max_steps, learning_rate=alone.learning_rate, l2=alone.l2)  # fmt: skip
+    assert np.array_equal(outcome.weights, party.weights) and outcome.best_step == history.best_step
+    assert outcome.scores is not None and np.allclose(outcome.scores, party.features @ party.weights)

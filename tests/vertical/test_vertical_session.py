@@ -45,6 +45,9 @@ def admitted(run: Terms, rows: int = 50) -> dict[str, Keyring]:
         ({"columns": {"ecology": ("outflow",), "water": ("intake",)}}, "three or more"),
         ({"columns": {**COLUMNS, "coordinator": ("x",)}}, "reserved for the coordinator"),
         ({"max_steps": 0}, "training settings"),
+        ({"inspect_share": 0.0}, "training settings"),
+        ({"columns": {"ecology": ("outflow",)}}, "label party alone names it in every role"),
+        ({"columns": {"water": ("intake",)}, "label": "water", "compute": "water", "helper": "ecology"}, "every role"),
     ],
 )
 def test_terms_refuse_what_no_run_can_do_and_say_what(changes: dict[str, object], message: str) -> None:
@@ -102,3 +105,12 @@ def test_a_payload_packs_and_unpacks_exactly_and_a_malformed_one_is_refused_whol
     for broken in (packed[:-1], packed + b"\x00", packed[:3], b"\x00\x00\x00\x01\xff\xff"):
         with pytest.raises(InvalidRequest):
             wire.unpack(broken)
+
+
+def test_the_label_party_alone_is_a_run_of_one_in_every_role_and_signs_its_own_terms() -> None:
+    run = terms(columns={"ecology": ("outflow", "cod")}, compute="ecology", helper="ecology")
+    assert run.alone and run.parties == ("ecology",) and run.role("ecology") == "label party" and not terms().alone
+    ring = Keyring(run, "ecology", 50, CREDENTIALS["ecology"])
+    ring.admit({"ecology": ring.advert}, TRUST)
+    with pytest.raises(CohortRejected):  # the coordinator cannot slip a second party into a run alone
+        Keyring(run, "ecology", 50, CREDENTIALS["ecology"]).admit({"ecology": ring.advert, "water": ring.advert}, TRUST)
