@@ -295,6 +295,29 @@ class NodeClient:
     def psi_deliver(self, context: RunContext, receiver: str, delivery: bytes) -> str:
         return str(self._sealed("PsiDeliver", context, receiver, delivery).told)[:32]
 
+    def psi_stream(self, context: RunContext, step: str) -> list[tuple[int, int, bytes]]:
+        """One step's sealed chunks of a two-party run, held here until they are fed to the other party."""
+        request = pb.PsiStreamRequest(context=serde.context_to_pb(context), step=step)
+
+        def run() -> list[tuple[int, int, bytes]]:
+            chunks = []
+            for reply in self._stub.PsiStream(request, timeout=self.timeout):
+                self._count("PsiStream", reply)
+                chunks.append((int(reply.index), int(reply.total), bytes(reply.sealed)))
+            return chunks
+
+        return self._call(run)
+
+    def psi_feed(self, context: RunContext, step: str, chunks: list[tuple[int, int, bytes]]) -> str:
+        """Relay the other party's chunks of `step`; what this party was told if the step ends its run."""
+        wire = serde.context_to_pb(context)
+        messages = (
+            pb.PsiFeedRequest(context=wire, step=step, chunk=pb.PsiChunk(index=i, total=t, sealed=s)) for i, t, s in chunks
+        )
+        reply = self._call(lambda: self._stub.PsiFeed(messages, timeout=self.timeout))
+        self._count("PsiFeed", reply)
+        return str(reply.told)[:32]
+
     # -- vertical training ----------------------------------------------------
     def vertical_join(self, context: RunContext, terms: VerticalTerms) -> VerticalAdvert:
         request = pb.VerticalJoinRequest(context=serde.context_to_pb(context), terms=terms.to_json())

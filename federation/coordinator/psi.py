@@ -3,7 +3,10 @@
 Every node checks the terms against its own policy at PsiJoin, before it
 hashes a single key; the coordinator collects every refusal, so a run whose
 policies conflict stops with each clause named. Senders answer in parallel:
-their work (the OPRF and the programmed table) is the expensive part.
+their work (the OPRF and the programmed table) is the expensive part. Two
+parties run `psi.pair` instead: both raise their own points at once, then
+each raises the other's, so the two nodes work in parallel throughout; the
+coordinator holds the sealed chunks of one step while it relays them.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import TypeVar
 
 from federation.coordinator.client import NodeClient
 from federation.errors import FederationError, PolicyDenied
+from federation.psi.pair import ANSWER, DELIVERY, OWN
 from federation.psi.session import Advert, Terms
 from federation.task import RunContext
 
@@ -72,6 +76,9 @@ def run_psi(clients: Mapping[str, NodeClient], terms: Terms, *, purpose: str, wo
     adverts: dict[str, Advert] = {name: a for name, a in joined.items() if isinstance(a, Advert)}
     admitted = each(parties, lambda name: clients[name].psi_admit(context, adverts), workers)
     raise_any(admitted, "PsiAdmit")
+    if len(parties) == 2:
+        count, told_words = _pair(clients, terms, context)
+        return _outcome(clients, terms, adverts, count, told_words, before, started)
     queries = admitted[terms.receiver]
     assert isinstance(queries, dict)
     receiver = clients[terms.receiver]
@@ -84,13 +91,44 @@ def run_psi(clients: Mapping[str, NodeClient], terms: Terms, *, purpose: str, wo
     told = each(sorted(deliveries), lambda name: clients[name].psi_deliver(context, terms.receiver, deliveries[name]), workers)
     raise_any(told, "PsiDeliver")
     told_words = {name: str(word) for name, word in told.items()}
-    told_words[terms.receiver] = "membership"
-    after = {name: sum(clients[name].traffic.bytes_by_rpc.values()) for name in parties}
+    return _outcome(clients, terms, adverts, count, told_words, before, started)
+
+
+def _pair(clients: Mapping[str, NodeClient], terms: Terms, context: RunContext) -> tuple[int | None, dict[str, str]]:
+    """Two parties: each one's points in chunks to the other, the sender's answers back, then the delivery."""
+    receiver = terms.receiver
+    sender = terms.senders[0]
+    other = {receiver: sender, sender: receiver}
+    own = each([receiver, sender], lambda name: clients[name].psi_stream(context, OWN), 2)
+    raise_any(own, "PsiStream (own points)")
+    fed = each([receiver, sender], lambda name: clients[name].psi_feed(context, OWN, own[other[name]]), 2)  # type: ignore[arg-type]
+    raise_any(fed, "PsiFeed (the other party's points)")
+    answers = each([sender], lambda name: clients[name].psi_stream(context, ANSWER), 1)
+    raise_any(answers, "PsiStream (answers)")
+    raise_any(each([receiver], lambda name: clients[name].psi_feed(context, ANSWER, answers[sender]), 1), "PsiFeed (answers)")  # type: ignore[arg-type]
+    _, count = clients[receiver].psi_finish(context)
+    delivery = each([receiver], lambda name: clients[name].psi_stream(context, DELIVERY), 1)
+    raise_any(delivery, "PsiStream (delivery)")
+    told = each([sender], lambda name: clients[name].psi_feed(context, DELIVERY, delivery[receiver]), 1)  # type: ignore[arg-type]
+    raise_any(told, "PsiFeed (delivery)")
+    return count, {sender: str(told[sender])}
+
+
+def _outcome(
+    clients: Mapping[str, NodeClient],
+    terms: Terms,
+    adverts: Mapping[str, Advert],
+    count: int | None,
+    told: dict[str, str],
+    before: Mapping[str, int],
+    started: float,
+) -> PsiOutcome:
+    after = {name: sum(clients[name].traffic.bytes_by_rpc.values()) for name in terms.parties}
     return PsiOutcome(
         terms,
         sizes={name: a.set_size for name, a in adverts.items()},
         count=count,
-        told=told_words,
-        bytes_by_node={name: after[name] - before[name] for name in parties},
+        told={**told, terms.receiver: "membership"},
+        bytes_by_node={name: after[name] - before[name] for name in terms.parties},
         seconds=time.perf_counter() - started,
     )

@@ -7,6 +7,11 @@
     PsiFinish   -> sealed deliveries                   (the receiver)
     PsiDeliver  a sealed delivery -> what it was told  (senders)
 
+A run of two parties takes the chunked Diffie-Hellman protocol of
+`psi.pair` instead of the last four calls, for sets of millions of keys:
+PsiStream hands out one step's sealed chunks and PsiFeed takes the
+other party's, in the order the coordinator relays them; PsiFinish ends it.
+
 Every call after PsiJoin must come from the caller that proposed the run,
 which may not itself be a party (it would be a receiver probing keys it
 chose), under the purpose bound into the terms. A run id is accepted once,
@@ -34,6 +39,7 @@ from federation.node.audit import AuditEntry, AuditLog
 from federation.node.keys import FirmKeys
 from federation.policy.model import Policy
 from federation.psi.multi_party import COUNT, MEMBERSHIP, REFUSED, Delivery, Receiver, Sender
+from federation.psi.pair import ANSWER, DELIVERY, OWN, Chunk, PairReceiver, PairSender
 from federation.psi.plan import Granted, clause_conflicts, grant
 from federation.psi.session import Advert, Party, Terms
 from federation.secagg.cohort import PeerVerifier, Signer
@@ -49,6 +55,7 @@ class PsiRun:
     granted: Granted
     party: Party
     responses: dict[str, bytes] = field(default_factory=dict)
+    busy: threading.Lock = field(default_factory=threading.Lock)  # one chunked step at a time
 
 
 def _told(delivery: Delivery) -> str:
@@ -129,7 +136,8 @@ class PsiHandlers:
             if terms.rule != keys.report.rule:
                 raise PolicyDenied([f"the run asks for keys under {terms.rule!r}; this node's keys follow {keys.report.rule!r}"])
             accept_once(self.state_dir / JOURNAL, context.run_id, what="PSI run")
-            role = Receiver if terms.receiver == self.node_id else Sender
+            pair = len(terms.parties) == 2
+            role = (PairReceiver if pair else Receiver) if terms.receiver == self.node_id else (PairSender if pair else Sender)
             assert answer.clause is not None  # clause_conflicts refuses a rule without one
             party = role(terms, keys.distinct, min_intersection=answer.clause.min_intersection, signer=self.signer)
             self._runs[context.run_id] = PsiRun(caller, answer, party)
@@ -184,9 +192,16 @@ class PsiHandlers:
     def finish(self, caller: str, context: RunContext) -> tuple[dict[str, bytes], int | None]:
         """(sealed deliveries by party, the count if the coordinator may see it)."""
         with self._audited(caller, "PsiFinish", context) as entry:
-            run, receiver = self._receiver(caller, context)
-            outcome = receiver.finish(run.responses, {self.node_id: run.granted})
-            entry.reasons = [self._conclude(context.run_id, run, outcome.delivery)]
+            run = self._run(caller, context)
+            receiver = run.party
+            if isinstance(receiver, PairReceiver):
+                outcome = receiver.finish({self.node_id: run.granted})
+            elif isinstance(receiver, Receiver):
+                outcome = receiver.finish(run.responses, {self.node_id: run.granted})
+            else:
+                raise ProtocolOrderError("only the receiver of a PSI run combines responses and finishes it")
+            pair = isinstance(receiver, PairReceiver)  # its delivery is streamed next, so the run stays open until then
+            entry.reasons = [self._conclude(context.run_id, run, outcome.delivery, end=not pair)]
             if outcome.refusal is not None:
                 entry.reasons.append(outcome.refusal)
             if outcome.coordinator_count is not None:
@@ -201,11 +216,75 @@ class PsiHandlers:
             entry.reasons = [self._conclude(context.run_id, run, delivery)]
             return sender.terms.learns(self.node_id)
 
-    def _conclude(self, run_id: str, run: PsiRun, delivery: Delivery) -> str:
+    def stream(self, caller: str, context: RunContext, step: str) -> Iterator[Chunk]:
+        """One step's sealed chunks of a two-party run; audited before the first chunk leaves."""
+        with self._audited(caller, "PsiStream", context) as entry:
+            run = self._run(caller, context)
+            party = run.party
+            if step == OWN and isinstance(party, PairReceiver | PairSender):
+                chunks, points = party.own(), len(party.keys)
+            elif step == ANSWER and isinstance(party, PairSender):
+                chunks, points = party.answers(), party.sizes[party.terms.receiver]
+            elif step == DELIVERY and isinstance(party, PairReceiver):
+                chunks, points = party.delivery(), 0
+            else:
+                raise ProtocolOrderError(f"this party of run {context.run_id!r} streams no {step[:40]!r} chunks")
+            if not run.busy.acquire(blocking=False):
+                raise ProtocolOrderError(f"another chunked step of run {context.run_id!r} is in progress")
+            try:
+                first = next(chunks)  # the step's checks run here, before the entry says what leaves
+            except BaseException:
+                run.busy.release()
+                raise
+            entry.reasons = [f"sends its {step} chunks to {party.peer}, sealed for it alone ({points} points)"]
+        try:
+            yield first
+            yield from chunks
+        except Exception:
+            self._runs.pop(context.run_id, None)
+            raise
+        finally:
+            run.busy.release()
+        if step == DELIVERY:  # the receiver's last step
+            self._runs.pop(context.run_id, None)
+
+    def feed(self, caller: str, context: RunContext, step: str, chunks: Iterator[Chunk]) -> str:
+        """The other party's chunks of one step, taken in order; the delivery ends the run at the sender."""
+        with self._audited(caller, "PsiFeed", context) as entry:
+            run = self._run(caller, context)  # before a single chunk is read
+            if not run.busy.acquire(blocking=False):
+                raise ProtocolOrderError(f"another chunked step of run {context.run_id!r} is in progress")
+            try:
+                return self._take(context, run, step, chunks, entry)
+            finally:
+                run.busy.release()
+
+    def _take(self, context: RunContext, run: PsiRun, step: str, chunks: Iterator[Chunk], entry: AuditEntry) -> str:
+        party = run.party
+        taken = 0
+        if step in (OWN, ANSWER) and isinstance(party, PairReceiver):
+            for chunk in chunks:
+                party.take(step, chunk)
+                taken += 1
+        elif step == OWN and isinstance(party, PairSender):
+            for chunk in chunks:
+                party.answer(chunk)
+                taken += 1
+        elif step == DELIVERY and isinstance(party, PairSender):
+            delivery = party.accept(chunks)
+            entry.reasons = [self._conclude(context.run_id, run, delivery)]
+            return party.terms.learns(self.node_id)
+        else:
+            raise ProtocolOrderError(f"this party of run {context.run_id!r} takes no {step[:40]!r} chunks")
+        entry.reasons = [f"took {taken} {step} chunks from {party.peer}"]
+        return ""
+
+    def _conclude(self, run_id: str, run: PsiRun, delivery: Delivery, *, end: bool = True) -> str:
         """End the run here, keeping the shared keys if this node learned them; what it learned, in words."""
         if delivery.status == MEMBERSHIP and delivery.shared is not None:
             self._keep(run_id, [run.party.keys[i] for i in delivery.shared])
-        self._runs.pop(run_id, None)
+        if end:
+            self._runs.pop(run_id, None)
         return _told(delivery)
 
     def _keep(self, run_id: str, shared: list[str]) -> None:

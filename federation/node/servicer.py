@@ -256,6 +256,31 @@ class NodeServicer(node_pb2_grpc.NodeServiceServicer):
         caller, run, _, delivery = self._sealed_call("PsiDeliver", context, request)
         return pb.PsiDeliverReply(told=self.handlers.psi.deliver(caller, run, delivery))
 
+    def PsiStream(self, request: pb.PsiStreamRequest, context: grpc.ServicerContext) -> Iterator[pb.PsiChunk]:
+        caller, run = self._call("PsiStream", context, request)
+        with self._refused("PsiStream", context):
+            step = serde_psi.step_from_pb(request.step)
+        for index, total, sealed in self.handlers.psi.stream(caller, run, step):
+            yield pb.PsiChunk(index=index, total=total, sealed=sealed)
+
+    def PsiFeed(self, request_iterator: Iterator[pb.PsiFeedRequest], context: grpc.ServicerContext) -> pb.PsiDeliverReply:
+        first = next(request_iterator, None)
+        with self._refused("PsiFeed", context):
+            if first is None:
+                raise InvalidRequest("a PSI feed carries at least one chunk")
+        caller, run = self._call("PsiFeed", context, first)
+        with self._refused("PsiFeed", context):
+            step = serde_psi.step_from_pb(first.step)
+
+        def chunks() -> Iterator[tuple[int, int, bytes]]:
+            yield serde_psi.chunk_from_pb(first.chunk)
+            for message in request_iterator:
+                if message.context.run_id != run.run_id or message.step != step:
+                    raise InvalidRequest("every message of a PSI feed belongs to its first message's run and step")
+                yield serde_psi.chunk_from_pb(message.chunk)
+
+        return pb.PsiDeliverReply(told=self.handlers.psi.feed(caller, run, step, chunks()))
+
     # -- vertical training ----------------------------------------------------
     def VerticalJoin(self, request: pb.VerticalJoinRequest, context: grpc.ServicerContext) -> pb.VerticalAdvert:
         caller, run = self._call("VerticalJoin", context, request)

@@ -90,3 +90,20 @@ def sealed_map_from_pb(messages: Iterable[pb.PsiSealed]) -> dict[str, bytes]:
             raise InvalidRequest(f"two sealed PSI messages for {party!r}")
         out[party] = sealed
     return out
+
+
+MAX_CHUNK_BYTES = 2 << 20  # a sealed chunk of `psi.pair` (1 MiB of points, its nonce and tag)
+MAX_CHUNKS = 1 << 20
+STEPS = ("own", "answer", "delivery")
+
+
+def step_from_pb(step: str) -> str:
+    if step not in STEPS:
+        raise InvalidRequest(f"a PSI step is one of {list(STEPS)}, not {step[:40]!r}")
+    return step
+
+
+def chunk_from_pb(message: pb.PsiChunk) -> tuple[int, int, bytes]:
+    if not message.index < message.total <= MAX_CHUNKS:
+        raise InvalidRequest(f"a PSI chunk numbered {message.index} of {message.total} (at most {MAX_CHUNKS})")
+    return message.index, message.total, bounded_blob(message.sealed, "a sealed PSI chunk", MAX_CHUNK_BYTES)

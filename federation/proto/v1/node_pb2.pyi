@@ -656,6 +656,34 @@ class PsiDeliverReply(_message.Message):
     told: str
     def __init__(self, told: _Optional[str] = ...) -> None: ...
 
+class PsiStreamRequest(_message.Message):
+    __slots__ = ("context", "step")
+    CONTEXT_FIELD_NUMBER: _ClassVar[int]
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    context: RunContext
+    step: str
+    def __init__(self, context: _Optional[_Union[RunContext, _Mapping]] = ..., step: _Optional[str] = ...) -> None: ...
+
+class PsiChunk(_message.Message):
+    __slots__ = ("index", "total", "sealed")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    SEALED_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    total: int
+    sealed: bytes
+    def __init__(self, index: _Optional[int] = ..., total: _Optional[int] = ..., sealed: _Optional[bytes] = ...) -> None: ...
+
+class PsiFeedRequest(_message.Message):
+    __slots__ = ("context", "step", "chunk")
+    CONTEXT_FIELD_NUMBER: _ClassVar[int]
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_FIELD_NUMBER: _ClassVar[int]
+    context: RunContext
+    step: str
+    chunk: PsiChunk
+    def __init__(self, context: _Optional[_Union[RunContext, _Mapping]] = ..., step: _Optional[str] = ..., chunk: _Optional[_Union[PsiChunk, _Mapping]] = ...) -> None: ...
+
 class VerticalJoinRequest(_message.Message):
     __slots__ = ("context", "terms")
     CONTEXT_FIELD_NUMBER: _ClassVar[int]

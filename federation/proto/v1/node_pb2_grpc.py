@@ -134,6 +134,16 @@ class NodeServiceStub:
                 request_serializer=federation_dot_proto_dot_v1_dot_node__pb2.PsiSealedRequest.SerializeToString,
                 response_deserializer=federation_dot_proto_dot_v1_dot_node__pb2.PsiDeliverReply.FromString,
                 _registered_method=True)
+        self.PsiStream = channel.unary_stream(
+                '/federation.proto.v1.NodeService/PsiStream',
+                request_serializer=federation_dot_proto_dot_v1_dot_node__pb2.PsiStreamRequest.SerializeToString,
+                response_deserializer=federation_dot_proto_dot_v1_dot_node__pb2.PsiChunk.FromString,
+                _registered_method=True)
+        self.PsiFeed = channel.stream_unary(
+                '/federation.proto.v1.NodeService/PsiFeed',
+                request_serializer=federation_dot_proto_dot_v1_dot_node__pb2.PsiFeedRequest.SerializeToString,
+                response_deserializer=federation_dot_proto_dot_v1_dot_node__pb2.PsiDeliverReply.FromString,
+                _registered_method=True)
         self.VerticalJoin = channel.unary_unary(
                 '/federation.proto.v1.NodeService/VerticalJoin',
                 request_serializer=federation_dot_proto_dot_v1_dot_node__pb2.VerticalJoinRequest.SerializeToString,
@@ -299,6 +309,22 @@ class NodeServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PsiStream(self, request, context):
+        """Two-party PSI in sealed chunks (federation.psi.pair), for sets too large for one message,
+        after PsiJoin and PsiAdmit: a step's chunks out of one party ("own" from both, "answer"
+        from the sender, "delivery" from the receiver after PsiFinish) ...
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PsiFeed(self, request_iterator, context):
+        """... and into the other ("own" and "answer" into the receiver, "own" and "delivery" into the sender).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def VerticalJoin(self, request, context):
         """Vertical training (federation.vertical), after a PSI run that told every party the shared firms.
         The terms in, checked against the node's vertical clause; its rows aligned; a signed advert out.
@@ -422,6 +448,16 @@ def add_NodeServiceServicer_to_server(servicer, server):
             'PsiDeliver': grpc.unary_unary_rpc_method_handler(
                     servicer.PsiDeliver,
                     request_deserializer=federation_dot_proto_dot_v1_dot_node__pb2.PsiSealedRequest.FromString,
+                    response_serializer=federation_dot_proto_dot_v1_dot_node__pb2.PsiDeliverReply.SerializeToString,
+            ),
+            'PsiStream': grpc.unary_stream_rpc_method_handler(
+                    servicer.PsiStream,
+                    request_deserializer=federation_dot_proto_dot_v1_dot_node__pb2.PsiStreamRequest.FromString,
+                    response_serializer=federation_dot_proto_dot_v1_dot_node__pb2.PsiChunk.SerializeToString,
+            ),
+            'PsiFeed': grpc.stream_unary_rpc_method_handler(
+                    servicer.PsiFeed,
+                    request_deserializer=federation_dot_proto_dot_v1_dot_node__pb2.PsiFeedRequest.FromString,
                     response_serializer=federation_dot_proto_dot_v1_dot_node__pb2.PsiDeliverReply.SerializeToString,
             ),
             'VerticalJoin': grpc.unary_unary_rpc_method_handler(
@@ -979,6 +1015,60 @@ class NodeService:
             target,
             '/federation.proto.v1.NodeService/PsiDeliver',
             federation_dot_proto_dot_v1_dot_node__pb2.PsiSealedRequest.SerializeToString,
+            federation_dot_proto_dot_v1_dot_node__pb2.PsiDeliverReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PsiStream(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/federation.proto.v1.NodeService/PsiStream',
+            federation_dot_proto_dot_v1_dot_node__pb2.PsiStreamRequest.SerializeToString,
+            federation_dot_proto_dot_v1_dot_node__pb2.PsiChunk.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PsiFeed(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/federation.proto.v1.NodeService/PsiFeed',
+            federation_dot_proto_dot_v1_dot_node__pb2.PsiFeedRequest.SerializeToString,
             federation_dot_proto_dot_v1_dot_node__pb2.PsiDeliverReply.FromString,
             options,
             channel_credentials,

@@ -1,0 +1,245 @@
+"""Two-party PSI in sealed chunks: Diffie-Hellman on X25519 (`blind`), for sets of millions of keys.
+
+With two parties there is no partial overlap to hide, so the multi-party
+protocol's oblivious PRF and tables are not needed: the parties run the
+Diffie-Hellman protocol whose security argument is in `blind`, over the
+run's digests (the terms' digest is in every hash), after the same signed
+terms and adverts as every PSI run (`session`). Each step is a stream of
+chunks sealed for the other party alone and bound to their step, index
+and count, so the coordinator relays ciphertext it can neither read,
+reorder, drop, replay nor splice:
+
+    own       each party's digests raised to its secret: the receiver's in
+              its own order, the sender's in a fresh random order (so their
+              order says nothing of its keys)
+    answer    the sender raises the receiver's points to its secret, in
+              order, and keeps 16 bytes of each (collisions among 10^12
+              pairs have probability below 2^-88)
+              the receiver raises the sender's points to its secret and
+              keeps 16 bytes of each: equal tags are the shared keys
+    delivery  the receiver tells the sender what the terms grant (the
+              positions of its shared points, the count, or nothing),
+              padded to one length so the coordinator learns nothing by it
+
+Whom it protects against: the coordinator sees the set sizes (in the
+adverts) and ciphertext; each party learns the other's set size; the
+receiver learns the shared keys; the sender learns what the delivery
+grants. Semi-honest parties, as in `blind`: a party that blinds chosen keys
+can test their membership, bounded by each policy's minimum size.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+
+from federation.errors import InvalidRequest, ProtocolOrderError
+from federation.psi.blind import POINT, Blinder, pack
+from federation.psi.multi_party import COUNT, MEMBERSHIP, NOTHING, REFUSED, Delivery, Outcome
+from federation.psi.plan import COORDINATOR, Granted, size_refusal
+from federation.psi.session import Party, Terms
+from federation.secagg.cohort import Signer
+
+OWN, ANSWER, DELIVERY = "own", "answer", "delivery"
+CHUNK = 32_768  # points per chunk: 1 MiB sealed, well below a 4 MiB message
+TAG = 16  # bytes kept of a point raised to both secrets
+INDEX = 4  # bytes of a position in a delivery
+Chunk = tuple[int, int, bytes]  # (index, total, sealed)
+
+
+def chunk_count(points: int) -> int:
+    return max(1, math.ceil(points / CHUNK))
+
+
+class _Intake:
+    """Chunks of one step from the peer: in order, each once, the advertised number of points in all."""
+
+    def __init__(self, step: str, points: int, width: int) -> None:
+        self.step, self.points, self.width = step, points, width
+        self.total = chunk_count(points)
+        self.next = 0
+
+    def expect(self, index: int, total: int, payload: bytes) -> bytes:
+        if total != self.total or index != self.next:
+            raise InvalidRequest(f"{self.step} chunk {index} of {total} arrived; chunk {self.next} of {self.total} was due")
+        size = min(CHUNK, self.points - index * CHUNK) if self.points else 0
+        if len(payload) != size * self.width:
+            raise InvalidRequest(f"{self.step} chunk {index} holds {len(payload)} bytes, not {size} values of {self.width}")
+        self.next += 1
+        return payload
+
+    def values(self, index: int, total: int, payload: bytes) -> list[bytes]:
+        """`expect`, split into its values."""
+        checked = self.expect(index, total, payload)
+        return [checked[i : i + self.width] for i in range(0, len(checked), self.width)]
+
+    @property
+    def done(self) -> bool:
+        return self.next == self.total
+
+
+class _PairParty(Party):
+    """What both parties of a pair run share: their secret, their own points in chunks, the peer's name."""
+
+    def __init__(self, terms: Terms, keys: Sequence[str], *, min_intersection: int, signer: Signer) -> None:
+        if len(terms.parties) != 2:
+            raise InvalidRequest("the chunked two-party protocol runs between exactly two parties")
+        super().__init__(terms, keys, min_intersection=min_intersection, signer=signer)
+        self._blinder = Blinder()  # this run's secret scalar: fresh, never stored
+        self.order: list[int] | None = None
+
+    def _begin(self) -> None:
+        if not self.sizes:
+            raise ProtocolOrderError("the run's adverts have not been admitted yet")
+
+    @property
+    def peer(self) -> str:
+        return next(p for p in self.terms.parties if p != self.name)
+
+    def _seal(self, step: str, index: int, total: int, payload: bytes) -> bytes:
+        return self.seal_for(self.peer, f"{step}/{index}/{total}", payload)
+
+    def _open(self, step: str, chunk: Chunk) -> bytes:
+        index, total, sealed = chunk
+        return self.open_from(self.peer, f"{step}/{index}/{total}", sealed)
+
+    def _order(self) -> list[int]:
+        return list(range(len(self.digests)))
+
+    def own(self) -> Iterator[Chunk]:
+        """This party's digests raised to its secret, sealed in chunks (streamed once)."""
+        self._begin()
+        if self.order is not None:
+            raise ProtocolOrderError("this party's points were already sent in this run")
+        order = self.order = self._order()
+        total = chunk_count(len(order))
+        for index in range(total):
+            points = [self.digests[i] for i in order[index * CHUNK : (index + 1) * CHUNK]]
+            yield index, total, self._seal(OWN, index, total, pack(self._blinder.blind(points)))
+
+
+class PairSender(_PairParty):
+    """Answers the receiver's points in order; sends its own in a random order; takes the delivery."""
+
+    def _order(self) -> list[int]:
+        order = list(range(len(self.digests)))
+        secrets.SystemRandom().shuffle(order)
+        return order
+
+    def answer(self, chunk: Chunk) -> None:
+        """Raise one chunk of the receiver's points to this party's secret; kept until `answers` streams them."""
+        self._begin()
+        if not hasattr(self, "_intake"):
+            self._intake = _Intake(f"{self.peer}'s points", self.sizes[self.peer], POINT)
+            self._answers: list[bytes] = []
+        if self._intake.done:
+            raise ProtocolOrderError("the receiver's points were all answered already (a replay or a second question)")
+        points = self._intake.values(chunk[0], chunk[1], self._open(OWN, chunk))
+        tags = b"".join(p[:TAG] for p in self._blinder.blind(points))
+        self._answers.append(self._seal(ANSWER, chunk[0], chunk[1], tags))
+
+    def answers(self) -> Iterator[Chunk]:
+        intake = getattr(self, "_intake", None)
+        if intake is None or not intake.done:
+            raise ProtocolOrderError("the receiver's points have not all arrived")
+        answers, self._answers = self._answers, []
+        if not answers:
+            raise ProtocolOrderError("the answers were already sent")
+        yield from ((index, len(answers), sealed) for index, sealed in enumerate(answers))
+
+    def accept(self, chunks: Iterable[Chunk]) -> Delivery:
+        """The receiver's delivery; every position must be one of this party's own points."""
+        width = delivery_width(self.sizes)
+        intake = _Intake("the delivery", width, 1)
+        blob = b"".join(intake.expect(i, t, self.open_from(self.peer, f"{DELIVERY}/{i}/{t}", s)) for i, t, s in chunks)
+        if not intake.done or blob[0] not in (REFUSED, NOTHING, COUNT, MEMBERSHIP):
+            raise InvalidRequest("a PSI delivery is malformed or incomplete")
+        status, count = blob[0], int.from_bytes(blob[1:9], "big", signed=True)
+        expected = self.terms.learns(self.name)
+        if status != REFUSED and {NOTHING: "nothing", COUNT: "count", MEMBERSHIP: "membership"}[status] != expected:
+            raise InvalidRequest(f"the receiver's delivery is not what the terms grant {self.name} ({expected})")
+        if status in (REFUSED, NOTHING):
+            return Delivery(status, None, None)
+        if not self.minimum <= count <= min(self.sizes.values()):
+            raise InvalidRequest("the receiver delivered a count below a party's minimum or above a set size")
+        if status == COUNT:
+            return Delivery(COUNT, count, None)
+        positions = [int.from_bytes(blob[9 + INDEX * i : 9 + INDEX * (i + 1)], "big") for i in range(count)]
+        order = self.order
+        if order is None or len(set(positions)) != count or any(p >= len(order) for p in positions):
+            raise InvalidRequest("the receiver delivered positions that are not this party's own points")
+        return Delivery(MEMBERSHIP, count, tuple(sorted(order[p] for p in positions)))
+
+
+def delivery_width(sizes: Mapping[str, int]) -> int:
+    """Room for the largest possible intersection's positions: the smaller set."""
+    return 9 + INDEX * min(sizes.values())
+
+
+class PairReceiver(_PairParty):
+    """Learns which of its keys the sender holds; tells the sender what the terms grant."""
+
+    def take(self, step: str, chunk: Chunk) -> None:
+        """A chunk of the sender's own points (raised here and kept as tags) or of its answers (kept in order)."""
+        self._begin()
+        if not hasattr(self, "_theirs"):
+            self._theirs: dict[bytes, int] = {}
+            self._mine: list[bytes] = []
+            self._intakes = {
+                OWN: _Intake(f"{self.peer}'s points", self.sizes[self.peer], POINT),
+                ANSWER: _Intake(f"{self.peer}'s answers", self.sizes[self.name], TAG),
+            }
+        if step not in self._intakes:
+            raise InvalidRequest(f"a receiver takes {list(self._intakes)} chunks, not {step[:40]!r}")
+        intake = self._intakes[step]
+        if intake.done:
+            raise ProtocolOrderError(f"every chunk of the sender's {step} arrived already (a replay)")
+        values = intake.values(chunk[0], chunk[1], self._open(step, chunk))
+        if step == ANSWER:
+            self._mine += values
+            return
+        start = chunk[0] * CHUNK
+        for offset, point in enumerate(self._blinder.blind(values)):
+            if self._theirs.setdefault(point[:TAG], start + offset) != start + offset:
+                raise InvalidRequest("the sender's points repeat: its keys were not distinct")
+
+    def finish(self, granted: Mapping[str, Granted]) -> Outcome:
+        intakes = getattr(self, "_intakes", None)
+        if intakes is None or not all(i.done for i in intakes.values()):
+            raise ProtocolOrderError("the sender's points and answers have not all arrived")
+        shared = [i for i, tag in enumerate(self._mine) if tag in self._theirs]
+        refusal = size_refusal(len(shared), granted)
+        if refusal is None and len(shared) < self.minimum:
+            refusal = "the intersection is below a party's advertised minimum size: nobody learns which firms were shared"
+        theirs = self._delivery_for_sender(sorted(self._theirs[self._mine[i]] for i in shared), refusal)
+        self._delivery = self._pack(theirs)
+        del self._theirs, self._mine
+        mine = Delivery(REFUSED, None, None) if refusal else Delivery(MEMBERSHIP, len(shared), tuple(shared))
+        visible = refusal is None and COORDINATOR in self.terms.disclosure.count
+        return Outcome(mine, refusal, {}, len(shared) if visible else None)
+
+    def _delivery_for_sender(self, positions: list[int], refusal: str | None) -> Delivery:
+        if refusal is not None:
+            return Delivery(REFUSED, None, None)
+        learns = self.terms.learns(self.peer)
+        if learns == "membership":
+            return Delivery(MEMBERSHIP, len(positions), tuple(positions))
+        return Delivery(COUNT, len(positions), None) if learns == "count" else Delivery(NOTHING, None, None)
+
+    def _pack(self, delivery: Delivery) -> bytes:
+        count = (-1 if delivery.count is None else delivery.count).to_bytes(8, "big", signed=True)
+        body = bytes([delivery.status]) + count
+        if delivery.status == MEMBERSHIP and delivery.shared is not None:
+            body += b"".join(p.to_bytes(INDEX, "big") for p in delivery.shared)
+        return body + bytes(delivery_width(self.sizes) - len(body))
+
+    def delivery(self) -> Iterator[Chunk]:
+        blob = getattr(self, "_delivery", None)
+        if blob is None:
+            raise ProtocolOrderError("the run has not finished, or its delivery was sent already")
+        del self._delivery
+        total = chunk_count(len(blob))
+        for index in range(total):
+            part = blob[index * CHUNK : (index + 1) * CHUNK]
+            yield index, total, self.seal_for(self.peer, f"{DELIVERY}/{index}/{total}", part)
