@@ -108,14 +108,18 @@ def test_below_a_minimum_nobody_learns_and_the_sender_granted_nothing_learns_not
     play(receiver, sender)
     outcome = receiver.finish({n: OPEN[n] for n in NAMES})
     assert outcome.refusal is not None and outcome.delivery.status == REFUSED
-    deliveries = list(receiver.delivery())
-    assert sender.accept(deliveries).status == REFUSED
+    refused = list(receiver.delivery())
+    assert sender.accept(refused).status == REFUSED
+    receiver, sender = start(sets, minimum=1)
+    play(receiver, sender)
+    receiver.finish({n: OPEN[n] for n in NAMES})
+    granted = list(receiver.delivery())
+    assert sender.accept(granted).status == MEMBERSHIP
+    assert sum(len(c[2]) for c in granted) == sum(len(c[2]) for c in refused)  # one length, fixed by the terms
     receiver, sender = start(sets_for(4, 100, 100, 10), sender_learns="nothing")
     play(receiver, sender)
     receiver.finish({n: OPEN[n] for n in NAMES})
-    nothing = list(receiver.delivery())
-    assert sender.accept(nothing).status == NOTHING
-    assert sum(len(c[2]) for c in nothing) == sum(len(c[2]) for c in deliveries)  # one length whatever it carries
+    assert sender.accept(receiver.delivery()).status == NOTHING
 
 
 def test_the_senders_points_leave_in_a_fresh_random_order_and_only_once() -> None:
@@ -126,3 +130,16 @@ def test_the_senders_points_leave_in_a_fresh_random_order_and_only_once() -> Non
     assert first.order != second.order and sorted(first.order or []) == list(range(200))
     with pytest.raises(ProtocolOrderError, match="already sent"):
         list(first.own())
+
+
+def test_matching_tags_is_exact_even_when_prefixes_collide_and_refuses_repeated_sender_points() -> None:
+    rng = random.Random(9)
+    theirs = [rng.randbytes(pair.TAG) for _ in range(300)]
+    theirs[7] = theirs[3][:8] + b"\x00\x00\x00\x01"  # the same first 8 bytes as another tag, not the same tag
+    mine = [theirs[3], rng.randbytes(pair.TAG), theirs[7], theirs[299], theirs[3][:8] + b"\xff\xff\xff\xff"]
+    for tags in (theirs, theirs[8:]):  # with and without a shared prefix among the sender's tags
+        expected = [(i, tags.index(t)) for i, t in enumerate(mine) if t in tags]
+        shared, positions = pair.matches(b"".join(mine), b"".join(tags))
+        assert list(zip(shared, positions, strict=True)) == expected
+    with pytest.raises(InvalidRequest, match="repeat"):
+        pair.matches(b"".join(mine), b"".join([*theirs, theirs[10]]))
