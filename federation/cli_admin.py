@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -31,6 +33,46 @@ def parse_addresses(values: list[str]) -> dict[str, str]:
             raise ConfigError("--address", [f"expected NODE=HOST:PORT, got {value!r}"])
         result[node] = address
     return result
+
+
+NodeList = list[tuple[str, str | None, Path | None]]  # (id, address, manifest) as an experiment file lists them
+
+
+@contextmanager
+def experiment_nodes(
+    experiment: Path, nodes: NodeList, given: dict[str, str], *, start: bool, pki_dir: Path, coordinator: str, work_dir: Path
+) -> Iterator[dict[str, str]]:
+    """Every node's address: from `--address`, the file, or (with `start`) a node process per manifest, stopped on leaving."""
+    from federation.experiments.launcher import exit_on_signals, prepare_identities, start_nodes, stop_nodes
+
+    started = []
+    with exit_on_signals():
+        if start:
+            missing = [n for n, _, m in nodes if m is None]
+            if missing:
+                raise ConfigError(str(experiment), [f"node {m!r} has no manifest to start it from" for m in missing])
+            manifests = {n: m for n, _, m in nodes if m is not None}
+            prepare_identities(pki_dir, manifests, coordinator)
+            console.print(f"starting {len(manifests)} node processes ...")
+            started = start_nodes(manifests, work_dir, pki_dir=pki_dir)
+            for node in started:
+                console.print(f"  {node.node_id:<20} pid {node.process.pid:<7} {node.address}")
+        try:
+            addresses = {**{n.node_id: n.address for n in started}, **given}
+            unknown = sorted(set(given) - {n for n, _, _ in nodes})
+            problems = [f"--address names {u!r}, which is not a node of this experiment" for u in unknown]
+            problems += [
+                f"node {n!r} has no address (--address NODE=HOST:PORT, or --start)"
+                for n, a, _ in nodes
+                if addresses.get(n, a) is None
+            ]
+            if problems:
+                raise ConfigError(str(experiment), problems)
+            yield {n: addresses.get(n, a) or "" for n, a, _ in nodes}
+        finally:
+            if started:
+                stop_nodes(started)
+                console.print("nodes stopped")
 
 
 def setup_logging(verbose: bool) -> None:

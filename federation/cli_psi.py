@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from federation.cli_admin import parse_addresses, setup_logging
+from federation.cli_admin import experiment_nodes, parse_addresses, setup_logging
 
 console = Console()
 
@@ -25,38 +25,22 @@ def psi_cmd(
     setup_logging(verbose)
     from federation.coordinator.client import NodeClient
     from federation.coordinator.psi import run_psi
-    from federation.errors import ConfigError
-    from federation.experiments.launcher import exit_on_signals, prepare_identities, start_nodes, stop_nodes
     from federation.experiments.psi_config import load_psi_experiment
     from federation.transport.tls import Identity
 
     loaded = load_psi_experiment(experiment)
     given = parse_addresses(address or [])
-    nodes = []
-    with exit_on_signals():
-        if start:
-            manifests = {n: m for n, _, m in loaded.nodes if m is not None}
-            missing = [n for n, _, m in loaded.nodes if m is None]
-            if missing:
-                raise ConfigError(str(experiment), [f"node {m!r} has no manifest to start it from" for m in missing])
-            prepare_identities(loaded.pki_dir, manifests, loaded.coordinator)
-            console.print(f"starting {len(manifests)} node processes ...")
-            nodes = start_nodes(manifests, loaded.output_dir / "nodes", pki_dir=loaded.pki_dir)
-            given = {**{n.node_id: n.address for n in nodes}, **given}
+    with experiment_nodes(
+        experiment, loaded.nodes, given, start=start, pki_dir=loaded.pki_dir, coordinator=loaded.coordinator,
+        work_dir=loaded.output_dir / "nodes",
+    ) as addresses:  # fmt: skip
+        identity = Identity.in_directory(loaded.pki_dir, loaded.coordinator)
+        clients = {n: NodeClient(n, a, identity, timeout=loaded.timeout) for n, a in addresses.items()}
         try:
-            unknown = [n for n, a, _ in loaded.nodes if given.get(n, a) is None]
-            if unknown:
-                raise ConfigError(str(experiment), [f"node {n!r} has no address (--address or --start)" for n in unknown])
-            identity = Identity.in_directory(loaded.pki_dir, loaded.coordinator)
-            clients = {n: NodeClient(n, given.get(n, a) or "", identity, timeout=loaded.timeout) for n, a, _ in loaded.nodes}
-            try:
-                outcome = run_psi(clients, loaded.new_terms(), purpose=loaded.purpose)
-            finally:
-                for client in clients.values():
-                    client.close()
+            outcome = run_psi(clients, loaded.new_terms(), purpose=loaded.purpose)
         finally:
-            if nodes:
-                stop_nodes(nodes)
+            for client in clients.values():
+                client.close()
     table = Table(title=f"PSI run {outcome.terms.run_id}")
     for column in ("party", "distinct keys", "granted", "bytes from node"):
         table.add_column(column)

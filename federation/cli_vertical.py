@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from federation.cli_admin import experiment_nodes
 from federation.errors import ConfigError
 
 console = Console()
@@ -23,7 +24,6 @@ def vertical_compare(
 ) -> Path:
     """PSI, then vertical, central-pool and local-only over the seeds; print the table and write the report."""
     from federation.coordinator.client import NodeClient
-    from federation.experiments.launcher import exit_on_signals, prepare_identities, start_nodes, stop_nodes
     from federation.experiments.vertical_compare import compare_vertical
     from federation.experiments.vertical_config import load_vertical_experiment
     from federation.report.vertical import render_vertical, summary_header, summary_rows, verdicts
@@ -35,48 +35,25 @@ def vertical_compare(
         loaded.seeds = seeds
     manifests = {n: m for n, _, m in loaded.nodes if m is not None}
     run_dir = (output or loaded.output_dir) / dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    nodes = []
-    with exit_on_signals():
-        if start:
-            missing = [n for n, _, m in loaded.nodes if m is None]
-            if missing:
-                raise ConfigError(str(experiment_path), [f"node {m!r} has no manifest to start it from" for m in missing])
-            prepare_identities(loaded.pki_dir, manifests, loaded.coordinator)
-            console.print(f"starting {len(manifests)} node processes ...")
-            nodes = start_nodes(manifests, loaded.output_dir / "nodes", pki_dir=loaded.pki_dir)
-            for node in nodes:
-                console.print(f"  {node.node_id:<20} pid {node.process.pid:<7} {node.address}")
-            addresses = {**{n.node_id: n.address for n in nodes}, **addresses}
+    with experiment_nodes(
+        experiment_path, loaded.nodes, addresses, start=start, pki_dir=loaded.pki_dir, coordinator=loaded.coordinator,
+        work_dir=loaded.output_dir / "nodes",
+    ) as found:  # fmt: skip
+        identity = Identity.in_directory(loaded.pki_dir, loaded.coordinator)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        book = ReceiptBook(run_dir)
+        clients = {n: NodeClient(n, a, identity, timeout=loaded.timeout, receipts=book) for n, a in found.items()}
         try:
-            unknown = sorted(set(addresses) - {n for n, _, _ in loaded.nodes})
-            gaps = [n for n, a, _ in loaded.nodes if addresses.get(n, a) is None]
-            problems = [f"--address names {u!r}, which is not a node of this experiment" for u in unknown]
-            problems += [f"node {n!r} has no address (--address NODE=HOST:PORT, or start the nodes)" for n in gaps]
-            if problems:
-                raise ConfigError(str(experiment_path), problems)
-            identity = Identity.in_directory(loaded.pki_dir, loaded.coordinator)
-            run_dir.mkdir(parents=True, exist_ok=True)
-            book = ReceiptBook(run_dir)
-            clients = {
-                n: NodeClient(n, addresses.get(n, a) or "", identity, timeout=loaded.timeout, receipts=book)
-                for n, a, _ in loaded.nodes
-            }
-            arrangements = len(loaded.topologies) * loaded.seeds + 1
-            try:
-                with Progress(
-                    TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
-                ) as progress:
-                    task = progress.add_task("vertical comparison", total=arrangements)
-                    comparison = compare_vertical(
-                        loaded, clients, run_dir, progress=lambda what: progress.update(task, advance=1, description=what)
-                    )
-            finally:
-                for client in clients.values():
-                    client.close()
+            with Progress(
+                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+            ) as progress:
+                task = progress.add_task("vertical comparison", total=len(loaded.topologies) * loaded.seeds + 1)
+                comparison = compare_vertical(
+                    loaded, clients, run_dir, progress=lambda what: progress.update(task, advance=1, description=what)
+                )
         finally:
-            if nodes:
-                stop_nodes(nodes)
-                console.print("nodes stopped")
+            for client in clients.values():
+                client.close()
     results = comparison.to_json()
     report = render_vertical(results, run_dir)
     console.print(f"{loaded.vertical.label}'s inspection model, three ways (mean±sd over {loaded.seeds} seeds):")

@@ -77,6 +77,21 @@ class Delivery:
         return body + bytes(width - len(body))
 
 
+def delivery_header(blob: bytes, party: Party) -> Delivery:
+    """A delivery's status and count, checked against what the terms grant `party`; the keys are left to the caller."""
+    if not blob or blob[0] not in (REFUSED, NOTHING, COUNT, MEMBERSHIP):
+        raise InvalidRequest("a PSI delivery is malformed")
+    status, count = blob[0], int.from_bytes(blob[1:9], "big", signed=True)
+    expected = party.terms.learns(party.name)
+    if status != REFUSED and {NOTHING: "nothing", COUNT: "count", MEMBERSHIP: "membership"}[status] != expected:
+        raise InvalidRequest(f"the receiver's delivery is not what the terms grant {party.name} ({expected})")
+    if status in (REFUSED, NOTHING):
+        return Delivery(status, None, None)
+    if not party.minimum <= count <= min(party.sizes.values()):
+        raise InvalidRequest("the receiver delivered a count below a party's minimum or above a set size")
+    return Delivery(status, count, None)
+
+
 def delivery_width(sizes: Mapping[str, int]) -> int:
     """Room for the largest possible intersection: the smallest advertised set."""
     return 9 + POINT * min(sizes.values())
@@ -166,18 +181,12 @@ class Sender(Party):
     def accept(self, sealed_delivery: bytes) -> Delivery:
         """What the receiver tells this party; delivered keys must all be this party's own."""
         blob = self.open_from(self.terms.receiver, DELIVERY, sealed_delivery)
-        if len(blob) != delivery_width(self.sizes) or blob[0] not in (REFUSED, NOTHING, COUNT, MEMBERSHIP):
+        if len(blob) != delivery_width(self.sizes):
             raise InvalidRequest("a PSI delivery is malformed")
-        status, count = blob[0], int.from_bytes(blob[1:9], "big", signed=True)
-        expected = self.terms.learns(self.name)
-        if status != REFUSED and {NOTHING: "nothing", COUNT: "count", MEMBERSHIP: "membership"}[status] != expected:
-            raise InvalidRequest(f"the receiver's delivery is not what the terms grant {self.name} ({expected})")
-        if status in (REFUSED, NOTHING):
-            return Delivery(status, None, None)
-        if not self.minimum <= count <= min(self.sizes.values()):
-            raise InvalidRequest("the receiver delivered a count below a party's minimum or above a set size")
-        if status == COUNT:
-            return Delivery(COUNT, count, None)
+        header = delivery_header(blob, self)
+        if header.status != MEMBERSHIP or header.count is None:
+            return header
+        count = header.count
         index = {d: i for i, d in enumerate(self.digests)}
         delivered = unpack(blob[9 : 9 + POINT * count], what="the delivered shared keys")
         if len(set(delivered)) != count or any(d not in index for d in delivered):

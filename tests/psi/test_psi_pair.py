@@ -127,7 +127,8 @@ def test_the_senders_points_leave_in_a_fresh_random_order_and_only_once() -> Non
     first, second = start(sets)[1], start(sets)[1]
     for party in (first, second):
         list(party.own())
-    assert first.order != second.order and sorted(first.order or []) == list(range(200))
+    assert first.order is not None and second.order is not None and list(first.order) != list(second.order)
+    assert sorted(first.order.tolist()) == list(range(200))
     with pytest.raises(ProtocolOrderError, match="already sent"):
         list(first.own())
 
