@@ -7,14 +7,15 @@ A department can read this file and know everything that may run on its data.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING
 
 from federation.errors import InvalidRequest
 from federation.task import ModelSpec, ParamValue
 
-Builder = Callable[[int, Mapping[str, ParamValue]], nn.Module]
+if TYPE_CHECKING:  # torch is imported when a model is built, not when a node starts (200 MB, a second)
+    from torch import nn
+
+Builder = Callable[[int, Mapping[str, ParamValue]], "nn.Module"]
 
 
 def _int_list(params: Mapping[str, ParamValue], key: str, default: list[int]) -> list[int]:
@@ -43,18 +44,24 @@ def _check_keys(name: str, params: Mapping[str, ParamValue], allowed: set[str]) 
 
 def _logreg(n_inputs: int, params: Mapping[str, ParamValue]) -> nn.Module:
     """Logistic regression: one linear layer to a single logit."""
+    from torch import nn
+
     _check_keys("logreg", params, set())
     return nn.Linear(n_inputs, 1)
 
 
 def _linear(n_inputs: int, params: Mapping[str, ParamValue]) -> nn.Module:
     """Linear regression: one linear layer to a single output (logreg's counterpart for a numeric target)."""
+    from torch import nn
+
     _check_keys("linear", params, set())
     return nn.Linear(n_inputs, 1)
 
 
 def _mlp(n_inputs: int, params: Mapping[str, ParamValue]) -> nn.Module:
     """A multilayer perceptron with ReLU and optional dropout, ending in one output (a logit, or a value)."""
+    from torch import nn
+
     _check_keys("mlp", params, {"hidden", "dropout"})
     hidden = _int_list(params, "hidden", [32])
     dropout = _float(params, "dropout", 0.0, 0.0, 0.9)
@@ -81,6 +88,8 @@ def build_model(spec: ModelSpec, n_inputs: int, *, seed: int) -> nn.Module:
         raise InvalidRequest(f"unknown model {spec.name!r}; this node runs only {list(MODEL_NAMES)}")
     if n_inputs < 1:
         raise InvalidRequest("a model needs at least one input column")
+    import torch
+
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return builder(n_inputs, spec.params)

@@ -6,12 +6,15 @@ topology trains with the same loop, optimiser and seeds.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
-from torch import nn
 
 from federation.errors import InvalidRequest
 from federation.models.evaluation import EvalSums
+
+if TYPE_CHECKING:  # torch is imported when a model trains, not when a node starts (200 MB, a second)
+    from torch import nn
 
 NamedArrays = list[tuple[str, np.ndarray]]
 
@@ -32,6 +35,8 @@ def set_arrays(model: nn.Module, arrays: NamedArrays) -> None:
             raise InvalidRequest(f"parameter {name!r} has shape {tuple(array.shape)}, the model needs {tuple(state[name].shape)}")
         if not np.all(np.isfinite(array)):
             raise InvalidRequest(f"parameter {name!r} contains NaN or infinite values")
+    import torch
+
     model.load_state_dict({n: torch.from_numpy(np.asarray(a, dtype=np.float32)) for n, a in arrays})
 
 
@@ -75,6 +80,8 @@ def train(
     """
     if len(labels) == 0:
         raise InvalidRequest("no training records")
+    import torch
+
     x = torch.from_numpy(features)
     y = torch.from_numpy(labels)
     generator = torch.Generator().manual_seed(seed)
@@ -103,6 +110,8 @@ def train(
 
 
 def loss_function(objective: str) -> nn.Module:
+    from torch import nn
+
     if objective == "binary":
         return nn.BCEWithLogitsLoss()
     if objective == "regression":
@@ -110,7 +119,6 @@ def loss_function(objective: str) -> nn.Module:
     raise InvalidRequest(f"unknown objective {objective!r}; expected binary or regression")
 
 
-@torch.no_grad()
 def evaluate(
     model: nn.Module,
     features: np.ndarray,
@@ -120,12 +128,16 @@ def evaluate(
     target_scale: tuple[float, float] | None = None,
 ) -> EvalSums:
     """Evaluate into additive sums (see `models.evaluation`); a standardised regression target in its own unit."""
+    import torch
+    from torch import nn
+
     model.eval()
-    outputs = model(torch.from_numpy(features)).squeeze(-1)
-    if objective == "regression":
-        mean, std = target_scale or (0.0, 1.0)
-        predictions = outputs.numpy().astype(np.float64) * std + mean
-        return EvalSums.from_errors(predictions, np.asarray(labels, dtype=np.float64) * std + mean)
-    y = torch.from_numpy(labels)
-    losses = nn.functional.binary_cross_entropy_with_logits(outputs, y, reduction="none")
-    return EvalSums.from_scores(torch.sigmoid(outputs).numpy(), labels, losses.numpy())
+    with torch.no_grad():
+        outputs = model(torch.from_numpy(features)).squeeze(-1)
+        if objective == "regression":
+            mean, std = target_scale or (0.0, 1.0)
+            predictions = outputs.numpy().astype(np.float64) * std + mean
+            return EvalSums.from_errors(predictions, np.asarray(labels, dtype=np.float64) * std + mean)
+        y = torch.from_numpy(labels)
+        losses = nn.functional.binary_cross_entropy_with_logits(outputs, y, reduction="none")
+        return EvalSums.from_scores(torch.sigmoid(outputs).numpy(), labels, losses.numpy())

@@ -14,10 +14,10 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
-import torch
 
 from federation.data.encoding import encode, encoded_columns
 from federation.data.quality import histograms
@@ -40,6 +40,9 @@ from federation.privacy.noise import privatise
 from federation.replies import FeatureStats, FieldDescription, FitOutcome, NodeDescription, ProposalAnswer, QualitySummary
 from federation.task import VALIDATION_COLUMN, RunContext, TaskSpec
 from federation.trust.certificates import Credentials, PeerTrust
+
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger(__name__)
 LocalRound = tuple[int, Scores, int]  # round, test and validation sums, training rows

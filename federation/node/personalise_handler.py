@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Any
 from federation.models.evaluation import Scores
 from federation.models.training import NamedArrays
 from federation.node.training import prepare, validation_split
-from federation.personalise import Choice, personalise, task_objective
 from federation.task import ParamValue, RunContext, TaskSpec
 
 if TYPE_CHECKING:
     from federation.node.handlers import NodeHandlers
+    from federation.personalise import Choice
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,7 @@ def personalise_here(
     criterion: str = "loss",
 ) -> Personalised:
     """Authorise, then build and choose the candidates on this node's fitting rows; score the choice on its test rows."""
+    from federation.personalise import personalise, task_objective  # torch: imported when a node personalises
     with node.audited(caller, "Personalise", context) as entry:
         node.individual_results(node.authorise(caller, context, "stats", task))
         node.runs.claim_evaluation(caller, context, task)

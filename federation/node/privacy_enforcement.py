@@ -7,8 +7,9 @@ cannot escape its budget by renaming its purpose.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
 
 from federation.errors import InvalidRequest, PolicyDenied
 from federation.models.training import train
@@ -16,9 +17,11 @@ from federation.node.state import RunRegistry
 from federation.node.training import local_seed
 from federation.policy.evaluate import CLIENT_SAMPLE_RATE, Decision, sampling
 from federation.privacy.accounting import MechanismStep, noise_for_budget
-from federation.privacy.dpsgd import train_dp_sgd
 from federation.privacy.ledger import BudgetLedger
 from federation.task import RunContext, TaskSpec
+
+if TYPE_CHECKING:
+    import torch
 
 
 class PrivacyEnforcement:
@@ -77,6 +80,8 @@ class PrivacyEnforcement:
         dp_sgd = self._record_level_noise(caller, context, task, decision, records=len(y))
         if dp_sgd is not None:
             noise, clip = dp_sgd
+            from federation.privacy.dpsgd import train_dp_sgd  # Opacus, only where record-level DP is asked for
+
             return train_dp_sgd(
                 model,
                 x,

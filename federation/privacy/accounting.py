@@ -13,8 +13,6 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from opacus.accountants import RDPAccountant
-
 # Beyond this much noise a release carries no usable signal (one step at sigma 100
 # already costs epsilon ~0.05 at delta 1e-5), so a budget that cannot fit even
 # this is treated as spent rather than draining it with ever noisier releases.
@@ -45,6 +43,8 @@ def epsilon_of(history: Sequence[MechanismStep], *, delta: float) -> float:
     """Epsilon of the composition of `history` at `delta`, by Opacus' RDP accountant."""
     if not history:
         return 0.0
+    from opacus.accountants import RDPAccountant  # Opacus brings torch and scipy: ~300 MB, paid only where DP is used
+
     accountant = RDPAccountant()
     accountant.history = [(h.noise_multiplier, h.sample_rate, h.steps) for h in history]
     with warnings.catch_warnings():  # "optimal order is the largest alpha": a looser, still valid bound
