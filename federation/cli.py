@@ -244,14 +244,17 @@ def demo_cmd(
     seeds: Annotated[
         int | None, typer.Option(help="Repeat the whole comparison over N seeds, as `compare --seeds N` does.")
     ] = None,
+    per_process: Annotated[
+        int, typer.Option(help="Nodes hosted in each process (each still its own party: port, certificate, state).", min=1)
+    ] = 1,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
-    """Start a real node process per party, compare the three topologies, stop the nodes."""
+    """Start real node processes, compare the three topologies, stop the nodes."""
     setup_logging(verbose)
     if _is_vertical(experiment):
         if preset is not None:
             raise ConfigError("--preset", ["a vertical experiment runs under each party's own policy; presets are horizontal"])
-        vertical_compare(experiment, {}, output=None, start=True, seeds=seeds)
+        vertical_compare(experiment, {}, output=None, start=True, seeds=seeds, per_process=per_process)
         return
     from federation.experiments.config import load_experiment
     from federation.experiments.launcher import exit_on_signals, prepare_identities, start_nodes, stop_nodes
@@ -274,7 +277,12 @@ def demo_cmd(
         console.print(f"every node runs under the [bold]{preset}[/] preset")
     with exit_on_signals():  # SIGTERM or SIGHUP still stop the nodes
         nodes = start_nodes(
-            manifests, loaded.output_dir / "nodes", pki_dir=loaded.pki_dir, policy=policy, timeout=startup_timeout
+            manifests,
+            loaded.output_dir / "nodes",
+            pki_dir=loaded.pki_dir,
+            policy=policy,
+            timeout=startup_timeout,
+            per_process=per_process,
         )
         try:
             for node in nodes:

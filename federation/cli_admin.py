@@ -40,7 +40,15 @@ NodeList = list[tuple[str, str | None, Path | None]]  # (id, address, manifest) 
 
 @contextmanager
 def experiment_nodes(
-    experiment: Path, nodes: NodeList, given: dict[str, str], *, start: bool, pki_dir: Path, coordinator: str, work_dir: Path
+    experiment: Path,
+    nodes: NodeList,
+    given: dict[str, str],
+    *,
+    start: bool,
+    pki_dir: Path,
+    coordinator: str,
+    work_dir: Path,
+    per_process: int = 1,
 ) -> Iterator[dict[str, str]]:
     """Every node's address: from `--address`, the file, or (with `start`) a node process per manifest, stopped on leaving."""
     from federation.experiments.launcher import exit_on_signals, prepare_identities, start_nodes, stop_nodes
@@ -54,7 +62,7 @@ def experiment_nodes(
             manifests = {n: m for n, _, m in nodes if m is not None}
             prepare_identities(pki_dir, manifests, coordinator)
             console.print(f"starting {len(manifests)} node processes ...")
-            started = start_nodes(manifests, work_dir, pki_dir=pki_dir)
+            started = start_nodes(manifests, work_dir, pki_dir=pki_dir, per_process=per_process)
             for node in started:
                 console.print(f"  {node.node_id:<20} pid {node.process.pid:<7} {node.address}")
         try:
@@ -112,6 +120,20 @@ def node_serve(
         f"node [bold]{runtime.node_id}[/] serving on {address} ({len(runtime.train)} train / {len(runtime.test)} test records)"
     )
     serve_forever(server)
+
+
+@node_app.command("host")
+def node_host(
+    spec: Annotated[Path, typer.Argument(help="A JSON list of the nodes to host (written by the launcher).")],
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = True,
+) -> None:
+    """Serve several nodes in one process, each a separate party: own port, certificate, policy, state and audit log."""
+    err.print(f"starting: loading the nodes of {spec} ...", markup=False, highlight=False)
+    setup_logging(verbose)
+    from federation.node.serve import host_nodes, serve_forever
+
+    servers = host_nodes(spec)
+    serve_forever(*servers)
 
 
 # -- pki ----------------------------------------------------------------------

@@ -19,6 +19,9 @@ def psi_cmd(
     experiment: Annotated[Path, typer.Argument(help='A PSI experiment file (kind = "psi").')],
     address: Annotated[list[str] | None, typer.Option(help="NODE=HOST:PORT of a running node (repeatable).")] = None,
     start: Annotated[bool, typer.Option(help="Start a node process per manifest, as the demo does.")] = False,
+    per_process: Annotated[
+        int, typer.Option(help="With --start: nodes hosted in each process (each still its own party).", min=1)
+    ] = 1,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Run one private set intersection; print the set sizes and what each party was told."""
@@ -32,7 +35,7 @@ def psi_cmd(
     given = parse_addresses(address or [])
     with experiment_nodes(
         experiment, loaded.nodes, given, start=start, pki_dir=loaded.pki_dir, coordinator=loaded.coordinator,
-        work_dir=loaded.output_dir / "nodes",
+        work_dir=loaded.output_dir / "nodes", per_process=per_process,
     ) as addresses:  # fmt: skip
         identity = Identity.in_directory(loaded.pki_dir, loaded.coordinator)
         clients = {n: NodeClient(n, a, identity, timeout=loaded.timeout) for n, a in addresses.items()}

@@ -20,7 +20,13 @@ console = Console()
 
 
 def vertical_compare(
-    experiment_path: Path, addresses: dict[str, str], *, output: Path | None, start: bool, seeds: int | None = None
+    experiment_path: Path,
+    addresses: dict[str, str],
+    *,
+    output: Path | None,
+    start: bool,
+    seeds: int | None = None,
+    per_process: int = 1,
 ) -> Path:
     """PSI, then vertical, central-pool and local-only over the seeds; print the table and write the report."""
     from federation.coordinator.client import NodeClient
@@ -37,7 +43,7 @@ def vertical_compare(
     run_dir = (output or loaded.output_dir) / dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     with experiment_nodes(
         experiment_path, loaded.nodes, addresses, start=start, pki_dir=loaded.pki_dir, coordinator=loaded.coordinator,
-        work_dir=loaded.output_dir / "nodes",
+        work_dir=loaded.output_dir / "nodes", per_process=per_process,
     ) as found:  # fmt: skip
         identity = Identity.in_directory(loaded.pki_dir, loaded.coordinator)
         run_dir.mkdir(parents=True, exist_ok=True)

@@ -10,6 +10,7 @@ state directories.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -66,6 +67,11 @@ class NodeLaunch:
 CommandFactory = Callable[[NodeLaunch], list[str]]
 
 
+def host_command(spec: Path) -> list[str]:
+    """`federation node host` for a spec of several nodes, with this interpreter."""
+    return [sys.executable, "-m", "federation", "node", "host", str(spec)]
+
+
 def serve_command(launch: NodeLaunch) -> list[str]:
     """`federation node serve` for this launch, with this interpreter."""
     command = [sys.executable, "-m", "federation", "node", "serve", str(launch.manifest), "--listen", "127.0.0.1:0"]
@@ -91,43 +97,66 @@ def start_nodes(
     state_root: Path | None = None,
     timeout: float | None = None,
     command: CommandFactory = serve_command,
+    per_process: int = 1,
 ) -> list[NodeProcess]:
-    """Start one process per manifest and wait until every node serves.
+    """Start the nodes, `per_process` of them in each process, and wait until every node serves.
 
-    `timeout` defaults to `startup_timeout(len(manifests))`. A node that exits
-    or is late stops all of them, with a report of what each was doing.
+    One node per process runs `command` (`federation node serve`); more run
+    `federation node host` over a spec of their launches, each node still its
+    own party (see `node.serve.host_nodes`). `timeout` defaults to
+    `startup_timeout` of the number of processes. A node that exits or is
+    late stops all of them, with a report of what each was doing.
     """
-    limit = startup_timeout(len(manifests)) if timeout is None else timeout
+    if per_process < 1:
+        raise ValueError(f"per_process must be at least 1, got {per_process}")
+    names = list(manifests)
+    groups = [names[i : i + per_process] for i in range(0, len(names), per_process)]
+    limit = startup_timeout(len(groups)) if timeout is None else timeout
     work_dir.mkdir(parents=True, exist_ok=True)
     started: list[NodeProcess] = []
     began = time.monotonic()
     try:
-        for node_id, manifest in manifests.items():
-            address_file = work_dir / f"{node_id}.address"
-            address_file.unlink(missing_ok=True)
-            log_file = work_dir / f"{node_id}.log"
-            launch = NodeLaunch(
-                node_id,
-                manifest,
-                address_file,
-                pki_dir=pki_dir,
-                policy=(policies or {}).get(node_id, policy),
-                state_dir=state_root / node_id if state_root is not None else None,
+        for index, group in enumerate(groups):
+            launches = []
+            for node_id in group:
+                address_file = work_dir / f"{node_id}.address"
+                address_file.unlink(missing_ok=True)
+                launches.append(
+                    NodeLaunch(
+                        node_id,
+                        manifests[node_id],
+                        address_file,
+                        pki_dir=pki_dir,
+                        policy=(policies or {}).get(node_id, policy),
+                        state_dir=state_root / node_id if state_root is not None else None,
+                    )
+                )
+            log_file = work_dir / (f"{group[0]}.log" if per_process == 1 else f"host-{index}.log")
+            argv = (
+                command(launches[0]) if per_process == 1 else host_command(_host_spec(work_dir / f"host-{index}.json", launches))
             )
             with log_file.open("wb") as log:
                 process = subprocess.Popen(
-                    command(launch),
+                    argv,
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     env={"OMP_NUM_THREADS": "1", **os.environ, "PYTHONUNBUFFERED": "1", **_parent_env()},
                 )
             _running[process.pid] = process
-            started.append(NodeProcess(node_id, process, address_file, log_file))
+            started += [NodeProcess(launch.node_id, process, launch.address_file, log_file) for launch in launches]
         _wait_until_serving(started, began=began, limit=limit)
     except BaseException:
         stop_nodes(started)
         raise
     return started
+
+
+def _host_spec(path: Path, launches: list[NodeLaunch]) -> Path:
+    """The JSON list `federation node host` reads: each launch's fields, paths as text."""
+    fields = ("node_id", "manifest", "address_file", "pki_dir", "policy", "state_dir")
+    items = [{f: (None if getattr(launch, f) is None else str(getattr(launch, f))) for f in fields} for launch in launches]
+    path.write_text(json.dumps(items, indent=1))
+    return path
 
 
 def _wait_until_serving(nodes: list[NodeProcess], *, began: float, limit: float) -> None:

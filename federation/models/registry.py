@@ -6,6 +6,7 @@ A department can read this file and know everything that may run on its data.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
@@ -76,6 +77,7 @@ def _mlp(n_inputs: int, params: Mapping[str, ParamValue]) -> nn.Module:
     return nn.Sequential(*layers)
 
 
+_SEEDING = threading.Lock()
 REGISTRY: dict[str, Builder] = {"linear": _linear, "logreg": _logreg, "mlp": _mlp}
 OBJECTIVE_MODELS: dict[str, tuple[str, ...]] = {"binary": ("logreg", "mlp"), "regression": ("linear", "mlp")}
 MODEL_NAMES: tuple[str, ...] = tuple(sorted(REGISTRY))
@@ -90,6 +92,6 @@ def build_model(spec: ModelSpec, n_inputs: int, *, seed: int) -> nn.Module:
         raise InvalidRequest("a model needs at least one input column")
     import torch
 
-    with torch.random.fork_rng(devices=[]):
+    with _SEEDING, torch.random.fork_rng(devices=[]):  # torch's random state is the process's: nodes hosted together take turns
         torch.manual_seed(seed)
         return builder(n_inputs, spec.params)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import signal
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
@@ -70,7 +72,67 @@ def cohort_identity(identity: Identity, pins_path: Path | None) -> tuple[Credent
     return Credentials.from_pem(cert, key), trust
 
 
-def serve_forever(server: grpc.Server, *, grace_seconds: float = 2.0) -> None:
+def host_nodes(spec: Path) -> list[grpc.Server]:
+    """Start every node a host spec lists, in this process; each writes its address file once it serves.
+
+    What keeps them separate parties: each node loads its own manifest,
+    policy, data and certificate, locks its own state directory (two nodes of
+    one host on one directory are refused, as two processes are), keeps its
+    own audit log, ledger and run registry, and binds its own port with its
+    own server and limits. Nothing mutable is shared between their handlers;
+    the process-wide random state torch initialises models from is taken
+    under a lock (`models.registry`). A node that fails to load stops the host.
+    """
+    try:
+        launches = [NodeSpec(**item) for item in json.loads(spec.read_text())]
+    except (OSError, ValueError, TypeError) as error:
+        raise ConfigError(str(spec), [f"not a host spec: {error}"]) from None
+    owners: dict[Path, str] = {}
+    for launch in launches:  # the state lock is re-entrant within a process, so one host checks its own nodes
+        state = (_optional(launch.state_dir) or load_manifest(Path(launch.manifest)).state_dir).resolve()
+        if state in owners:
+            problem = f"nodes {owners[state]!r} and {launch.node_id!r} would share state directory {state}"
+            raise ConfigError(str(spec), [f"{problem}; one node per state directory keeps each audit chain and ledger whole"])
+        owners[state] = launch.node_id
+    servers = []
+    for launch in launches:
+        server, port, runtime = start_node(
+            Path(launch.manifest),
+            pki_dir=_optional(launch.pki_dir),
+            policy_path=_optional(launch.policy),
+            state_dir=_optional(launch.state_dir),
+        )
+        servers.append(server)
+        address = Path(launch.address_file)
+        address.with_suffix(".tmp").write_text(f"127.0.0.1:{port}")
+        address.with_suffix(".tmp").replace(address)
+        log.info(
+            "hosting node %s on port %d (%d train / %d test records)",
+            runtime.node_id,
+            port,
+            len(runtime.train),
+            len(runtime.test),
+        )
+    return servers
+
+
+def _optional(value: str | None) -> Path | None:
+    return Path(value) if value else None
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    """One node of a host spec (the launcher's NodeLaunch, as JSON)."""
+
+    node_id: str
+    manifest: str
+    address_file: str
+    pki_dir: str | None = None
+    policy: str | None = None
+    state_dir: str | None = None
+
+
+def serve_forever(*servers: grpc.Server, grace_seconds: float = 2.0) -> None:
     """Block until SIGINT or SIGTERM, then stop gracefully."""
     stop = threading.Event()
 
@@ -80,4 +142,5 @@ def serve_forever(server: grpc.Server, *, grace_seconds: float = 2.0) -> None:
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
     stop.wait()
-    server.stop(grace_seconds).wait()
+    for event in [server.stop(grace_seconds) for server in servers]:
+        event.wait()

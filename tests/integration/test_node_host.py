@@ -1,0 +1,78 @@
+"""Several nodes in one host process stay separate parties (`federation node host`).
+
+Two nodes of the SYNTHETIC two-register city are started in one process.
+They answer on their own ports with their own certificates, find exactly
+the plaintext join between them, and each keeps its own audit log. One
+node's policy, edited to refuse, refuses alone; two nodes on one state
+directory are refused as two processes would be; when the host dies, both
+of its nodes are gone and the launcher says so.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from fedkit import load_script
+
+from federation.coordinator.client import NodeClient
+from federation.coordinator.psi import run_psi
+from federation.errors import NodeUnavailable, PolicyDenied
+from federation.experiments.launcher import prepare_identities, start_nodes, stop_nodes
+from federation.experiments.psi_config import load_psi_experiment
+from federation.node.audit_chain import read_entries
+from federation.node.manifest import load_manifest
+from federation.node.psi_handlers import shared_keys
+from federation.task import RunContext
+from federation.transport.tls import Identity
+
+pytestmark = pytest.mark.slow
+GENERATOR = load_script(Path(__file__).resolve().parents[2] / "examples" / "psi_pair" / "generate.py", "psi_pair_host")
+RECEIVER, SENDER = GENERATOR.RECEIVER, GENERATOR.SENDER
+
+
+def test_two_nodes_in_one_process_are_two_parties_and_die_together(tmp_path: Path) -> None:
+    GENERATOR.generate(tmp_path, keys=600, overlap=0.5, seed=4)
+    experiment = load_psi_experiment(tmp_path / "psi.toml")
+    manifests = {n: m for n, _, m in experiment.nodes if m is not None}
+    prepare_identities(experiment.pki_dir, manifests, experiment.coordinator)
+    nodes = start_nodes(manifests, tmp_path / "logs", per_process=2)
+    try:
+        assert len({n.process.pid for n in nodes}) == 1 and len({n.address for n in nodes}) == 2
+        identity = Identity.in_directory(experiment.pki_dir, experiment.coordinator)
+        clients = {n.node_id: NodeClient(n.node_id, n.address, identity, timeout=60) for n in nodes}
+        described = {name: c.describe(RunContext("host-describe", "register-match")).node_id for name, c in clients.items()}
+        assert described == {RECEIVER: RECEIVER, SENDER: SENDER}  # each port answers as its own party
+        outcome = run_psi(clients, experiment.new_terms(), purpose="register-match")
+        receiver_state = load_manifest(manifests[RECEIVER]).state_dir
+        assert outcome.count == 300 and len(shared_keys(receiver_state, outcome.terms.run_id) or []) == 300
+        for name, manifest in manifests.items():  # each keeps its own chain, naming only itself
+            entries = [e for e in read_entries(load_manifest(manifest).state_dir) if e["run_id"] == outcome.terms.run_id]
+            assert entries and all(e["rpc"].startswith("Psi") for e in entries), name
+        for client in clients.values():
+            client.close()
+    finally:
+        stop_nodes(nodes)
+    assert all(n.process.poll() is not None for n in nodes)
+
+    policy = load_manifest(manifests[SENDER]).policy_path
+    refusing = tmp_path / "refusing.toml"
+    refusing.write_text(policy.read_text().replace('purposes = ["register-match"]', 'purposes = ["something-else"]'))
+    nodes = start_nodes(manifests, tmp_path / "logs-2", per_process=2, policies={SENDER: refusing})
+    try:
+        identity = Identity.in_directory(experiment.pki_dir, experiment.coordinator)
+        clients = {n.node_id: NodeClient(n.node_id, n.address, identity, timeout=60) for n in nodes}
+        with pytest.raises(PolicyDenied) as refused:
+            run_psi(clients, experiment.new_terms(), purpose="register-match")
+        assert f"{SENDER}:" in str(refused.value) and f"{RECEIVER}:" not in str(refused.value)  # one node's policy, alone
+        for client in clients.values():
+            client.close()
+    finally:
+        stop_nodes(nodes)
+
+    shared = tmp_path / "one-state"
+    for manifest in manifests.values():  # both nodes of one host pointed at one state directory
+        text = manifest.read_text()
+        manifest.write_text(text[: text.index("[state]")] + f'[state]\ndir = "{shared}"\n')
+    with pytest.raises(NodeUnavailable, match="would share state directory"):
+        start_nodes(manifests, tmp_path / "logs-clash", per_process=2, timeout=120)
