@@ -18,6 +18,7 @@ from rich.table import Table
 
 from federation.cli_admin import data_app, node_app, parse_addresses, pki_app, policy_app, setup_logging
 from federation.cli_audit import audit_app
+from federation.cli_nodes import nodes_app
 from federation.cli_psi import psi_cmd
 from federation.cli_vertical import score_cmd, vertical_compare
 from federation.errors import ConfigError, FederationError
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, help=__doc__)
 app.add_typer(node_app, name="node")
+app.add_typer(nodes_app, name="nodes")
 app.add_typer(pki_app, name="pki")
 app.add_typer(policy_app, name="policy")
 app.add_typer(audit_app, name="audit")
@@ -39,6 +41,15 @@ err = Console(stderr=True)
 
 
 # -- run / compare --------------------------------------------------------------
+def _with_roster(roster: Path | None, address: list[str] | None) -> list[str]:
+    """--address values, after the roster's (an explicit --address wins)."""
+    if roster is None:
+        return address or []
+    from federation.experiments.roster import read_roster
+
+    return [f"{e.node_id}={e.address}" for e in read_roster(roster)] + (address or [])
+
+
 def _is_vertical(experiment: Path) -> bool:
     from federation.experiments.vertical_config import experiment_kind
 
@@ -128,10 +139,12 @@ def compare_cmd(
     seeds: Annotated[
         int | None, typer.Option(help="Repeat the whole comparison over N seeds and report every figure with its spread.")
     ] = None,
+    roster: Annotated[Path | None, typer.Option(help="Node addresses from this roster (`federation nodes up`).")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Run federated, central-pool and local-only on the same nodes and report (vertical experiments too)."""
     setup_logging(verbose)
+    address = _with_roster(roster, address)
     if _is_vertical(experiment):
         if resume is not None:
             raise ConfigError("--resume", ["a vertical comparison is not resumable: run it again"])
@@ -171,10 +184,12 @@ def run_cmd(
     resume: Annotated[
         Path | None, typer.Option(help="Continue an interrupted run in this run directory (same run ids and results).")
     ] = None,
+    roster: Annotated[Path | None, typer.Option(help="Node addresses from this roster (`federation nodes up`).")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Federated training only: checkpoints per round, metrics as JSON and CSV."""
     setup_logging(verbose)
+    address = _with_roster(roster, address)
     _compare(experiment, parse_addresses(address or []), ["federated"], output, resume)
 
 

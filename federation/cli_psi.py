@@ -22,6 +22,7 @@ def psi_cmd(
     per_process: Annotated[
         int, typer.Option(help="With --start: nodes hosted in each process (each still its own party).", min=1)
     ] = 1,
+    roster: Annotated[Path | None, typer.Option(help="Node addresses from this roster (`federation nodes up`).")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Run one private set intersection; print the set sizes and what each party was told."""
@@ -32,7 +33,10 @@ def psi_cmd(
     from federation.transport.tls import Identity
 
     loaded = load_psi_experiment(experiment)
-    given = parse_addresses(address or [])
+    from federation.experiments.roster import read_roster
+
+    listed = [f"{e.node_id}={e.address}" for e in read_roster(roster)] if roster is not None else []
+    given = parse_addresses([*listed, *(address or [])])
     with experiment_nodes(
         experiment, loaded.nodes, given, start=start, pki_dir=loaded.pki_dir, coordinator=loaded.coordinator,
         work_dir=loaded.output_dir / "nodes", per_process=per_process,

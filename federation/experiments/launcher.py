@@ -98,6 +98,7 @@ def start_nodes(
     timeout: float | None = None,
     command: CommandFactory = serve_command,
     per_process: int = 1,
+    detached: bool = False,
 ) -> list[NodeProcess]:
     """Start the nodes, `per_process` of them in each process, and wait until every node serves.
 
@@ -105,7 +106,9 @@ def start_nodes(
     `federation node host` over a spec of their launches, each node still its
     own party (see `node.serve.host_nodes`). `timeout` defaults to
     `startup_timeout` of the number of processes. A node that exits or is
-    late stops all of them, with a report of what each was doing.
+    late stops all of them, with a report of what each was doing. `detached`
+    nodes outlive this process (`federation nodes up`): their own session,
+    no signal when this process dies.
     """
     if per_process < 1:
         raise ValueError(f"per_process must be at least 1, got {per_process}")
@@ -140,9 +143,11 @@ def start_nodes(
                     argv,
                     stdout=log,
                     stderr=subprocess.STDOUT,
-                    env={"OMP_NUM_THREADS": "1", **os.environ, "PYTHONUNBUFFERED": "1", **_parent_env()},
+                    env={"OMP_NUM_THREADS": "1", **os.environ, "PYTHONUNBUFFERED": "1", **({} if detached else _parent_env())},
+                    start_new_session=detached,
                 )
-            _running[process.pid] = process
+            if not detached:
+                _running[process.pid] = process
             started += [NodeProcess(launch.node_id, process, launch.address_file, log_file) for launch in launches]
         _wait_until_serving(started, began=began, limit=limit)
     except BaseException:

@@ -10,10 +10,11 @@ of its nodes are gone and the launcher says so.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
-from fedkit import load_script
+from fedkit import federation_cli, load_script
 
 from federation.coordinator.client import NodeClient
 from federation.coordinator.psi import run_psi
@@ -76,3 +77,31 @@ def test_two_nodes_in_one_process_are_two_parties_and_die_together(tmp_path: Pat
         manifest.write_text(text[: text.index("[state]")] + f'[state]\ndir = "{shared}"\n')
     with pytest.raises(NodeUnavailable, match="would share state directory"):
         start_nodes(manifests, tmp_path / "logs-clash", per_process=2, timeout=120)
+
+
+def test_nodes_up_leaves_them_running_for_a_roster_and_nodes_down_stops_exactly_them(tmp_path: Path) -> None:
+    GENERATOR.generate(tmp_path, keys=500, overlap=0.4, seed=5)
+    up = federation_cli("nodes", "up", "psi.toml", "--per-process", "2", cwd=tmp_path)
+    assert up.returncode == 0, up.stderr
+    roster = tmp_path / "runs" / "nodes" / "roster.json"
+    pids = {e["pid"] for e in json.loads(roster.read_text())["nodes"]}
+    assert len(pids) == 1 and not gone(next(iter(pids)))  # the command returned, the host serves on
+    try:
+        psi = federation_cli("psi", "psi.toml", "--roster", str(roster), cwd=tmp_path)
+        assert psi.returncode == 0, psi.stderr
+        assert "intersection size: 200" in psi.stdout
+        stranger = json.loads(roster.read_text())
+        stranger["nodes"].append({**stranger["nodes"][0], "node_id": "ghost-bureau"})
+        (tmp_path / "stranger.json").write_text(json.dumps(stranger))
+        refused = federation_cli("psi", "psi.toml", "--roster", "stranger.json", cwd=tmp_path)
+        assert refused.returncode == 2 and "'ghost-bureau', which is not a node of this experiment" in refused.stderr
+    finally:
+        down = federation_cli("nodes", "down", str(roster), cwd=tmp_path)
+    assert down.returncode == 0 and down.stdout.count("stopped") == 2, down.stdout + down.stderr
+    assert not roster.exists() and all(gone(pid) for pid in pids)
+
+
+def gone(pid: int) -> bool:
+    """Ended: no such process, or a zombie its new parent has not reaped yet (the command that started it has exited)."""
+    stat = Path(f"/proc/{pid}/stat")
+    return not stat.exists() or stat.read_text().rsplit(") ", 1)[-1].startswith("Z")
