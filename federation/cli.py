@@ -260,16 +260,19 @@ def demo_cmd(
         int | None, typer.Option(help="Repeat the whole comparison over N seeds, as `compare --seeds N` does.")
     ] = None,
     per_process: Annotated[
-        int, typer.Option(help="Nodes hosted in each process (each still its own party: port, certificate, state).", min=1)
-    ] = 1,
+        int | None,
+        typer.Option(help="Nodes hosted in each process, each still its own party (default: spread over the cores).", min=1),
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Start real node processes, compare the three topologies, stop the nodes."""
     setup_logging(verbose)
+    from federation.experiments.launcher import spread
+
     if _is_vertical(experiment):
         if preset is not None:
             raise ConfigError("--preset", ["a vertical experiment runs under each party's own policy; presets are horizontal"])
-        vertical_compare(experiment, {}, output=None, start=True, seeds=seeds, per_process=per_process)
+        vertical_compare(experiment, {}, output=None, start=True, seeds=seeds, per_process=per_process or 0)
         return
     from federation.experiments.config import load_experiment
     from federation.experiments.launcher import exit_on_signals, prepare_identities, start_nodes, stop_nodes
@@ -297,7 +300,7 @@ def demo_cmd(
             pki_dir=loaded.pki_dir,
             policy=policy,
             timeout=startup_timeout,
-            per_process=per_process,
+            per_process=per_process or spread(len(manifests)),
         )
         try:
             for node in nodes:

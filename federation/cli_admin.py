@@ -51,7 +51,7 @@ def experiment_nodes(
     per_process: int = 1,
 ) -> Iterator[dict[str, str]]:
     """Every node's address: from `--address`, the file, or (with `start`) a node process per manifest, stopped on leaving."""
-    from federation.experiments.launcher import exit_on_signals, prepare_identities, start_nodes, stop_nodes
+    from federation.experiments.launcher import exit_on_signals, prepare_identities, spread, start_nodes, stop_nodes
 
     started = []
     with exit_on_signals():
@@ -62,7 +62,8 @@ def experiment_nodes(
             manifests = {n: m for n, _, m in nodes if m is not None}
             prepare_identities(pki_dir, manifests, coordinator)
             console.print(f"starting {len(manifests)} node processes ...")
-            started = start_nodes(manifests, work_dir, pki_dir=pki_dir, per_process=per_process)
+            share = per_process or spread(len(manifests))  # 0: spread over the cores
+            started = start_nodes(manifests, work_dir, pki_dir=pki_dir, per_process=share)
             for node in started:
                 console.print(f"  {node.node_id:<20} pid {node.process.pid:<7} {node.address}")
         try:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated
 
@@ -46,7 +45,7 @@ def nodes_up(
     startup_timeout: Annotated[float | None, typer.Option(help="Seconds to wait for every node to serve.")] = None,
 ) -> None:
     """Start the experiment's nodes, write their roster, and return; `compare --roster` and `nodes down` read it."""
-    from federation.experiments.launcher import prepare_identities, start_nodes
+    from federation.experiments.launcher import prepare_identities, spread, start_nodes
     from federation.experiments.roster import write_roster
 
     nodes, pki_dir, coordinator, output = _experiment_nodes(experiment)
@@ -54,7 +53,7 @@ def nodes_up(
     if missing:
         raise ConfigError(str(experiment), [f"node {m!r} has no manifest to start it from" for m in missing])
     manifests = {n: m for n, _, m in nodes if m is not None}
-    share = per_process or max(1, -(-len(manifests) // (os.cpu_count() or 1)))
+    share = per_process or spread(len(manifests))
     prepare_identities(pki_dir, manifests, coordinator)
     console.print(f"starting {len(manifests)} nodes, {share} per process ...")
     started = start_nodes(manifests, output / "nodes", pki_dir=pki_dir, per_process=share, detached=True, timeout=startup_timeout)

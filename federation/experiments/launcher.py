@@ -82,6 +82,11 @@ def serve_command(launch: NodeLaunch) -> list[str]:
     return command
 
 
+def spread(nodes: int) -> int:
+    """Nodes per process that use every core once: torch and numpy threads are held to one per process."""
+    return max(1, -(-nodes // (os.cpu_count() or 1)))
+
+
 def startup_timeout(nodes: int) -> float:
     """Default start-up limit: imports run one after another on a small machine, so it grows per node."""
     return 60.0 + 10.0 * nodes
