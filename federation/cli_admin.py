@@ -151,15 +151,26 @@ def pki_init(
 
 @pki_app.command("issue")
 def pki_issue(
-    names: Annotated[list[str], typer.Argument(help="Party names: each certificate's common name.")],
+    names: Annotated[list[str] | None, typer.Argument(help="Party names: each certificate's common name.")] = None,
     directory: Annotated[Path, typer.Option("--dir")] = DEFAULT_PKI,
+    experiment: Annotated[
+        Path | None, typer.Option(help="Also every node of this experiment file and its coordinator (any kind).")
+    ] = None,
     host: Annotated[list[str] | None, typer.Option(help="Extra host name or IP the node is reached at.")] = None,
     days: Annotated[int, typer.Option(help="How long each certificate is valid.")] = 825,
 ) -> None:
     """Issue certificates for nodes or coordinators, signed by the CA."""
     from federation.transport.tls import issue_certificate
 
-    for name in names:
+    names = list(names or [])
+    if experiment is not None:
+        from federation.cli_nodes import experiment_parts
+
+        nodes, _, coordinator, _ = experiment_parts(experiment)
+        names += [n for n, _, _ in nodes] + [coordinator]
+    if not names:
+        raise ConfigError("pki issue", ["name at least one party, or --experiment FILE"])
+    for name in dict.fromkeys(names):
         identity = issue_certificate(directory, name, hosts=tuple(host or ()), days=days)
         console.print(f"{name}: certificate {identity.cert}, key {identity.key}")
 

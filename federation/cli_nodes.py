@@ -14,7 +14,7 @@ nodes_app = typer.Typer(no_args_is_help=True, help="Start an experiment's nodes 
 console = Console()
 
 
-def _experiment_nodes(path: Path) -> tuple[list[tuple[str, str | None, Path | None]], Path, str, Path]:
+def experiment_parts(path: Path) -> tuple[list[tuple[str, str | None, Path | None]], Path, str, Path]:
     """(nodes, PKI directory, coordinator, output directory) of an experiment file of any kind."""
     from federation.experiments.vertical_config import experiment_kind
 
@@ -48,7 +48,7 @@ def nodes_up(
     from federation.experiments.launcher import prepare_identities, spread, start_nodes
     from federation.experiments.roster import write_roster
 
-    nodes, pki_dir, coordinator, output = _experiment_nodes(experiment)
+    nodes, pki_dir, coordinator, output = experiment_parts(experiment)
     missing = [n for n, _, m in nodes if m is None]
     if missing:
         raise ConfigError(str(experiment), [f"node {m!r} has no manifest to start it from" for m in missing])

@@ -43,3 +43,18 @@ def test_bad_validity_and_unknown_names_are_clear_errors(tmp_path: Path) -> None
     assert missing.returncode == 2 and "no certificate nobody.crt" in missing.stderr
     unpinnable = federation_cli("pki", "pin", "nobody", "--dir", str(pki), cwd=tmp_path)
     assert unpinnable.returncode == 2 and "no certificate nobody.crt to pin" in unpinnable.stderr
+
+
+def test_issue_for_every_party_of_an_experiment_at_once(tmp_path: Path) -> None:
+    from fedkit import load_script
+
+    load_script(Path(__file__).resolve().parents[2] / "examples" / "many_parties" / "generate.py", "many_parties_pki").generate(
+        tmp_path, parties=12
+    )
+    pki = tmp_path / ".pki"
+    assert federation_cli("pki", "init", "--dir", str(pki), cwd=tmp_path).returncode == 0
+    issued = federation_cli("pki", "issue", "--experiment", "experiment.toml", "--dir", str(pki), cwd=tmp_path)
+    assert issued.returncode == 0, issued.stderr
+    assert {p.stem for p in pki.glob("*.crt")} == {"ca", "city-platform", *(f"authority-{i:03d}" for i in range(12))}
+    nothing = federation_cli("pki", "issue", "--dir", str(pki), cwd=tmp_path)
+    assert nothing.returncode == 2 and "--experiment" in nothing.stderr
