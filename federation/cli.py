@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from federation.cli_admin import data_app, node_app, parse_addresses, pki_app, policy_app, setup_logging
+from federation.cli_admin import data_app, node_app, parse_addresses, pki_app, policy_app, serving_bar, setup_logging
 from federation.cli_audit import audit_app
 from federation.cli_nodes import nodes_app
 from federation.cli_psi import psi_cmd
@@ -294,14 +294,16 @@ def demo_cmd(
             raise ConfigError("--preset", [f"no preset {preset!r} in {policy.parent} (known: {', '.join(known) or 'none'})"])
         console.print(f"every node runs under the [bold]{preset}[/] preset")
     with exit_on_signals():  # SIGTERM or SIGHUP still stop the nodes
-        nodes = start_nodes(
-            manifests,
-            loaded.output_dir / "nodes",
-            pki_dir=loaded.pki_dir,
-            policy=policy,
-            timeout=startup_timeout,
-            per_process=per_process or spread(len(manifests)),
-        )
+        with serving_bar(len(manifests)) as on_ready:
+            nodes = start_nodes(
+                manifests,
+                loaded.output_dir / "nodes",
+                pki_dir=loaded.pki_dir,
+                policy=policy,
+                timeout=startup_timeout,
+                per_process=per_process or spread(len(manifests)),
+                on_ready=on_ready,
+            )
         try:
             for node in nodes:
                 console.print(f"  {node.node_id:<20} pid {node.process.pid:<7} {node.address}")

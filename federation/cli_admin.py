@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
@@ -35,6 +35,17 @@ def parse_addresses(values: list[str]) -> dict[str, str]:
     return result
 
 
+@contextmanager
+def serving_bar(total: int) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar of nodes serving, for `start_nodes(on_ready=...)`."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task("nodes serving", total=total)
+        yield lambda ready, _total: progress.update(task, completed=ready)
+
+
 NodeList = list[tuple[str, str | None, Path | None]]  # (id, address, manifest) as an experiment file lists them
 
 
@@ -63,7 +74,8 @@ def experiment_nodes(
             prepare_identities(pki_dir, manifests, coordinator)
             console.print(f"starting {len(manifests)} node processes ...")
             share = per_process or spread(len(manifests))  # 0: spread over the cores
-            started = start_nodes(manifests, work_dir, pki_dir=pki_dir, per_process=share)
+            with serving_bar(len(manifests)) as on_ready:
+                started = start_nodes(manifests, work_dir, pki_dir=pki_dir, per_process=share, on_ready=on_ready)
             for node in started:
                 console.print(f"  {node.node_id:<20} pid {node.process.pid:<7} {node.address}")
         try:

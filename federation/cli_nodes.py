@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from federation.cli_admin import serving_bar
 from federation.errors import ConfigError
 
 nodes_app = typer.Typer(no_args_is_help=True, help="Start an experiment's nodes and leave them running (a roster).")
@@ -56,7 +57,11 @@ def nodes_up(
     share = per_process or spread(len(manifests))
     prepare_identities(pki_dir, manifests, coordinator)
     console.print(f"starting {len(manifests)} nodes, {share} per process ...")
-    started = start_nodes(manifests, output / "nodes", pki_dir=pki_dir, per_process=share, detached=True, timeout=startup_timeout)
+    with serving_bar(len(manifests)) as on_ready:
+        started = start_nodes(
+            manifests, output / "nodes", pki_dir=pki_dir, per_process=share, detached=True, timeout=startup_timeout,
+            on_ready=on_ready,
+        )  # fmt: skip
     path = roster or output / "nodes" / "roster.json"
     write_roster(path, experiment, started)
     for node in started:

@@ -104,6 +104,7 @@ def start_nodes(
     command: CommandFactory = serve_command,
     per_process: int = 1,
     detached: bool = False,
+    on_ready: Callable[[int, int], None] | None = None,
 ) -> list[NodeProcess]:
     """Start the nodes, `per_process` of them in each process, and wait until every node serves.
 
@@ -113,7 +114,8 @@ def start_nodes(
     `startup_timeout` of the number of processes. A node that exits or is
     late stops all of them, with a report of what each was doing. `detached`
     nodes outlive this process (`federation nodes up`): their own session,
-    no signal when this process dies.
+    no signal when this process dies. `on_ready(serving, total)` is called
+    as nodes come up (a progress bar).
     """
     if per_process < 1:
         raise ValueError(f"per_process must be at least 1, got {per_process}")
@@ -154,7 +156,7 @@ def start_nodes(
             if not detached:
                 _running[process.pid] = process
             started += [NodeProcess(launch.node_id, process, launch.address_file, log_file) for launch in launches]
-        _wait_until_serving(started, began=began, limit=limit)
+        _wait_until_serving(started, began=began, limit=limit, on_ready=on_ready)
     except BaseException:
         stop_nodes(started)
         raise
@@ -169,7 +171,9 @@ def _host_spec(path: Path, launches: list[NodeLaunch]) -> Path:
     return path
 
 
-def _wait_until_serving(nodes: list[NodeProcess], *, began: float, limit: float) -> None:
+def _wait_until_serving(
+    nodes: list[NodeProcess], *, began: float, limit: float, on_ready: Callable[[int, int], None] | None = None
+) -> None:
     """Poll every node at once, so a node that crashed is reported without waiting for the others."""
     pending = list(nodes)
     while pending:
@@ -177,6 +181,8 @@ def _wait_until_serving(nodes: list[NodeProcess], *, began: float, limit: float)
             if node.address_file.is_file():
                 node.address = node.address_file.read_text().strip()
                 pending.remove(node)
+                if on_ready is not None:
+                    on_ready(len(nodes) - len(pending), len(nodes))
             elif node.process.poll() is not None:
                 raise NodeUnavailable(
                     f"node {node.node_id} exited with code {node.process.returncode} while starting "
