@@ -105,3 +105,27 @@ def gone(pid: int) -> bool:
     """Ended: no such process, or a zombie its new parent has not reaped yet (the command that started it has exited)."""
     stat = Path(f"/proc/{pid}/stat")
     return not stat.exists() or stat.read_text().rsplit(") ", 1)[-1].startswith("Z")
+
+
+def test_a_host_that_dies_takes_only_its_own_nodes_and_the_comparison_goes_on(tmp_path: Path) -> None:
+    from federation.experiments.compare import compare
+    from federation.experiments.config import load_experiment
+
+    load_script(Path(__file__).resolve().parents[2] / "examples" / "many_parties" / "generate.py", "many_host").generate(
+        tmp_path, parties=6, seed=2
+    )
+    experiment = load_experiment(tmp_path / "experiment.toml")
+    manifests = {n: m for n, _, m in experiment.nodes if m is not None}
+    prepare_identities(experiment.pki_dir, manifests, experiment.coordinator)
+    nodes = start_nodes(manifests, tmp_path / "logs", per_process=3)
+    try:
+        doomed = nodes[0].process
+        lost = {n.node_id for n in nodes if n.process is doomed}
+        doomed.kill()
+        doomed.wait()
+        result = compare(experiment, {n.node_id: n.address for n in nodes}, output_dir=tmp_path / "runs")
+    finally:
+        stop_nodes(nodes)
+    assert set(result.unreachable) == lost and len(lost) == 3
+    for topology in result.results:
+        assert set(topology.participants) == set(manifests) - lost, topology.name
