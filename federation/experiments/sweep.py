@@ -26,7 +26,7 @@ from federation.config import read_toml, validate
 from federation.errors import ConfigError, FederationError
 from federation.experiments.compare import ProgressFactory, compare
 from federation.experiments.config import Experiment, ExperimentFile, PrivacySection, TaskSection
-from federation.experiments.launcher import NodeProcess, exit_on_signals, start_nodes, stop_nodes
+from federation.experiments.launcher import NodeProcess, exit_on_signals, spread, start_nodes, stop_nodes
 from federation.node.manifest import load_manifest
 from federation.policy.model import Policy
 
@@ -185,7 +185,13 @@ def run_sweep(
                     nodes = _start_with_policies(manifests, policies, point_dir, experiment, startup_timeout)
                 else:
                     if shared is None:
-                        shared = start_nodes(manifests, out_dir / "nodes", pki_dir=experiment.pki_dir, timeout=startup_timeout)
+                        shared = start_nodes(
+                            manifests,
+                            out_dir / "nodes",
+                            pki_dir=experiment.pki_dir,
+                            timeout=startup_timeout,
+                            per_process=spread(len(manifests)),
+                        )
                     nodes = shared
                 point = SweepPoint(index, combination, None)
                 try:
@@ -230,6 +236,7 @@ def _start_with_policies(
         policies=files,
         state_root=point_dir / "state",
         timeout=startup_timeout,
+        per_process=spread(len(manifests)),
     )
 
 
