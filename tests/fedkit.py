@@ -14,6 +14,8 @@ import shutil
 import subprocess
 import sys
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,6 +45,25 @@ FEATURES = (
     "days_since_inspection",
     "industry",
 )
+
+
+@contextmanager
+def serving_in_process(manifests: dict[str, Path], pki_dir: Path, coordinator: str) -> Iterator[dict[str, NodeClient]]:
+    """Every manifest's node served in this process over real mTLS on 127.0.0.1, and the coordinator's client of each."""
+    identity = Identity.in_directory(pki_dir, coordinator)
+    servers: list[grpc.Server] = []
+    clients: dict[str, NodeClient] = {}
+    try:
+        for name, manifest in manifests.items():
+            server, port, _ = start_node(manifest, listen="127.0.0.1:0")
+            servers.append(server)
+            clients[name] = NodeClient(name, f"127.0.0.1:{port}", identity, timeout=60)
+        yield clients
+    finally:
+        for client in clients.values():
+            client.close()
+        for server in servers:
+            server.stop(0)
 
 
 def load_script(path: Path, name: str):  # type: ignore[no-untyped-def]

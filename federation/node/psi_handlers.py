@@ -69,7 +69,7 @@ def _told(delivery: Delivery) -> str:
 
 
 class PsiHandlers:
-    """What a node answers in a PSI run; `keys` and `policy` are read at each join, so edits apply to the next run."""
+    """What a node answers in a PSI run; `keys` and `policy` are the runtime's, loaded when the node starts (a changed policy applies after a restart)."""
 
     def __init__(
         self,

@@ -13,9 +13,8 @@ from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
-import grpc
 import pytest
-from fedkit import load_script
+from fedkit import load_script, serving_in_process
 
 from federation.coordinator.client import NodeClient
 from federation.coordinator.psi import run_psi
@@ -27,7 +26,6 @@ from federation.node.audit_chain import read_entries
 from federation.node.keys import prepare_rows
 from federation.node.manifest import load_manifest
 from federation.node.psi_handlers import shared_keys
-from federation.node.serve import start_node
 from federation.psi.plan import Disclosure
 from federation.psi.session import Party, Terms
 from federation.task import RunContext
@@ -51,18 +49,8 @@ def city(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[PsiExperime
     manifests = {n: m for n, _, m in experiment.nodes if m is not None}
     prepare_identities(experiment.pki_dir, manifests, experiment.coordinator)
     ensure_identities(experiment.pki_dir, ["ghost-bureau"])  # a certificate of the same CA, pinned by no node
-    servers: list[grpc.Server] = []
-    clients = {}
-    identity = Identity.in_directory(experiment.pki_dir, experiment.coordinator)
-    for name, manifest in manifests.items():
-        server, port, _ = start_node(manifest, listen="127.0.0.1:0")
-        servers.append(server)
-        clients[name] = NodeClient(name, f"127.0.0.1:{port}", identity, timeout=60)
-    yield experiment, clients, manifests
-    for client in clients.values():
-        client.close()
-    for server in servers:
-        server.stop(0)
+    with serving_in_process(manifests, experiment.pki_dir, experiment.coordinator) as clients:
+        yield experiment, clients, manifests
 
 
 def plaintext_join(manifests: dict[str, Path]) -> set[str]:

@@ -13,9 +13,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-import grpc
 import pytest
-from fedkit import load_script
+from fedkit import load_script, serving_in_process
 
 from federation.coordinator.client import NodeClient
 from federation.coordinator.psi import run_psi
@@ -25,7 +24,6 @@ from federation.experiments.psi_config import load_psi_experiment
 from federation.node.audit_chain import read_entries
 from federation.node.manifest import load_manifest
 from federation.node.psi_handlers import shared_keys
-from federation.node.serve import start_node
 from federation.psi import pair
 from federation.task import RunContext
 from federation.transport.tls import Identity
@@ -44,18 +42,8 @@ def city(tmp_path_factory: pytest.TempPathFactory) -> Iterator[City]:
     experiment = load_psi_experiment(root / "psi.toml")
     manifests = {n: m for n, _, m in experiment.nodes if m is not None}
     prepare_identities(experiment.pki_dir, manifests, experiment.coordinator)
-    identity = Identity.in_directory(experiment.pki_dir, experiment.coordinator)
-    servers: list[grpc.Server] = []
-    clients = {}
-    for name, manifest in manifests.items():
-        server, port, _ = start_node(manifest, listen="127.0.0.1:0")
-        servers.append(server)
-        clients[name] = NodeClient(name, f"127.0.0.1:{port}", identity, timeout=60)
-    yield clients, manifests, root
-    for client in clients.values():
-        client.close()
-    for server in servers:
-        server.stop(0)
+    with serving_in_process(manifests, experiment.pki_dir, experiment.coordinator) as clients:
+        yield clients, manifests, root
     patch.undo()
 
 

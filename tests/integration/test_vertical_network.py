@@ -16,11 +16,10 @@ from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
-import grpc
 import numpy as np
 import pandas as pd
 import pytest
-from fedkit import load_script
+from fedkit import load_script, serving_in_process
 from typer.testing import CliRunner
 
 from federation.cli import app
@@ -36,7 +35,6 @@ from federation.node.audit_chain import read_entries
 from federation.node.manifest import load_manifest
 from federation.node.psi_handlers import shared_keys
 from federation.node.runtime import NodeRuntime
-from federation.node.serve import start_node
 from federation.node.vertical_handlers import output_path
 from federation.report.vertical import render_vertical
 from federation.task import RunContext
@@ -68,20 +66,10 @@ def city(tmp_path_factory: pytest.TempPathFactory) -> Iterator[City]:
     experiment = load_psi_experiment(example / "psi.toml")
     manifests = {n: m for n, _, m in experiment.nodes if m is not None}
     prepare_identities(experiment.pki_dir, manifests, experiment.coordinator)
-    identity = Identity.in_directory(experiment.pki_dir, experiment.coordinator)
-    servers: list[grpc.Server] = []
-    clients = {}
-    for name, manifest in manifests.items():
-        server, port, _ = start_node(manifest, listen="127.0.0.1:0")
-        servers.append(server)
-        clients[name] = NodeClient(name, f"127.0.0.1:{port}", identity, timeout=60)
-    psi = experiment.new_terms()
-    run_psi(clients, psi, purpose="mass-balance")
-    yield clients, manifests, psi.run_id
-    for client in clients.values():
-        client.close()
-    for server in servers:
-        server.stop(0)
+    with serving_in_process(manifests, experiment.pki_dir, experiment.coordinator) as clients:
+        psi = experiment.new_terms()
+        run_psi(clients, psi, purpose="mass-balance")
+        yield clients, manifests, psi.run_id
 
 
 def terms(psi_run: str, **changes: object) -> Terms:
