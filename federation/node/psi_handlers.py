@@ -69,7 +69,10 @@ def _told(delivery: Delivery) -> str:
 
 
 class PsiHandlers:
-    """What a node answers in a PSI run; `keys` and `policy` are the runtime's, loaded when the node starts (a changed policy applies after a restart)."""
+    """What a node answers in a PSI run; `keys` and `policy` come from the runtime, loaded when the node starts.
+
+    A changed policy therefore applies after a restart, as for every other call.
+    """
 
     def __init__(
         self,
