@@ -14,7 +14,7 @@ LENDING := examples/lending_club
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	# torch is pinned in pyproject.toml (torch==2.13.0: the CPU wheel, never a CUDA build)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,examples]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,examples,simulation]'
 	touch $@
 
 install: $(INSTALLED)

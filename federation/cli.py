@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -41,6 +42,27 @@ err = Console(stderr=True)
 
 
 # -- run / compare --------------------------------------------------------------
+ENGINES = ("grpc", "flower-simulation")
+ENGINE_HELP = "grpc: our node processes (default); flower-simulation: every node a virtual node on Flower's Simulation Engine."
+WORKERS_HELP = "flower-simulation: Ray workers on this machine, one CPU each (default: every core)."
+RAY_HELP = "flower-simulation: the address of a Ray cluster to run the virtual nodes on."
+
+
+@dataclass(frozen=True)
+class Engine:
+    name: str
+    workers: int | None = None
+    ray_address: str | None = None
+
+    @classmethod
+    def parse(cls, name: str, *, workers: int | None, ray_address: str | None) -> Engine:
+        if name not in ENGINES:
+            raise ConfigError("--engine", [f"{name!r} is not an engine; choose one of {list(ENGINES)}"])
+        if name == "grpc" and (workers is not None or ray_address is not None):
+            raise ConfigError("--engine", ["--workers and --ray-address go with --engine flower-simulation"])
+        return cls(name, workers, ray_address)
+
+
 def _with_roster(roster: Path | None, address: list[str] | None) -> list[str]:
     """--address values, after the roster's (an explicit --address wins)."""
     if roster is None:
@@ -103,24 +125,42 @@ def _compare(
     topologies: list[str] | None,
     output: Path | None,
     resume: Path | None = None,
+    engine: Engine | None = None,
 ) -> Path:
     from federation.experiments.compare import compare
     from federation.experiments.config import load_experiment
     from federation.report.render import render
 
     experiment = load_experiment(experiment_path)
-    resolved = experiment.addresses(addresses)
+    if engine is not None and engine.name != "grpc":
+        from federation.flower.simulation import require_simulation
+
+        require_simulation()  # before anything starts
+    else:
+        resolved = experiment.addresses(addresses)
     with Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
     ) as progress:
-        comparison = compare(
-            experiment,
-            resolved,
-            topologies_to_run=topologies,
-            progress=_progress_factory(progress),
-            output_dir=output,
-            resume=resume,
-        )
+        if engine is not None and engine.name != "grpc":
+            from federation.flower.simulation import compare_simulated
+
+            comparison = compare_simulated(
+                experiment,
+                topologies_to_run=topologies,
+                progress=_progress_factory(progress),
+                output_dir=output,
+                workers=engine.workers,
+                ray_address=engine.ray_address,
+            )
+        else:
+            comparison = compare(
+                experiment,
+                resolved,
+                topologies_to_run=topologies,
+                progress=_progress_factory(progress),
+                output_dir=output,
+                resume=resume,
+            )
     results = comparison.to_json()
     report = render(results, comparison.run_dir)
     print_summary(results)
@@ -140,11 +180,22 @@ def compare_cmd(
         int | None, typer.Option(help="Repeat the whole comparison over N seeds and report every figure with its spread.")
     ] = None,
     roster: Annotated[Path | None, typer.Option(help="Node addresses from this roster (`federation nodes up`).")] = None,
+    engine: Annotated[str, typer.Option(help=ENGINE_HELP)] = "grpc",
+    workers: Annotated[int | None, typer.Option(help=WORKERS_HELP, min=1)] = None,
+    ray_address: Annotated[str | None, typer.Option(help=RAY_HELP)] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Run federated, central-pool and local-only on the same nodes and report (vertical experiments too)."""
     setup_logging(verbose)
+    chosen = Engine.parse(engine, workers=workers, ray_address=ray_address)
     address = _with_roster(roster, address)
+    if chosen.name != "grpc":
+        refused = [flag for flag, given in (("--address", address), ("--resume", resume), ("--seeds", seeds)) if given]
+        if refused or _is_vertical(experiment):
+            what = ", ".join(refused) if refused else "a vertical experiment"
+            raise ConfigError("--engine", [f"{what} runs on the gRPC engine only, not with --engine {chosen.name}"])
+        _compare(experiment, {}, None, output, engine=chosen)
+        return
     if _is_vertical(experiment):
         if resume is not None:
             raise ConfigError("--resume", ["a vertical comparison is not resumable: run it again"])

@@ -64,15 +64,20 @@ class NodeClient:
         *,
         timeout: float = DEFAULT_TIMEOUT,
         receipts: ReceiptBook | None = None,
+        channel: grpc.Channel | None = None,
     ) -> None:
-        """`receipts` keeps the signed audit receipt of every reply, the evidence `audit verify --receipts` checks."""
+        """`receipts` keeps the signed audit receipt of every reply, the evidence `audit verify --receipts` checks.
+
+        `channel` replaces the mutual-TLS channel to `address`: on Flower's
+        engines it carries the calls as Flower messages and keeps the receipts itself.
+        """
         self.node_id = node_id
         self.address = address
         self.timeout = timeout
         self.traffic = Traffic()
         self.caller = certificate_name(identity.cert.read_bytes())  # the identity nodes see: binds secure sessions
-        self._channel = secure_channel(address, identity, expected_node=node_id)
-        channel: grpc.Channel = self._channel
+        self._channel = channel if channel is not None else secure_channel(address, identity, expected_node=node_id)
+        channel = self._channel
         if receipts is not None:
             channel = grpc.intercept_channel(channel, ReceiptCollector(lambda receipt: receipts.keep(node_id, receipt)))
         self._stub = node_pb2_grpc.NodeServiceStub(channel)  # type: ignore[no-untyped-call]

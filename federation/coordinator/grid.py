@@ -105,7 +105,9 @@ class NodeGrid(Grid):
         self._run = Run.create_empty(run_id=1)
         # Flower stamps every Message with the process's task identity; outside
         # its own runtime nobody sets it, so the grid plays the SuperLink's part.
-        TaskIdentity.run_id, TaskIdentity.task_id, TaskIdentity.node_id = 1, 1, SUPERLINK_NODE_ID
+        # Inside Flower's runtime (our coordinator as a ServerApp) it is the run's own.
+        if TaskIdentity._run_id is None:
+            TaskIdentity.run_id, TaskIdentity.task_id, TaskIdentity.node_id = 1, 1, SUPERLINK_NODE_ID
         self._pool = ThreadPoolExecutor(max_workers=max(1, len(clients)))
         self._pending: dict[str, tuple[Message, Future[RecordDict]]] = {}
         self.failures: list[NodeFailure] = []

@@ -87,6 +87,9 @@ def _clean(value: float) -> float | None:
     return None if value != value else round(value, 6)
 
 
+Connector = Callable[[Experiment, Path], list[NodeClient]]  # clients of every node, their receipts kept in the run directory
+
+
 def connect(
     experiment: Experiment, addresses: dict[str, str], *, timeout: float = 600.0, run_dir: Path | None = None
 ) -> list[NodeClient]:
@@ -131,10 +134,12 @@ def compare(
     output_dir: Path | None = None,
     resume: Path | None = None,
     run_dir: Path | None = None,
+    connector: Connector | None = None,
 ) -> Comparison:
     """Run the topologies and write the results into `run_dir` (default: a new stamped folder of the output).
 
-    `resume` continues an interrupted run in its directory.
+    `resume` continues an interrupted run in its directory. `connector`
+    gives the clients instead of gRPC channels to `addresses` (Flower's engines).
     """
     if resume is not None:
         run_dir = resume
@@ -148,7 +153,10 @@ def compare(
         run_dir.mkdir(parents=True, exist_ok=True)
         state = RunProgress.new(run_dir, experiment.path, experiment.name, stamp)
     stamp = state.stamp
-    clients = connect(experiment, addresses, timeout=experiment.timeout, run_dir=run_dir)
+    if connector is not None:
+        clients = connector(experiment, run_dir)
+    else:
+        clients = connect(experiment, addresses, timeout=experiment.timeout, run_dir=run_dir)
     try:
         comparison = Comparison(experiment.name, experiment.metric, run_dir, [c.node_id for c in clients])
         reachable, comparison.unreachable, descriptions = describe_all(

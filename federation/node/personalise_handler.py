@@ -54,6 +54,7 @@ def personalise_here(
 ) -> Personalised:
     """Authorise, then build and choose the candidates on this node's fitting rows; score the choice on its test rows."""
     from federation.personalise import personalise, task_objective  # torch: imported when a node personalises
+
     with node.audited(caller, "Personalise", context) as entry:
         node.individual_results(node.authorise(caller, context, "stats", task))
         node.runs.claim_evaluation(caller, context, task)

@@ -214,6 +214,15 @@ class RunRegistry:
             )
         return secure
 
+    def open_secure_rounds(self) -> dict[tuple[str, str], SecureRound]:
+        """The secure rounds in progress, by (caller, run id): what a virtual node carries between messages."""
+        with self._lock:
+            return dict(self._secure)
+
+    def restore_secure_rounds(self, rounds: dict[tuple[str, str], SecureRound]) -> None:
+        with self._lock:
+            self._secure.update(rounds)
+
     def end_secure_round(self, caller: str, context: RunContext) -> None:
         with self._lock:
             self._secure.pop((caller, context.run_id), None)

@@ -14,6 +14,7 @@ import errno
 import fcntl
 import os
 import threading
+import time
 from pathlib import Path
 from types import TracebackType
 
@@ -51,6 +52,22 @@ class StateLock:
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         return cls(state_dir, fd)
+
+    @classmethod
+    def wait(cls, state_dir: Path, *, timeout: float) -> StateLock:
+        """Lock `state_dir`, waiting up to `timeout` seconds for another holder to let go (a virtual node's message).
+
+        On Flower's engines a node lives in no one process: each of its
+        messages takes the lock for as long as it is served.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return cls.acquire(state_dir)
+            except ConfigError:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.005)
 
     @property
     def held(self) -> bool:

@@ -62,6 +62,20 @@ class SecAggClient:
         self._survivors: frozenset[int] = frozenset()
         self._phase_lock = threading.Lock()
 
+    def __getstate__(self) -> dict[str, object]:
+        """The round's secrets and progress, without the signer, the verifier or the lock (see `rebind`)."""
+        return {k: v for k, v in self.__dict__.items() if k not in ("_signer", "_peers", "_phase_lock")}
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        self._phase_lock = threading.Lock()
+
+    def rebind(self, signer: Signer, peers: PeerVerifier) -> None:
+        """Give a round restored from a node's engine memory its signer and verifier back (Flower's engines)."""
+        if signer.certificate != self._advert.certificate:
+            raise InvalidRequest("a secure round restored under another certificate than the one that advertised it")
+        self._signer, self._peers = signer, peers
+
     def _enter(self, expected: str, following: str) -> None:
         """Move to the next phase; atomic, so two concurrent calls can never both pass one phase."""
         with self._phase_lock:
