@@ -164,7 +164,9 @@ def pki_init(
 @pki_app.command("issue")
 def pki_issue(
     names: Annotated[list[str] | None, typer.Argument(help="Party names: each certificate's common name.")] = None,
-    directory: Annotated[Path, typer.Option("--dir")] = DEFAULT_PKI,
+    directory: Annotated[
+        Path | None, typer.Option("--dir", help=f"The PKI (default: the experiment's, else {DEFAULT_PKI}).")
+    ] = None,
     experiment: Annotated[
         Path | None, typer.Option(help="Also every node of this experiment file and its coordinator (any kind).")
     ] = None,
@@ -178,8 +180,10 @@ def pki_issue(
     if experiment is not None:
         from federation.cli_nodes import experiment_parts
 
-        nodes, _, coordinator, _ = experiment_parts(experiment)
+        nodes, experiment_pki, coordinator, _ = experiment_parts(experiment)
         names += [n for n, _, _ in nodes] + [coordinator]
+        directory = directory or experiment_pki
+    directory = directory or DEFAULT_PKI
     if not names:
         raise ConfigError("pki issue", ["name at least one party, or --experiment FILE"])
     for name in dict.fromkeys(names):

@@ -27,14 +27,19 @@ from federation.transport.receipts import ReceiptBook, receipt_from_metadata
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 0.01
+WINDOW = 32  # calls in the grid at once
 
 
 class MessageRouter:
     """Sends calls to virtual nodes through a Flower grid; one thread collects the replies."""
 
-    def __init__(self, grid: Grid, *, poll: float = POLL_SECONDS) -> None:
+    def __init__(self, grid: Grid, *, poll: float = POLL_SECONDS, window: int = WINDOW) -> None:
+        """At most `window` calls are in the grid at once: Flower's in-memory link state scans every stored
+        message for every node it serves, so a thousand messages pushed at once cost a million checks per
+        delivery pass, and the engine's own loop, not the nodes, becomes the bottleneck."""
         self._grid = grid
         self._poll = poll
+        self._window = threading.BoundedSemaphore(window)
         self._lock = threading.Lock()
         self._waiting: dict[str, Future[Message]] = {}
         self._stop = threading.Event()
@@ -53,17 +58,18 @@ class MessageRouter:
         """Send one message to Flower node `node` and wait for its reply, as a wire `Reply`."""
         future: Future[Message] = Future()
         message = Message(content, node, MESSAGE_TYPE, ttl=max(timeout, 1.0))
-        with self._lock:
-            ids = list(self._grid.push_messages([message]))
-            if not ids:
-                return Reply(status="UNAVAILABLE", details=f"Flower node {node} is not part of this run")
-            self._waiting[ids[0]] = future
-        try:
-            answer = future.result(timeout=timeout)
-        except FutureTimeout:
+        with self._window:
             with self._lock:
-                self._waiting.pop(ids[0], None)
-            return Reply(status="DEADLINE_EXCEEDED", details=f"no reply within {timeout:.0f} s")
+                ids = list(self._grid.push_messages([message]))
+                if not ids:
+                    return Reply(status="UNAVAILABLE", details=f"Flower node {node} is not part of this run")
+                self._waiting[ids[0]] = future
+            try:
+                answer = future.result(timeout=timeout)
+            except FutureTimeout:
+                with self._lock:
+                    self._waiting.pop(ids[0], None)
+                return Reply(status="DEADLINE_EXCEEDED", details=f"no reply within {timeout:.0f} s")
         if answer.has_error():
             error = answer.error
             return Reply(status="UNAVAILABLE", details=f"Flower's runtime failed the call (code {error.code}): {error.reason}")

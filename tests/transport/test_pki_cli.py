@@ -53,7 +53,7 @@ def test_issue_for_every_party_of_an_experiment_at_once(tmp_path: Path) -> None:
     )
     pki = tmp_path / ".pki"
     assert federation_cli("pki", "init", "--dir", str(pki), cwd=tmp_path).returncode == 0
-    issued = federation_cli("pki", "issue", "--experiment", "experiment.toml", "--dir", str(pki), cwd=tmp_path)
+    issued = federation_cli("pki", "issue", "--experiment", "experiment.toml", cwd=tmp_path)  # into the experiment's PKI
     assert issued.returncode == 0, issued.stderr
     assert {p.stem for p in pki.glob("*.crt")} == {"ca", "city-platform", *(f"authority-{i:03d}" for i in range(12))}
     nothing = federation_cli("pki", "issue", "--dir", str(pki), cwd=tmp_path)
