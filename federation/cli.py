@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -132,11 +133,7 @@ def _compare(
     from federation.report.render import render
 
     experiment = load_experiment(experiment_path)
-    if engine is not None and engine.name != "grpc":
-        from federation.flower.simulation import require_simulation
-
-        require_simulation()  # before anything starts
-    else:
+    if engine is None or engine.name == "grpc":
         resolved = experiment.addresses(addresses)
     with Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
@@ -190,6 +187,9 @@ def compare_cmd(
     chosen = Engine.parse(engine, workers=workers, ray_address=ray_address)
     address = _with_roster(roster, address)
     if chosen.name != "grpc":
+        from federation.flower.simulation import require_simulation
+
+        require_simulation()  # before anything is read or started
         refused = [flag for flag, given in (("--address", address), ("--resume", resume), ("--seeds", seeds)) if given]
         if refused or _is_vertical(experiment):
             what = ", ".join(refused) if refused else "a vertical experiment"
@@ -377,7 +377,7 @@ def main() -> None:
     try:
         app()
     except FederationError as error:
-        err.print(f"[red]error:[/] {error.public}")
+        err.print(f"[red]error:[/] {escape(error.public)}")
         sys.exit(2)
 
 

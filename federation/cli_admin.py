@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from federation.errors import ConfigError
@@ -235,7 +236,7 @@ def policy_check(
             console.print(f"[green]ok[/] {path}: {len(policy.rule)} rule(s) for {policy.party}")
         except ConfigError as error:
             failed = True
-            err.print(f"[red]invalid[/] {error}")
+            err.print(f"[red]invalid[/] {escape(str(error))}")
     if failed:
         raise typer.Exit(2)
 
