@@ -58,6 +58,7 @@ def run_on_simulation(
     """Run `job` in a ServerApp over `nodes` virtual nodes serving the plan at `plan_path`."""
     require_simulation()
     os.environ.setdefault("FLWR_TELEMETRY_ENABLED", "0")  # no events sent to Flower's servers
+    os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")  # CPU workers: Ray's future default, without its warning
     from flwr.simulation import run_simulation
 
     init_args: dict[str, Any] = {"address": ray_address} if ray_address else {"num_cpus": workers or os.cpu_count() or 1}
