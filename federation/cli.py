@@ -133,12 +133,12 @@ def _compare(
     from federation.report.render import render
 
     experiment = load_experiment(experiment_path)
-    if engine is None or engine.name == "grpc":
-        resolved = experiment.addresses(addresses)
+    simulated = engine is not None and engine.name != "grpc"
+    resolved = {} if simulated else experiment.addresses(addresses)
     with Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
     ) as progress:
-        if engine is not None and engine.name != "grpc":
+        if engine is not None and simulated:
             from federation.flower.simulation import compare_simulated
 
             comparison = compare_simulated(

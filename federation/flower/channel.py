@@ -144,8 +144,7 @@ class MessageChannel(grpc.Channel):  # type: ignore[misc]
 
     def unary_unary(self, method: str, request_serializer: Any = None, response_deserializer: Any = None, **_: Any) -> Any:
         def call(request: Any, timeout: float | None = None, **__: Any) -> Any:
-            (reply,) = self._invoke(method, [request], request_serializer, timeout)
-            return response_deserializer(reply)
+            return response_deserializer(_one(method, self._invoke(method, [request], request_serializer, timeout)))
 
         return call
 
@@ -157,8 +156,7 @@ class MessageChannel(grpc.Channel):  # type: ignore[misc]
 
     def stream_unary(self, method: str, request_serializer: Any = None, response_deserializer: Any = None, **_: Any) -> Any:
         def call(requests: Iterator[Any], timeout: float | None = None, **__: Any) -> Any:
-            (reply,) = self._invoke(method, list(requests), request_serializer, timeout)
-            return response_deserializer(reply)
+            return response_deserializer(_one(method, self._invoke(method, list(requests), request_serializer, timeout)))
 
         return call
 
@@ -182,6 +180,14 @@ class MessageChannel(grpc.Channel):  # type: ignore[misc]
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _one(method: str, replies: list[bytes]) -> bytes:
+    """The reply of a call with a single reply; a node that sent another count sent nonsense."""
+    if len(replies) != 1:
+        details = f"{method_name(method)} answered with {len(replies)} replies, not 1"
+        raise BridgedRpcError(Reply(status="INTERNAL", details=details))
+    return replies[0]
 
 
 def whoami(router: MessageRouter, node: int, *, timeout: float) -> Reply:

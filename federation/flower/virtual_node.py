@@ -45,7 +45,7 @@ from federation.node.serve import cohort_identity
 from federation.node.servicer import NodeServicer
 from federation.node.state import SecureRound
 from federation.node.state_lock import StateLock
-from federation.transport.interceptors import _abort
+from federation.transport.interceptors import abort_call
 from federation.transport.receipts import receipt_metadata
 from federation.transport.tls import CA_NAME, Identity
 from federation.trust.certificates import Credentials, PeerTrust
@@ -177,10 +177,10 @@ def _call(servicer: NodeServicer, name: str, requests: list[bytes], context: Vir
         return Reply(status=aborted.status, details=aborted.details, metadata=context.metadata)
     except Exception as error:
         try:
-            _abort(context, error, name, receipt_metadata(servicer.audit_receipt()))
+            abort_call(context, error, name, receipt_metadata(servicer.audit_receipt()))
         except _Aborted as aborted:
             return Reply(status=aborted.status, details=aborted.details, metadata=context.metadata)
-        raise  # pragma: no cover - _abort always raises
+        raise  # pragma: no cover - abort_call always raises
 
 
 def _restore(handlers: NodeHandlers, state: RecordDict, loaded: _Loaded) -> None:

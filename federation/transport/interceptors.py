@@ -98,8 +98,11 @@ def rpc_name(method: str) -> str:
     return name if service == NODE_SERVICE else f"{service.rsplit('.', 1)[-1]}/{name}"
 
 
-def _abort(context: grpc.ServicerContext, error: Exception, method: str, receipt: tuple[tuple[str, str], ...] = ()) -> None:
-    """Set the status for `error` (with the audit receipt of the refusal); `context.abort` raises, so this never returns."""
+def abort_call(context: grpc.ServicerContext, error: Exception, method: str, receipt: tuple[tuple[str, str], ...] = ()) -> None:
+    """Set the status for `error` (with the audit receipt of the refusal); `context.abort` raises, so this never returns.
+
+    The one mapping of failures to statuses, also for calls that arrive as Flower messages (`flower.virtual_node`).
+    """
     if isinstance(error, FederationError):
         log.info("%s refused: %s %s", method, error.public[:MAX_DETAILS], error.detail[:MAX_DETAILS])
         metadata = trailing_metadata(error)
@@ -224,9 +227,9 @@ class ErrorMappingInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
                     context.abort(grpc.StatusCode.DEADLINE_EXCEEDED if ended.expired else grpc.StatusCode.CANCELLED, ended.reason)
                 except _Unreadable as error:
                     self._refused(caller, method, error.public)
-                    _abort(context, error, method.path)
+                    abort_call(context, error, method.path)
                 except Exception as error:  # noqa: BLE001 - mapped to a status, never swallowed
-                    _abort(context, error, method.path, self._receipt_metadata(method))
+                    abort_call(context, error, method.path, self._receipt_metadata(method))
                 if watch.expired is not None:  # the handler ran past the deadline: the reply was not sent
                     log.info("%s from %s: %s", method.rpc, caller, watch.expired)
         finally:

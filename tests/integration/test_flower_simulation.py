@@ -83,3 +83,25 @@ def test_a_missing_simulation_extra_is_named_with_its_install_command(tmp_path: 
     )
     assert done.returncode == 2, done.stderr
     assert "needs Ray, which is not installed" in done.stderr and "pip install 'flwr[simulation]==1.42.0'" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("flags", "said"),
+    [
+        (["--engine", "flower"], "'flower' is not an engine; choose one of ['grpc', 'flower-simulation']"),
+        (["--workers", "2"], "--workers and --ray-address go with --engine flower-simulation"),
+        (["--engine", "flower-simulation", "--seeds", "3"], "--seeds runs on the gRPC engine only"),
+    ],
+)
+def test_engine_flags_that_do_not_fit_are_refused_before_anything_starts(tmp_path: Path, flags: list[str], said: str) -> None:
+    pytest.importorskip("ray")
+    experiment = tmp_path / "experiment.toml"
+    experiment.write_text("")  # never read: the flags are checked first
+    done = subprocess.run(
+        [sys.executable, "-m", "federation", "compare", str(experiment), *flags],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    assert done.returncode == 2 and said in done.stderr, done.stderr
