@@ -2,10 +2,10 @@
 
 `client_app(plan)` and `server_app(job)` build them for the Simulation
 Engine (`federation compare --engine flower-simulation`). `client` and
-`server` are the same apps for `flwr run` on the Deployment Engine; they read
-their settings from the run config (`experiment`, `plan`) and each SuperNode
-names its node with `--node-config "node='ID'"` (or takes its partition id's
-place in the plan).
+`server` are the same apps for `flwr run` on the Deployment Engine: the
+ServerApp compares the experiment its run config names (`experiment`), and
+each SuperNode serves the node its own `--node-config "manifest='PATH'
+coordinator='NAME'"` names (`examples/flower_deployment`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from flwr.serverapp import Grid, ServerApp
 
 from federation.errors import ConfigError
 from federation.flower.channel import MessageRouter
-from federation.flower.virtual_node import handle, plan_at
+from federation.flower.virtual_node import handle, plan_at, supernode_plan
 
 Job = Callable[[MessageRouter, Context], None]
 
@@ -31,9 +31,8 @@ def client_app(plan: str | None = None) -> ClientApp:
     @app.query()
     def query(message: Message, context: Context) -> Message:
         path = plan or context.run_config.get("plan")
-        if not isinstance(path, str):
-            raise ConfigError("run config", ["`plan` names no plan of virtual nodes (federation flower plan EXPERIMENT)"])
-        return handle(plan_at(path), message, context)
+        chosen = plan_at(path) if isinstance(path, str) else supernode_plan(dict(context.node_config))
+        return handle(chosen, message, context)
 
     return app
 
@@ -57,14 +56,14 @@ def _deployment_job(router: MessageRouter, context: Context) -> None:
     """`flwr run`: compare the experiment named in the run config over the SuperNodes, into its output."""
     from federation.experiments.config import load_experiment
     from federation.flower.engine import compare_on_grid, identify
-    from federation.flower.plan import read_plan
+    from federation.flower.plan import plan_for
     from federation.report.render import render
 
-    experiment_path, plan_path = context.run_config.get("experiment"), context.run_config.get("plan")
-    if not isinstance(experiment_path, str) or not isinstance(plan_path, str):
-        raise ConfigError("run config", ["`experiment` and `plan` must name the experiment file and its plan"])
+    experiment_path = context.run_config.get("experiment")
+    if not isinstance(experiment_path, str):
+        raise ConfigError("run config", ["`experiment` must name the experiment file (flwr run --run-config)"])
     experiment = load_experiment(Path(experiment_path))
-    plan = read_plan(Path(plan_path))
+    plan = plan_for(experiment.nodes, experiment.pki_dir, experiment.coordinator, where=experiment_path)
     flower_ids = identify(router, plan, timeout=experiment.timeout)
     comparison = compare_on_grid(router, experiment, plan, flower_ids)
     render(comparison.to_json(), comparison.run_dir)

@@ -43,7 +43,12 @@ def identify(router: MessageRouter, plan: Plan, *, timeout: float) -> dict[int, 
         if reply.status != "OK" or len(reply.replies) != 2:
             problems.append(f"Flower node {flower_id}: {reply.details or 'no answer'}")
             continue
-        index = int(reply.replies[0])
+        index, name = int(reply.replies[0]), reply.replies[1].decode()
+        if not 0 <= index < len(plan.nodes) or plan.nodes[index].node_id != name:  # a SuperNode's own plan: by name
+            index = next((i for i, n in enumerate(plan.nodes) if n.node_id == name), -1)
+        if index < 0:
+            problems.append(f"Flower node {flower_id} serves {name!r}, which the experiment does not list")
+            continue
         if index in found:
             problems.append(f"Flower nodes {found[index]} and {flower_id} both serve {reply.replies[1].decode()!r}")
         found[index] = flower_id

@@ -120,6 +120,29 @@ def _load(plan: Plan, node: VirtualNode) -> _Loaded:
     return loaded
 
 
+def supernode_plan(node_config: dict[str, Any]) -> Plan:
+    """A SuperNode's own plan, from its `--node-config "manifest='PATH' coordinator='NAME'"` (the Deployment Engine).
+
+    Each department configures its SuperNode with its own manifest, so its node
+    loads its own data, policy, certificate and state; nobody hands it a plan.
+    """
+    from federation.node.manifest import load_manifest
+
+    manifest, coordinator = node_config.get("manifest"), node_config.get("coordinator")
+    if not isinstance(manifest, str) or not isinstance(coordinator, str):
+        raise ConfigError("node config", ["a SuperNode needs --node-config \"manifest='PATH' coordinator='NAME'\""])
+    key = f"{manifest}\0{coordinator}"
+    with _cache_lock:
+        if key in _plans:
+            return _plans[key]
+    loaded = load_manifest(Path(manifest))
+    own = VirtualNode(loaded.node_id, str(Path(manifest).resolve()), str(loaded.tls_dir))
+    plan = Plan(coordinator, str(loaded.tls_dir), (own,))
+    with _cache_lock:
+        _plans[key] = plan
+    return plan
+
+
 def node_of(plan: Plan, context: Context) -> VirtualNode:
     """This ClientApp's node: `node` in its node config (a SuperNode's --node-config), or its partition id's place in the plan."""
     named = context.node_config.get("node")
@@ -128,6 +151,8 @@ def node_of(plan: Plan, context: Context) -> VirtualNode:
     partition = context.node_config.get("partition-id")
     if isinstance(partition, int) and 0 <= partition < len(plan.nodes):
         return plan.nodes[partition]
+    if len(plan.nodes) == 1:  # a SuperNode's own plan
+        return plan.nodes[0]
     raise ConfigError("node config", [f"neither a node name nor a partition id within the plan's {len(plan.nodes)} nodes"])
 
 
