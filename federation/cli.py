@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -20,6 +19,7 @@ from rich.table import Table
 
 from federation.cli_admin import data_app, node_app, parse_addresses, pki_app, policy_app, serving_bar, setup_logging
 from federation.cli_audit import audit_app
+from federation.cli_engine import ENGINE_HELP, RAY_HELP, WORKERS_HELP, Engine
 from federation.cli_nodes import nodes_app
 from federation.cli_psi import psi_cmd
 from federation.cli_vertical import score_cmd, vertical_compare
@@ -43,25 +43,6 @@ err = Console(stderr=True)
 
 
 # -- run / compare --------------------------------------------------------------
-ENGINES = ("grpc", "flower-simulation")
-ENGINE_HELP = "grpc: our node processes (default); flower-simulation: every node a virtual node on Flower's Simulation Engine."
-WORKERS_HELP = "flower-simulation: Ray workers on this machine, one CPU each (default: every core)."
-RAY_HELP = "flower-simulation: the address of a Ray cluster to run the virtual nodes on."
-
-
-@dataclass(frozen=True)
-class Engine:
-    name: str
-    workers: int | None = None
-    ray_address: str | None = None
-
-    @classmethod
-    def parse(cls, name: str, *, workers: int | None, ray_address: str | None) -> Engine:
-        if name not in ENGINES:
-            raise ConfigError("--engine", [f"{name!r} is not an engine; choose one of {list(ENGINES)}"])
-        if name == "grpc" and (workers is not None or ray_address is not None):
-            raise ConfigError("--engine", ["--workers and --ray-address go with --engine flower-simulation"])
-        return cls(name, workers, ray_address)
 
 
 def _with_roster(roster: Path | None, address: list[str] | None) -> list[str]:
@@ -252,10 +233,18 @@ def sweep_cmd(
     startup_timeout: Annotated[
         float | None, typer.Option(help="Seconds to wait for the node processes to serve (default: 60 + 10 per node).")
     ] = None,
+    engine: Annotated[str, typer.Option(help=ENGINE_HELP + " On it, every point runs at once.")] = "grpc",
+    workers: Annotated[int | None, typer.Option(help=WORKERS_HELP, min=1)] = None,
+    ray_address: Annotated[str | None, typer.Option(help=RAY_HELP)] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Run every combination of the varied settings and plot the trade-offs."""
     setup_logging(verbose)
+    chosen = Engine.parse(engine, workers=workers, ray_address=ray_address)
+    if chosen.name != "grpc":
+        from federation.flower.simulation import require_simulation
+
+        require_simulation()  # before anything is read or started
     from federation.experiments.config import load_experiment
     from federation.experiments.launcher import prepare_identities
     from federation.experiments.sweep import combinations, parse_vary, run_sweep
@@ -270,14 +259,27 @@ def sweep_cmd(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
     ) as progress:
         runs = progress.add_task("sweep", total=total)
-        points = run_sweep(
-            loaded,
-            variations,
-            out_dir,
-            progress=_progress_factory(progress),
-            on_point=lambda p: progress.update(runs, completed=p.index + 1),
-            startup_timeout=startup_timeout,
-        )
+        if chosen.name != "grpc":
+            from federation.flower.sweep import sweep_simulated
+
+            points = sweep_simulated(
+                loaded,
+                variations,
+                out_dir,
+                progress=_progress_factory(progress),
+                on_point=lambda p: progress.advance(runs),
+                workers=chosen.workers,
+                ray_address=chosen.ray_address,
+            )
+        else:
+            points = run_sweep(
+                loaded,
+                variations,
+                out_dir,
+                progress=_progress_factory(progress),
+                on_point=lambda p: progress.update(runs, completed=p.index + 1),
+                startup_timeout=startup_timeout,
+            )
         progress.update(runs, completed=total)
     report = render_sweep(points, variations, out_dir, metric=loaded.metric)
     table = Table(title=f"sweep of {', '.join(v.key for v in variations)}: overall {loaded.metric.upper()}")

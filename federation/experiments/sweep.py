@@ -171,12 +171,10 @@ def run_sweep(
         try:
             for index, combination in enumerate(combinations(variations)):
                 point_dir = out_dir / f"point-{index:03d}"
-                done = point_dir / "point.json"
-                if done.is_file():
-                    saved = json.loads(done.read_text())
-                    if saved["combination"] == _jsonable(combination):
-                        points.append(SweepPoint(index, combination, saved.get("results"), saved.get("error", "")))
-                        continue
+                finished = finished_point(point_dir, index, combination)
+                if finished is not None:
+                    points.append(finished)
+                    continue
                 current = experiment_for(experiment, combination)
                 policies = {node_id: policy_for(experiment, node_id, combination) for node_id in manifests}
                 varied_policies = any(p is not None for p in policies.values())
@@ -202,10 +200,7 @@ def run_sweep(
                 finally:
                     if varied_policies:
                         stop_nodes(nodes)
-                point_dir.mkdir(parents=True, exist_ok=True)
-                done.write_text(
-                    json.dumps({"combination": _jsonable(combination), "results": point.results, "error": point.error}, indent=1)
-                )
+                record_point(point_dir, point)
                 points.append(point)
                 if on_point is not None:
                     on_point(point)
@@ -223,21 +218,44 @@ def _start_with_policies(
     startup_timeout: float | None,
 ) -> list[NodeProcess]:
     """Fresh node processes, each with its (possibly varied) policy file and its own state."""
+    return start_nodes(
+        manifests,
+        point_dir / "nodes",
+        pki_dir=experiment.pki_dir,
+        policies=write_policies(experiment, policies, point_dir),
+        state_root=point_dir / "state",
+        timeout=startup_timeout,
+        per_process=spread(len(manifests)),
+    )
+
+
+def write_policies(experiment: Experiment, policies: dict[str, dict[str, Any] | None], point_dir: Path) -> dict[str, Path]:
+    """Each node's policy file for one point: the varied one, or a copy of its own."""
     files = {}
     for node_id, data in policies.items():
         path = point_dir / "policies" / f"{node_id}.toml"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(tomli_w.dumps(data if data is not None else read_toml(_policy_path(experiment, node_id))))
         files[node_id] = path
-    return start_nodes(
-        manifests,
-        point_dir / "nodes",
-        pki_dir=experiment.pki_dir,
-        policies=files,
-        state_root=point_dir / "state",
-        timeout=startup_timeout,
-        per_process=spread(len(manifests)),
-    )
+    return files
+
+
+def finished_point(point_dir: Path, index: int, combination: dict[str, Any]) -> SweepPoint | None:
+    """The point as an earlier run of the sweep finished it, if it did (resume)."""
+    done = point_dir / "point.json"
+    if not done.is_file():
+        return None
+    saved = json.loads(done.read_text())
+    if saved["combination"] != _jsonable(combination):
+        return None
+    return SweepPoint(index, combination, saved.get("results"), saved.get("error", ""))
+
+
+def record_point(point_dir: Path, point: SweepPoint) -> None:
+    """Write a finished point at once, so an interrupted sweep resumes after it."""
+    point_dir.mkdir(parents=True, exist_ok=True)
+    payload = {"combination": _jsonable(point.combination), "results": point.results, "error": point.error}
+    (point_dir / "point.json").write_text(json.dumps(payload, indent=1))
 
 
 def _jsonable(combination: dict[str, Any]) -> dict[str, Any]:

@@ -72,7 +72,9 @@ def deployment(tmp_path: Path) -> Iterator[tuple[Path, Processes, dict[str, str]
     home = tmp_path / "flwr-home"
     home.mkdir()
     port = _free_port()
-    (home / "config.toml").write_text(f'[superlink]\ndefault = "here"\n\n[superlink.here]\naddress = "127.0.0.1:{port}"\ninsecure = true\n')
+    (home / "config.toml").write_text(
+        f'[superlink]\ndefault = "here"\n\n[superlink.here]\naddress = "127.0.0.1:{port}"\ninsecure = true\n'
+    )
     env = {**os.environ, "FLWR_HOME": str(home), "FLWR_TELEMETRY_ENABLED": "0", "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
     processes = Processes(env, tmp_path)
     try:

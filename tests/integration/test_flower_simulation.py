@@ -9,6 +9,7 @@ within noise; every virtual node's audit log a whole signed chain.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -50,7 +51,10 @@ def test_both_engines_give_the_same_splits_refusals_and_results(tmp_path: Path) 
     theirs = compare_simulated(on_flower, workers=2).to_json()
 
     assert ours["unreachable"] == theirs["unreachable"]  # the refusing district refuses even to describe itself
-    assert "refused by policy" in ours["unreachable"][REFUSING] and "purpose 'pollution-enforcement'" in ours["unreachable"][REFUSING]
+    assert (
+        "refused by policy" in ours["unreachable"][REFUSING]
+        and "purpose 'pollution-enforcement'" in ours["unreachable"][REFUSING]
+    )
     assert ours["scaling_refusals"] == theirs["scaling_refusals"]
     by_name = {t["name"]: t for t in theirs["topologies"]}
     assert [t["name"] for t in ours["topologies"]] == list(by_name)
@@ -105,3 +109,29 @@ def test_engine_flags_that_do_not_fit_are_refused_before_anything_starts(tmp_pat
         env={**os.environ, "COLUMNS": "200"},
     )
     assert done.returncode == 2 and said in done.stderr, done.stderr
+
+
+def test_a_sweep_runs_its_points_at_once_each_with_nodes_of_its_own_and_resumes(tmp_path: Path) -> None:
+    pytest.importorskip("ray")
+    city = build_city(tmp_path, scale=0.1)
+    path = write_experiment(city, SMALL_PARTIES, rounds=1)
+    path.write_text(path.read_text().replace('output = "runs"', 'output = "runs"\ntopologies = ["federated", "local-only"]'))
+    out = tmp_path / "sweep"
+    args = ["sweep", str(path), "--vary", "policies.*.release=none,raw", "--output", str(out), "--engine", "flower-simulation"]
+    done = subprocess.run([sys.executable, "-m", "federation", *args], capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    saved = {
+        json.loads(p.read_text())["combination"]["policies.*.release"]: json.loads(p.read_text())
+        for p in out.glob("point-*/point.json")
+    }
+    assert set(saved) == {"none", "raw"}
+    assert "policies.*.release=none" in (out / "report.md").read_text().split("## Refused or failed combinations")[1]
+    shared = {t["name"]: t for t in saved["raw"]["results"]["topologies"]}
+    assert shared["federated (fedavg)"]["participants"] == list(SMALL_PARTIES)
+    for index in ("000", "001"):  # every point's nodes kept state of their own: no budget or run carried between what-ifs
+        for node in SMALL_PARTIES:
+            assert verify(out / f"point-{index}" / "state" / node, ca=city.pki / "ca.crt").problems == ()
+    before = {p: p.stat().st_mtime for p in out.glob("point-*/point.json")}
+    again = subprocess.run([sys.executable, "-m", "federation", *args], capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert {p: p.stat().st_mtime for p in out.glob("point-*/point.json")} == before  # both points reused
