@@ -119,6 +119,11 @@ def _compare(
     with Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
     ) as progress:
+        answers = progress.add_task("nodes answered", total=None)
+
+        def on_wait(answered: int, asked: int) -> None:
+            progress.update(answers, completed=answered, total=asked)
+
         if engine is not None and simulated:
             from federation.flower.simulation import compare_simulated
 
@@ -129,6 +134,7 @@ def _compare(
                 output_dir=output,
                 workers=engine.workers,
                 ray_address=engine.ray_address,
+                on_wait=on_wait,
             )
         else:
             comparison = compare(
@@ -138,6 +144,7 @@ def _compare(
                 progress=_progress_factory(progress),
                 output_dir=output,
                 resume=resume,
+                on_wait=on_wait,
             )
     results = comparison.to_json()
     report = render(results, comparison.run_dir)

@@ -24,6 +24,7 @@ from flwr.serverapp import Grid
 from flwr.supercore.run import Run
 from flwr.supercore.task_identity import TaskIdentity
 
+from federation.coordinator import waiting
 from federation.coordinator.client import NodeClient
 from federation.coordinator.secure_round import run_secure_round
 from federation.errors import FederationError, RoundAborted
@@ -111,6 +112,7 @@ class NodeGrid(Grid):
         self._pool = ThreadPoolExecutor(max_workers=max(1, len(clients)))
         self._pending: dict[str, tuple[Message, Future[RecordDict]]] = {}
         self.failures: list[NodeFailure] = []
+        self._waiting = waiting.current()  # Flower's strategy calls from this thread; the pool's threads report to it
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
@@ -157,6 +159,9 @@ class NodeGrid(Grid):
         if self._secure is not None and messages and all(m.metadata.message_type.startswith("train") for m in messages):
             return self._secure_train(messages)
         ids = list(self.push_messages(messages))
+        tally = waiting.Tally(len(ids), self._waiting)
+        for message_id in ids:
+            self._pending[message_id][1].add_done_callback(lambda _: tally.answer())
         wait([self._pending[i][1] for i in ids], timeout=timeout)
         replies = list(self.pull_messages(ids))
         for message_id in ids:  # anything still running counts as a dropout

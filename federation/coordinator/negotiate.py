@@ -14,6 +14,7 @@ from typing import TypeVar
 
 import numpy as np
 
+from federation.coordinator import waiting
 from federation.coordinator.client import NodeClient
 from federation.errors import FederationError, InvalidRequest
 from federation.replies import FeatureStats
@@ -36,13 +37,16 @@ class Negotiation:
 
 
 def parallel(clients: Sequence[NodeClient], call: Callable[[NodeClient], T]) -> dict[str, T | FederationError]:
-    """Run `call` on every node at once; a node's failure is returned, not raised."""
+    """Run `call` on every node at once; a node's failure is returned, not raised; answers are reported as they come."""
+    tally = waiting.Tally(len(clients), waiting.current())
 
     def guarded(client: NodeClient) -> T | FederationError:
         try:
             return call(client)
         except FederationError as error:
             return error
+        finally:
+            tally.answer()
 
     with ThreadPoolExecutor(max_workers=max(1, len(clients))) as pool:
         results = list(pool.map(guarded, clients))

@@ -16,13 +16,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from federation.coordinator import waiting
 from federation.coordinator.checkpoint import load_checkpoint
-from federation.coordinator.client import NodeClient
 from federation.coordinator.grid import SecureSettings
-from federation.coordinator.negotiate import combine_histograms, histogram_quantile, parallel
+from federation.coordinator.negotiate import combine_histograms, histogram_quantile
 from federation.data.schema import Schema
 from federation.errors import ConfigError, FederationError, NodeUnavailable
 from federation.experiments import topologies
+from federation.experiments.cohort import Connector, connect, describe_all, weight_cap
 from federation.experiments.config import Experiment
 from federation.experiments.metrics import TopologyResult
 from federation.experiments.progress import RunProgress
@@ -30,10 +31,7 @@ from federation.experiments.scaling import global_scaling
 from federation.models.evaluation import EvalSums
 from federation.models.training import NamedArrays
 from federation.privacy.accounting import MechanismStep, epsilon_of, noise_for_budget
-from federation.replies import NodeDescription
-from federation.task import PrivacySpec, RecordPrivacy, RunContext, TaskSpec
-from federation.transport.receipts import ReceiptBook
-from federation.transport.tls import Identity
+from federation.task import PrivacySpec, RecordPrivacy, TaskSpec
 
 log = logging.getLogger(__name__)
 NAIVE_LABEL = "federated (naive reading)"
@@ -87,44 +85,6 @@ def _clean(value: float) -> float | None:
     return None if value != value else round(value, 6)
 
 
-Connector = Callable[[Experiment, Path], list[NodeClient]]  # clients of every node, their receipts kept in the run directory
-
-
-def connect(
-    experiment: Experiment, addresses: dict[str, str], *, timeout: float = 600.0, run_dir: Path | None = None
-) -> list[NodeClient]:
-    """Clients of every node; with `run_dir` every node's audit receipts are kept in it."""
-    identity = Identity.in_directory(experiment.pki_dir, experiment.coordinator)
-    book = ReceiptBook(run_dir) if run_dir is not None else None
-    return [NodeClient(node_id, address, identity, timeout=timeout, receipts=book) for node_id, address in addresses.items()]
-
-
-def describe_all(
-    clients: Sequence[NodeClient], purpose: str, run_id: str
-) -> tuple[list[NodeClient], dict[str, str], list[NodeDescription]]:
-    """Who answers: reachable clients, unreachable ones with the reason, their descriptions."""
-    answers = parallel(clients, lambda c: c.describe(RunContext(run_id, purpose)))
-    reachable, unreachable, descriptions = [], {}, []
-    for client in clients:
-        answer = answers[client.node_id]
-        if isinstance(answer, FederationError):
-            unreachable[client.node_id] = answer.public
-        else:
-            reachable.append(client)
-            descriptions.append(answer)
-    return reachable, unreachable, descriptions
-
-
-def weight_cap(descriptions: Sequence[NodeDescription]) -> float:
-    """A public bound on any node's example count, from the rounded counts nodes describe.
-
-    Rounding hides exact counts, so the cap leaves 10 % headroom and is a power of
-    two; a node above it would be weighted as if it had exactly the cap.
-    """
-    largest = max((d.approx_records for d in descriptions), default=1)
-    return float(2 ** math.ceil(math.log2(max(1.1 * largest, 2))))
-
-
 def compare(
     experiment: Experiment,
     addresses: dict[str, str],
@@ -135,12 +95,28 @@ def compare(
     resume: Path | None = None,
     run_dir: Path | None = None,
     connector: Connector | None = None,
+    on_wait: waiting.Reporter | None = None,
 ) -> Comparison:
     """Run the topologies and write the results into `run_dir` (default: a new stamped folder of the output).
 
     `resume` continues an interrupted run in its directory. `connector`
     gives the clients instead of gRPC channels to `addresses` (Flower's engines).
+    `on_wait(answered, asked)` hears every node's answer while a phase waits.
     """
+    with waiting.reporting(on_wait):
+        return _compare(experiment, addresses, topologies_to_run, progress, output_dir, resume, run_dir, connector)
+
+
+def _compare(
+    experiment: Experiment,
+    addresses: dict[str, str],
+    topologies_to_run: Sequence[str] | None,
+    progress: ProgressFactory | None,
+    output_dir: Path | None,
+    resume: Path | None,
+    run_dir: Path | None,
+    connector: Connector | None,
+) -> Comparison:
     if resume is not None:
         run_dir = resume
         state = RunProgress.resume(run_dir, experiment.path)

@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from federation.coordinator.client import NodeClient
+from federation.coordinator.waiting import Reporter
 from federation.errors import ConfigError, NodeUnavailable
 from federation.experiments.compare import Comparison, ProgressFactory, compare
 from federation.experiments.config import Experiment
@@ -88,6 +89,7 @@ def compare_on_grid(
     progress: ProgressFactory | None = None,
     output_dir: Path | None = None,
     run_dir: Path | None = None,
+    on_wait: Reporter | None = None,
 ) -> Comparison:
     """`compare` over the plan's virtual nodes (those at `indices`, default all)."""
     chosen = list(indices) if indices is not None else list(range(len(plan.nodes)))
@@ -104,4 +106,5 @@ def compare_on_grid(
         output_dir=output_dir,
         run_dir=run_dir,
         connector=connector,
+        on_wait=on_wait,
     )

@@ -18,6 +18,7 @@ from typing import Any
 
 from flwr.app import Context
 
+from federation.coordinator.waiting import Reporter
 from federation.errors import ConfigError
 from federation.experiments.compare import Comparison, ProgressFactory
 from federation.experiments.config import Experiment
@@ -80,6 +81,7 @@ def compare_simulated(
     output_dir: Path | None = None,
     workers: int | None = None,
     ray_address: str | None = None,
+    on_wait: Reporter | None = None,
 ) -> Comparison:
     """`compare` with every node of the experiment a virtual node on the Simulation Engine."""
     from federation.experiments.launcher import prepare_identities
@@ -97,7 +99,14 @@ def compare_simulated(
         flower_ids = identify(router, plan, timeout=experiment.timeout)
         done.append(
             compare_on_grid(
-                router, experiment, plan, flower_ids, topologies_to_run=topologies_to_run, progress=progress, run_dir=run_dir
+                router,
+                experiment,
+                plan,
+                flower_ids,
+                topologies_to_run=topologies_to_run,
+                progress=progress,
+                run_dir=run_dir,
+                on_wait=on_wait,
             )
         )
 

@@ -126,7 +126,17 @@ def test_a_secure_comparison_runs_though_every_message_lands_on_a_fresh_worker(
     experiment = load_experiment(path)
     flower_ids = identify(router, plan, timeout=30)
     assert sorted(flower_ids) == [0, 1, 2] and sorted(flower_ids.values()) == [100, 101, 102]
-    comparison = compare_on_grid(router, experiment, plan, flower_ids, topologies_to_run=["federated", "local-only"])
+    heard: list[tuple[int, int]] = []
+    comparison = compare_on_grid(
+        router,
+        experiment,
+        plan,
+        flower_ids,
+        topologies_to_run=["federated", "local-only"],
+        on_wait=lambda a, n: heard.append((a, n)),
+    )
+    assert sorted(set(heard)) == [(0, 3), (1, 3), (2, 3), (3, 3)]  # a bar of the nodes answered, phase by phase
+    assert heard.count((3, 3)) == heard.count((0, 3)) > 10  # every fan-out that started was heard to its end
     federated = comparison.by_kind("federated")
     assert federated is not None and federated.secure_aggregation and not federated.failures
     assert [len(r["survivors"]) for r in federated.secure_rounds] == [3, 3]  # type: ignore[arg-type]
