@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 
 import pytest
-from fedkit import federation_cli, load_script
+from fedkit import PURPOSE, City, federation_cli, load_script, serve
 
 from federation.coordinator.client import NodeClient
 from federation.coordinator.psi import run_psi
@@ -129,3 +129,16 @@ def test_a_host_that_dies_takes_only_its_own_nodes_and_the_comparison_goes_on(tm
     assert set(result.unreachable) == lost and len(lost) == 3
     for topology in result.results:
         assert set(topology.participants) == set(manifests) - lost, topology.name
+
+
+def test_a_second_node_on_a_port_in_use_refuses_to_start_and_the_first_serves_on(fresh_city: City) -> None:
+    first = serve(fresh_city, "north-district")
+    try:
+        port = first.address.rsplit(":", 1)[1]
+        second = federation_cli("node", "serve", str(fresh_city.manifest("hills-district")), "--listen", f"127.0.0.1:{port}",
+                                cwd=fresh_city.root)  # fmt: skip
+        assert second.returncode == 2 and "already in use" in second.stderr, second.stderr
+        with first.client(fresh_city) as client:  # the node already on the port is untouched
+            assert client.describe(RunContext("after-clash", PURPOSE)).node_id == "north-district"
+    finally:
+        first.server.stop(0)
