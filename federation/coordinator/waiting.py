@@ -20,7 +20,7 @@ _reporter: ContextVar[Reporter | None] = ContextVar("waiting_reporter", default=
 
 @contextmanager
 def reporting(reporter: Reporter | None) -> Iterator[None]:
-    """Report every fan-out of this thread (and of what it starts) to `reporter` inside the block."""
+    """Report every fan-out started from this thread inside the block to `reporter` (the fan-outs capture it)."""
     token = _reporter.set(reporter)
     try:
         yield
